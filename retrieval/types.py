@@ -1,0 +1,26 @@
+"""The typed objects retrieval hands to the rest of Sift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One retrieved passage, as the reranker and the answer generator see it.
+
+    ``rank`` is 1-based in retrieval order; ``score`` is the retrieval score (inner product of normalised
+    embeddings for dense retrieval, so a cosine similarity). ``document_date`` and ``source`` are the document's
+    metadata, for criteria such as recency and authority.
+    """
+
+    chunk_id: int
+    text: str
+    document_id: int
+    source: str
+    score: float
+    rank: int
+    title: str | None = None
+    document_date: datetime | None = None
+    media_type: str | None = None
