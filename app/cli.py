@@ -1,0 +1,176 @@
+"""The ``sift`` command line.
+
+    sift ingest PATH... --corpus NAME        files or folders (recursive), with a progress bar
+    sift docs --corpus NAME [--json]         documents with passage counts and dates
+    sift delete --corpus NAME (--document ID | --all)
+    sift search "query" --corpus NAME [-k 20] [--json]
+    sift ask "question" --corpus NAME [--json]
+    sift sample                              ingest the bundled sample corpus if the store is empty
+
+Errors print one readable line on stderr and exit with status 1. ``--json`` output is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from app.config import Settings
+from app.pipeline import Sift
+from ingestion.ingest import FileResult
+
+cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
+
+CorpusOption = Annotated[str, typer.Option("--corpus", "-c", help="Corpus name.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _sift() -> Sift:
+    return Sift(Settings())
+
+
+def _print_json(value) -> None:
+    def default(obj):
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=default))
+
+
+def _summary(results: list[FileResult]) -> str:
+    counts = {status: sum(r.status == status for r in results) for status in ("added", "replaced", "unchanged", "failed")}
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    corpus: CorpusOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Add files to a corpus: new ones are added, changed ones replaced, identical ones left unchanged."""
+    from tqdm import tqdm
+
+    sift = _sift()
+    with tqdm(total=0, unit="file", disable=as_json, file=sys.stderr) as bar:
+        def progress(done: int, total: int, result: FileResult) -> None:
+            bar.total = total
+            bar.update(1)
+            bar.set_postfix_str(result.source[-40:])
+            if not as_json:
+                detail = f" ({result.chunks} passages)" if result.chunks else ""
+                reason = f": {result.reason}" if result.reason else ""
+                bar.write(f"{result.status:>9}  {result.source}{detail}{reason}")
+
+        results = sift.ingest_paths(paths, corpus, progress)
+    if as_json:
+        _print_json({"corpus": corpus, "files": [asdict(r) for r in results]})
+    else:
+        typer.echo(f"{corpus}: {_summary(results)}")
+    if results and all(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@cli.command()
+def docs(corpus: CorpusOption, as_json: JsonOption = False) -> None:
+    """List a corpus's documents."""
+    documents = _sift().documents(corpus)
+    if as_json:
+        _print_json({"corpus": corpus, "documents": [asdict(d) for d in documents]})
+        return
+    for d in documents:
+        date = d.document_date.date().isoformat() if d.document_date else "-"
+        typer.echo(f"{d.id:>5}  {d.chunks:>5} passages  {date:>10}  {d.source}" + (f"  ({d.title})" if d.title else ""))
+    typer.echo(f"{len(documents)} documents in {corpus}")
+
+
+@cli.command()
+def delete(
+    corpus: CorpusOption,
+    document: Annotated[Optional[int], typer.Option("--document", help="Id of the document to delete.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Delete the whole corpus.")] = False,
+) -> None:
+    """Delete one document, or a whole corpus, with their passages and vectors."""
+    if (document is None) == (not everything):
+        raise typer.BadParameter("Give exactly one of --document ID or --all.")
+    sift = _sift()
+    if everything:
+        count = sift.delete_corpus(corpus)
+        typer.echo(f"Deleted corpus {corpus} ({count} documents).")
+    else:
+        source = sift.delete_document(corpus, document)
+        typer.echo(f"Deleted document {document} ({source}) from {corpus}.")
+
+
+@cli.command()
+def search(
+    query: str,
+    corpus: CorpusOption,
+    k: Annotated[Optional[int], typer.Option("-k", help="Number of passages.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the passages dense retrieval finds for a query."""
+    candidates = _sift().search(query, corpus, k)
+    if as_json:
+        _print_json({"query": query, "corpus": corpus, "candidates": [asdict(c) for c in candidates]})
+        return
+    for c in candidates:
+        snippet = " ".join(c.text.split())[:160]
+        typer.echo(f"{c.rank:>3}  {c.score:.3f}  {c.source}\n     {snippet}")
+
+
+@cli.command()
+def ask(question: str, corpus: CorpusOption, as_json: JsonOption = False) -> None:
+    """Answer a question from a corpus, with numbered citations."""
+    answer = _sift().ask(question, corpus)
+    if as_json:
+        _print_json(answer.to_dict())
+        return
+    typer.echo(answer.text)
+    for c in answer.citations:
+        typer.echo(f"[{c.number}] {c.source}" + (f" — {c.title}" if c.title else ""))
+
+
+@cli.command()
+def sample() -> None:
+    """Ingest the bundled sample corpus when the store holds no corpus yet."""
+    sift = _sift()
+    results = sift.ensure_sample_corpus()
+    if results is None:
+        typer.echo(f"Store at {sift.settings.data_dir} already has corpora: {', '.join(sift.corpora())}.")
+    else:
+        typer.echo(f"Ingested the sample corpus: {_summary(results)}")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning Sift's errors into one readable line."""
+    from app.models import ModelNotFound, ServerError
+    from ingestion.store import StoreError
+
+    try:
+        cli(standalone_mode=False)
+    except (StoreError, ModelNotFound, ServerError, ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

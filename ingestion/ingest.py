@@ -1,0 +1,135 @@
+"""Files -> stored passages: load, chunk, embed, write; one result per file.
+
+Each file is its own transaction: one bad file never stops the others, and a crash at any moment loses at most the
+file being written. Identical content is not re-embedded.
+
+Example::
+
+    >>> from app.config import Settings
+    >>> from app.models import embedding_model
+    >>> from ingestion.store import Store
+    >>> settings = Settings(data_dir="/tmp/sift-doc")
+    >>> ingestor = Ingestor(Store.open(settings), embedding_model(settings), settings)
+    >>> [r.status for r in ingestor.ingest("notes", [IngestItem.from_bytes("a.txt", b"Tides follow the moon.")])]
+    ['added']  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from app.config import Settings
+from ingestion.chunking import chunk_text
+from ingestion.loaders import MAX_EXPANSION, UnreadableFile, load_document, media_type_of, safe_source_name
+from ingestion.store import DocumentMeta, NewChunk, Store
+
+Status = Literal["added", "unchanged", "replaced", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """One file to ingest: its source name, its size (checked before reading) and how to read it."""
+
+    source: str
+    size: int
+    read: Callable[[], bytes]
+
+    @classmethod
+    def from_path(cls, path: Path, source: str | None = None) -> IngestItem:
+        return cls(safe_source_name(source or path.name), path.stat().st_size, path.read_bytes)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> IngestItem:
+        return cls(safe_source_name(name), len(data), lambda: data)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source: str
+    status: Status
+    reason: str | None = None
+    document_id: int | None = None
+    chunks: int = 0
+
+
+ProgressCallback = Callable[[int, int, FileResult], None]
+"""Called after each file with (files done, files in all, that file's result)."""
+
+
+def collect_files(paths: Iterable[Path]) -> list[IngestItem]:
+    """Files named directly, and every non-hidden file under named folders (recursively, in a stable order).
+
+    Files in folders are named by their path from the folder's parent (``docs/a/b.md``), so two folders can hold
+    files of the same name.
+    """
+    items: list[IngestItem] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                relative = file.relative_to(path.parent)
+                if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+                    items.append(IngestItem.from_path(file, relative.as_posix()))
+        elif path.is_file():
+            items.append(IngestItem.from_path(path))
+        else:
+            raise FileNotFoundError(f"No such file or folder: {path}")
+    return items
+
+
+class Ingestor:
+    """Writes files into a corpus of the store."""
+
+    def __init__(self, store: Store, model, settings: Settings):
+        self.store = store
+        self.model = model
+        self.settings = settings
+
+    def ingest(self, corpus_name: str, items: list[IngestItem],
+               on_progress: ProgressCallback | None = None) -> list[FileResult]:
+        corpus = self.store.corpus(corpus_name, create=True)
+        results: list[FileResult] = []
+        try:
+            for item in items:
+                results.append(self._ingest_one(corpus.id, item))
+                if on_progress is not None:
+                    on_progress(len(results), len(items), results[-1])
+        finally:
+            self.store.save_indexes()
+        return results
+
+    def _ingest_one(self, corpus_id: int, item: IngestItem) -> FileResult:
+        limit = self.settings.max_upload_bytes
+        try:
+            if item.size > limit:
+                raise UnreadableFile(
+                    f"too large: {item.size / 2**20:.1f} MiB, the limit is {limit / 2**20:.1f} MiB (SIFT_MAX_UPLOAD_MB)"
+                )
+            media_type_of(item.source)  # refuses an unsupported type before reading the file
+            data = item.read()
+            digest = hashlib.sha256(data).hexdigest()
+            if self.store.document_fingerprint(corpus_id, item.source) == digest:
+                return FileResult(item.source, "unchanged")
+            document = load_document(item.source, data, max_expanded_bytes=MAX_EXPANSION * limit)
+            spans = chunk_text(document.text, self.model.tokenizer, self.settings.chunk_size,
+                               self.settings.chunk_overlap)
+            embeddings = self.model.encode(
+                [s.text for s in spans], batch_size=self.settings.embedding_batch_size,
+                normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+            )
+            meta = DocumentMeta(item.source, digest, document.media_type, len(data), document.title,
+                                document.document_date)
+            chunks = [NewChunk(i, s.text, s.start_char, s.end_char, s.token_count, embeddings[i])
+                      for i, s in enumerate(spans)]
+            status, document_id = self.store.write_document(corpus_id, meta, chunks)
+            return FileResult(item.source, status, document_id=document_id, chunks=len(chunks))
+        except UnreadableFile as exc:
+            return FileResult(item.source, "failed", str(exc))
+        except OSError as exc:
+            return FileResult(item.source, "failed", f"cannot read the file: {exc.strerror or exc}")
+        except Exception as exc:  # one file's failure must never stop the others
+            return FileResult(item.source, "failed", f"{type(exc).__name__}: {exc}")

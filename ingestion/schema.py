@@ -1,0 +1,88 @@
+"""The SQL schema: corpora, documents, passages (chunks) and rerank traces.
+
+Alembic owns the schema's history (``ingestion/migrations``); these ORM classes describe its current state.
+A chunk's primary key is also its id in the corpus's FAISS index, and its embedding is kept here too, so the
+FAISS file is derived data that can always be rebuilt from SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Corpus(Base):
+    __tablename__ = "corpora"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Bumped in the same transaction as every change to the corpus's chunks; the FAISS file carries the version
+    # it was built from, so a reader can tell a stale or missing file from a current one.
+    index_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="corpus", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("corpus_id", "source", name="uq_document_source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(String(1000))
+    document_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    corpus: Mapped[Corpus] = relationship(back_populates="documents")
+    chunks: Mapped[list[ChunkRow]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True, order_by="ChunkRow.ordinal"
+    )
+
+
+class ChunkRow(Base):
+    """A passage of a document. ``id`` is its vector id in the corpus's FAISS index."""
+
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    start_char: Mapped[int] = mapped_column(Integer)
+    end_char: Mapped[int] = mapped_column(Integer)
+    token_count: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class RerankTraceRow(Base):
+    """Why the reranker ordered a query's passages as it did (the trace is the reranker's own JSON)."""
+
+    __tablename__ = "rerank_traces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
+    query: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(50))
+    strategy: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    trace: Mapped[dict] = mapped_column(JSON)

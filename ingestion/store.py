@@ -1,0 +1,391 @@
+"""The store: SQL rows (through SQLAlchemy) and one FAISS index per corpus, kept in agreement.
+
+SQL is the source of truth. Each document is written in one transaction that also bumps its corpus's
+``index_version``; the FAISS file is then brought to that version (in place for flat indexes, rebuilt from the
+vectors in SQL otherwise). A crash between the two leaves a FAISS file of an older version, which the next reader
+replaces by rebuilding from SQL, so SQL rows and FAISS vectors always agree once the store is reopened.
+
+Only ingestion writes through this module; retrieval and the app read through it.
+
+Example::
+
+    >>> from app.config import Settings
+    >>> store = Store.open(Settings(data_dir="/tmp/sift-doc"))
+    >>> store.corpus("notes", create=True).name
+    'notes'
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from ingestion import vectors
+from ingestion.schema import ChunkRow, Corpus, Document, RerankTraceRow, utcnow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(RuntimeError):
+    """A request the store cannot carry out, with a message a user can act on."""
+
+
+class CorpusNotFound(StoreError):
+    pass
+
+
+class DocumentNotFound(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A passage ready to be stored: text, where it sits in the document, and its normalised embedding."""
+
+    ordinal: int
+    text: str
+    start_char: int
+    end_char: int
+    token_count: int
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    source: str
+    sha256: str
+    media_type: str
+    size_bytes: int
+    title: str | None
+    document_date: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as listed to users (``sift docs``, the Corpora page)."""
+
+    id: int
+    source: str
+    title: str | None
+    media_type: str
+    size_bytes: int
+    sha256: str
+    document_date: datetime | None
+    chunks: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    """A chunk with its document's metadata, as retrieval returns it."""
+
+    chunk_id: int
+    text: str
+    document_id: int
+    source: str
+    title: str | None
+    document_date: datetime | None
+    media_type: str
+
+
+@dataclass
+class _CachedIndex:
+    version: int
+    index: Any  # faiss.Index
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets the app read while the CLI ingests; synchronous=FULL keeps every commit across a power cut.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the database to the newest schema with alembic (a no-op when it is already there)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    """SQL metadata + FAISS vectors for all corpora under one data directory."""
+
+    def __init__(self, engine: Engine, index_folder: Path, index_type: str):
+        self.engine = engine
+        self.index_folder = index_folder
+        self.index_type = index_type
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._indexes: dict[int, _CachedIndex] = {}
+        self._unsaved: set[int] = set()
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = _engine(settings.resolved_database_url())
+        upgrade_schema(engine)
+        return cls(engine, settings.data_dir / "indexes", settings.index_type)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # ------------------------------------------------------------------------------------------ corpora
+
+    def corpus(self, name: str, create: bool = False) -> Corpus:
+        name = name.strip()
+        if not name:
+            raise StoreError("A corpus needs a name.")
+        with self.session() as session:
+            found = session.scalar(select(Corpus).where(Corpus.name == name))
+            if found is not None:
+                return found
+            if not create:
+                raise CorpusNotFound(f"No corpus named {name!r}. Existing: {', '.join(self.corpus_names()) or 'none'}.")
+            corpus = Corpus(name=name, index_version=0)
+            session.add(corpus)
+            session.commit()
+            return corpus
+
+    def corpus_names(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(select(Corpus.name).order_by(Corpus.name)))
+
+    def delete_corpus(self, name: str) -> int:
+        """Remove a corpus, its documents, chunks, traces and index files. Returns the number of documents."""
+        corpus = self.corpus(name)
+        with self._lock, self.session() as session:
+            count = session.scalar(select(func.count(Document.id)).where(Document.corpus_id == corpus.id)) or 0
+            # Explicit deletes, children first, so this holds on databases without ON DELETE CASCADE enforcement.
+            document_ids = select(Document.id).where(Document.corpus_id == corpus.id)
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(document_ids)))
+            session.execute(delete(Document).where(Document.corpus_id == corpus.id))
+            session.execute(delete(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus.id))
+            session.execute(delete(Corpus).where(Corpus.id == corpus.id))
+            session.commit()
+            self._indexes.pop(corpus.id, None)
+            self._unsaved.discard(corpus.id)
+            vectors.remove_indexes(self.index_folder, corpus.id)
+        return count
+
+    # ------------------------------------------------------------------------------------------ documents
+
+    def document_fingerprint(self, corpus_id: int, source: str) -> str | None:
+        """The SHA-256 stored for ``source`` in the corpus, or None if it is not there."""
+        with self.session() as session:
+            return session.scalar(
+                select(Document.sha256).where(Document.corpus_id == corpus_id, Document.source == source)
+            )
+
+    def write_document(self, corpus_id: int, meta: DocumentMeta, chunks: list[NewChunk]) -> tuple[str, int]:
+        """Add the document, or replace the one with the same source, in one transaction.
+
+        Returns ("added" | "replaced", document id).
+        """
+        with self._lock, self.session() as session:
+            document = session.scalar(
+                select(Document).where(Document.corpus_id == corpus_id, Document.source == meta.source)
+            )
+            removed_ids: list[int] = []
+            if document is None:
+                status = "added"
+                document = Document(corpus_id=corpus_id, source=meta.source, sha256=meta.sha256,
+                                    media_type=meta.media_type, size_bytes=meta.size_bytes)
+                session.add(document)
+            else:
+                status = "replaced"
+                removed_ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document.id)))
+                session.execute(delete(ChunkRow).where(ChunkRow.document_id == document.id))
+            document.sha256 = meta.sha256
+            document.media_type = meta.media_type
+            document.size_bytes = meta.size_bytes
+            document.title = meta.title
+            document.document_date = meta.document_date
+            document.updated_at = utcnow()
+            session.flush()
+            rows = [
+                ChunkRow(document_id=document.id, ordinal=c.ordinal, text=c.text, start_char=c.start_char,
+                         end_char=c.end_char, token_count=c.token_count,
+                         embedding=np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes())
+                for c in chunks
+            ]
+            session.add_all(rows)
+            session.flush()
+            version = self._bump_version(session, corpus_id)
+            session.commit()
+            added = np.array([r.id for r in rows], dtype=np.int64)
+            matrix = np.stack([c.embedding for c in chunks]).astype(np.float32) if chunks else None
+            self._apply_to_cached_index(corpus_id, version, np.array(removed_ids, dtype=np.int64), added, matrix)
+            return status, document.id
+
+    def delete_document(self, corpus_name: str, document_id: int) -> str:
+        """Remove one document with its chunks and vectors. Returns its source name."""
+        corpus = self.corpus(corpus_name)
+        with self._lock, self.session() as session:
+            document = session.scalar(
+                select(Document).where(Document.id == document_id, Document.corpus_id == corpus.id)
+            )
+            if document is None:
+                raise DocumentNotFound(f"No document with id {document_id} in corpus {corpus_name!r}.")
+            source = document.source
+            removed = np.array(list(session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document_id))),
+                               dtype=np.int64)
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
+            session.execute(delete(Document).where(Document.id == document_id))
+            version = self._bump_version(session, corpus.id)
+            session.commit()
+            self._apply_to_cached_index(corpus.id, version, removed, np.array([], dtype=np.int64), None)
+        self.save_indexes()
+        return source
+
+    def documents(self, corpus_name: str) -> list[StoredDocument]:
+        corpus = self.corpus(corpus_name)
+        with self.session() as session:
+            counts = (
+                select(ChunkRow.document_id, func.count(ChunkRow.id).label("n"))
+                .group_by(ChunkRow.document_id)
+                .subquery()
+            )
+            rows = session.execute(
+                select(Document, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.document_id == Document.id)
+                .where(Document.corpus_id == corpus.id)
+                .order_by(Document.source)
+            ).all()
+            return [
+                StoredDocument(id=d.id, source=d.source, title=d.title, media_type=d.media_type,
+                               size_bytes=d.size_bytes, sha256=d.sha256, document_date=d.document_date,
+                               chunks=n, created_at=d.created_at, updated_at=d.updated_at)
+                for d, n in rows
+            ]
+
+    # ------------------------------------------------------------------------------------------ passages
+
+    def passages(self, chunk_ids: list[int]) -> dict[int, StoredPassage]:
+        """Chunks by id, with their documents' metadata."""
+        if not chunk_ids:
+            return {}
+        with self.session() as session:
+            rows = session.execute(
+                select(ChunkRow.id, ChunkRow.text, Document.id, Document.source, Document.title,
+                       Document.document_date, Document.media_type)
+                .join(Document, Document.id == ChunkRow.document_id)
+                .where(ChunkRow.id.in_(chunk_ids))
+            ).all()
+        return {row[0]: StoredPassage(*row) for row in rows}
+
+    def chunk_ids(self, corpus_id: int) -> set[int]:
+        with self.session() as session:
+            return set(
+                session.scalars(
+                    select(ChunkRow.id).join(Document, Document.id == ChunkRow.document_id)
+                    .where(Document.corpus_id == corpus_id)
+                )
+            )
+
+    # ------------------------------------------------------------------------------------------ vectors
+
+    def vector_index(self, corpus_id: int):
+        """The corpus's FAISS index at the version SQL records, or None for a corpus without passages.
+
+        Loaded from its file when current, else rebuilt from the vectors in SQL and saved.
+        """
+        with self._lock, self.session() as session:
+            version = session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
+            if version is None:
+                raise CorpusNotFound(f"No corpus with id {corpus_id}.")
+            cached = self._indexes.get(corpus_id)
+            if cached is not None and cached.version == version:
+                return cached.index
+            index = vectors.load_index(self.index_folder, corpus_id, version)
+            if index is None:
+                index = self._rebuild(session, corpus_id)
+                if index is not None:
+                    vectors.save_index(index, self.index_folder, corpus_id, version)
+            self._indexes[corpus_id] = _CachedIndex(version, index)
+            self._unsaved.discard(corpus_id)
+            return index
+
+    def save_indexes(self) -> None:
+        """Write every index changed in memory since the last save (ingestion calls this after a batch)."""
+        with self._lock:
+            for corpus_id in sorted(self._unsaved):
+                cached = self._indexes.get(corpus_id)
+                if cached is not None and cached.index is not None:
+                    vectors.save_index(cached.index, self.index_folder, corpus_id, cached.version)
+                else:
+                    try:
+                        self.vector_index(corpus_id)  # rebuilds from SQL and saves
+                    except CorpusNotFound:
+                        pass
+            self._unsaved.clear()
+
+    def _bump_version(self, session: Session, corpus_id: int) -> int:
+        session.execute(update(Corpus).where(Corpus.id == corpus_id).values(index_version=Corpus.index_version + 1))
+        return session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
+
+    def _apply_to_cached_index(self, corpus_id: int, version: int, removed: np.ndarray, added: np.ndarray,
+                               matrix: np.ndarray | None) -> None:
+        cached = self._indexes.get(corpus_id)
+        in_step = cached is not None and cached.version == version - 1 and cached.index is not None
+        if in_step and vectors.supports_incremental_updates(self.index_type):
+            if len(removed):
+                cached.index.remove_ids(removed)
+            if matrix is not None:
+                cached.index.add_with_ids(matrix, added)
+            cached.version = version
+        else:
+            # Rebuilt from SQL at the next search or save.
+            self._indexes.pop(corpus_id, None)
+        self._unsaved.add(corpus_id)
+
+    def _rebuild(self, session: Session, corpus_id: int):
+        rows = session.execute(
+            select(ChunkRow.id, ChunkRow.embedding).join(Document, Document.id == ChunkRow.document_id)
+            .where(Document.corpus_id == corpus_id).order_by(ChunkRow.id)
+        ).all()
+        if not rows:
+            return None
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return vectors.build_index(ids, matrix, matrix.shape[1], self.index_type)
+
+    # ------------------------------------------------------------------------------------------ traces
+
+    def save_trace(self, corpus_id: int, query: str, mode: str, strategy: str, trace: dict) -> int:
+        with self.session() as session:
+            row = RerankTraceRow(corpus_id=corpus_id, query=query, mode=mode, strategy=strategy, trace=trace)
+            session.add(row)
+            session.commit()
+            return row.id
+
+    def traces(self, corpus_name: str, limit: int = 50) -> list[RerankTraceRow]:
+        corpus = self.corpus(corpus_name)
+        with self.session() as session:
+            return list(session.scalars(
+                select(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus.id)
+                .order_by(RerankTraceRow.id.desc()).limit(limit)
+            ))

@@ -1,0 +1,196 @@
+"""The local transformers backend: prefix-shared batched forward passes and batched greedy generation.
+
+The scoring prompt of every candidate has the same shape: a *head* shared by all candidates (instructions, query),
+a *middle* that differs per candidate (the passage), and a few short *tails* that differ per question asked about
+that passage (one per criterion). ``LocalLM.tree`` computes the head once, expands its key/value cache to the batch,
+runs the length-sorted middles, expands again per tail, and applies the LM head only where a score is read — so each
+token is computed exactly once. Padding sits on the left of each segment, masked out, with positions counted only
+over real tokens, so the results equal a plain forward pass of each full prompt up to floating point.
+
+Example::
+
+    >>> lm = LocalLM(llm.model, llm.tokenizer, name="smollm2")               # doctest: +SKIP
+    >>> out = lm.tree("Rate: ", ["passage one", "passage two"], [Tail(" ok?", read=[lm.token_id("1")])])  # doctest: +SKIP
+    >>> out.read_logprobs.shape                                                # doctest: +SKIP
+    (2, 1, 1)
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Tail:
+    """A question asked after each passage: ``text`` is context; ``target`` (if any) is text whose mean log-probability
+    is measured (query likelihood); otherwise the next-token log-probabilities of ``read`` token ids are returned."""
+
+    text: str
+    target: str | None = None
+    read: tuple[int, ...] = ()
+
+
+@dataclass
+class TreeOutput:
+    read_logprobs: np.ndarray  # [n_middles, n_tails, max_read] log P(read token | prompt), -inf where unused
+    target_logprob: np.ndarray  # [n_middles, n_tails] mean log P(target tokens), nan where the tail has none
+    tokens: int  # tokens actually run through the model (pads excluded)
+
+
+@dataclass
+class LocalLM:
+    """A causal LM in this process (any Hugging Face model with a KV cache; bf16 on CUDA as loaded by Sift)."""
+
+    model: object
+    tokenizer: object
+    name: str = "local"
+    batch_size: int = 16
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, text: str) -> list[int]:
+        # split_special_tokens: a passage containing "<|im_end|>" stays text and cannot close the turn it sits in.
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+    def encode_template(self, text: str) -> list[int]:
+        """Tokenise prompt scaffolding that legitimately contains the chat template's special tokens."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def token_id(self, text: str) -> int | None:
+        ids = self.encode(text)
+        return ids[0] if len(ids) == 1 else None
+
+    def chat_pieces(self, system: str, user: str, sentinel: str = "\x00PASSAGE\x00") -> tuple[str, str]:
+        """Render a chat prompt whose user message contains ``sentinel`` and split it there: (head, tail)."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        head, tail = text.split(sentinel)
+        return head, tail
+
+    # ------------------------------------------------------------------------------------------ scoring
+
+    @torch.inference_mode()
+    def tree(self, head: str, middles: list[str], tails: list[Tail], batch_size: int | None = None) -> TreeOutput:
+        """Score every (middle, tail) pair sharing the head's and each middle's computation."""
+        batch_size = batch_size or self.batch_size
+        device = self.device
+        head_ids = self.encode_template(head)
+        mid_ids = [self.encode(m) for m in middles]
+        tail_ctx = [self.encode_template(t.text) for t in tails]
+        tail_tgt = [self.encode(t.target) if t.target else [] for t in tails]
+        tail_ids = [c + g for c, g in zip(tail_ctx, tail_tgt)]
+        n_read = max([len(t.read) for t in tails] + [1])
+        read_ids = torch.tensor([list(t.read) + [0] * (n_read - len(t.read)) for t in tails], device=device)
+        read_valid = torch.tensor([[i < len(t.read) for i in range(n_read)] for t in tails], device=device)
+
+        with self.lock:
+            base = self.model.get_decoder()
+            lm_head = self.model.get_output_embeddings()
+            head_t = torch.tensor([head_ids], device=device)
+            head_cache = base(input_ids=head_t, use_cache=True).past_key_values
+            tokens = len(head_ids)
+
+            n_mid, n_tail = len(middles), len(tails)
+            read_out = np.full((n_mid, n_tail, n_read), -np.inf, dtype=np.float32)
+            target_out = np.full((n_mid, n_tail), np.nan, dtype=np.float32)
+            order = sorted(range(n_mid), key=lambda i: len(mid_ids[i]))  # length-sorted: little padding
+            for start in range(0, n_mid, batch_size):
+                idx = order[start : start + batch_size]
+                read, target, used = self._tree_batch(
+                    head_cache, len(head_ids), [mid_ids[i] for i in idx], tail_ids, [len(g) for g in tail_tgt],
+                    lm_head, base, read_ids, read_valid,
+                )
+                read_out[idx], target_out[idx] = read, target
+                tokens += used
+        return TreeOutput(read_out, target_out, tokens)
+
+    def _tree_batch(self, head_cache, n_head, mids, tail_ids, tgt_lens, lm_head, base, read_ids, read_valid):
+        device = self.device
+        b, t = len(mids), len(tail_ids)
+        cache = copy.deepcopy(head_cache)
+        cache.batch_repeat_interleave(b)
+        mid_t, mid_mask, mid_len = _left_pad(mids, device, self._pad_id)
+        mask = torch.cat([torch.ones(b, n_head, dtype=torch.long, device=device), mid_mask], dim=1)
+        pos = n_head + (mid_mask.cumsum(1) - 1).clamp(min=0)
+        base(input_ids=mid_t, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
+
+        # One row per (passage, tail): passage-major, like batch_repeat_interleave lays out the cache.
+        cache.batch_repeat_interleave(t)
+        tail_t, tail_mask, tail_len = _left_pad(tail_ids, device, self._pad_id)
+        tail_t, tail_mask = tail_t.repeat(b, 1), tail_mask.repeat(b, 1)
+        full_mask = torch.cat([mask.repeat_interleave(t, 0), tail_mask], dim=1)
+        offset = (n_head + torch.tensor(mid_len, device=device)).repeat_interleave(t).unsqueeze(1)
+        tail_pos = offset + (tail_mask.cumsum(1) - 1).clamp(min=0)
+        hidden = base(
+            input_ids=tail_t, attention_mask=full_mask, position_ids=tail_pos, past_key_values=cache, use_cache=True
+        ).last_hidden_state  # [b*t, L, d]
+
+        # Next-token distribution after the last tail token (left padding puts it in the last column).
+        tgt_lens_t = torch.tensor(tgt_lens, device=device).repeat(b)
+        last = hidden[torch.arange(b * t, device=device), -1 - tgt_lens_t]
+        logp = torch.log_softmax(lm_head(last).float(), dim=-1)
+        read = logp.gather(1, read_ids.repeat(b, 1)).masked_fill(~read_valid.repeat(b, 1), -torch.inf)
+
+        # Target spans (query likelihood): mean log P of each target token given everything before it.
+        target = torch.full((b * t,), float("nan"), device=device)
+        longest = max(tgt_lens)
+        if longest:
+            rows = (tgt_lens_t > 0).nonzero().squeeze(1)
+            h = hidden[rows, -longest - 1 : -1]  # positions predicting the last `longest` tokens
+            lp = torch.log_softmax(lm_head(h).float(), dim=-1)
+            ids = tail_t[rows, -longest:]
+            tok_lp = lp.gather(2, ids.unsqueeze(2)).squeeze(2)
+            span = torch.arange(longest, device=device).unsqueeze(0) >= (longest - tgt_lens_t[rows]).unsqueeze(1)
+            target[rows] = (tok_lp * span).sum(1) / span.sum(1)
+        used = sum(mid_len) + b * sum(tail_len)
+        return (read.view(b, t, -1).cpu().numpy(), target.view(b, t).cpu().numpy(), used)
+
+    @property
+    def _pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    # ------------------------------------------------------------------------------------------ generation
+
+    @torch.inference_mode()
+    def generate(self, conversations: list[list[dict]], max_new_tokens: int, batch_size: int | None = None
+                 ) -> tuple[list[str], int]:
+        """Greedy answers to several chats, batched and length-sorted. Returns (texts, tokens processed)."""
+        batch_size = batch_size or self.batch_size
+        prompts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+                   for c in conversations]
+        ids = [self.encode_template(p) for p in prompts]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        texts: list[str] = [""] * len(ids)
+        tokens = 0
+        with self.lock:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                input_ids, mask, lengths = _left_pad([ids[i] for i in idx], self.device, self._pad_id)
+                out = self.model.generate(
+                    input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                    pad_token_id=self._pad_id, eos_token_id=self.tokenizer.eos_token_id,
+                )
+                new = out[:, input_ids.shape[1]:]
+                for row, i in enumerate(idx):
+                    texts[i] = self.tokenizer.decode(new[row], skip_special_tokens=True)
+                tokens += sum(lengths) + int((new != self._pad_id).sum())
+        return texts, tokens
+
+
+def _left_pad(seqs: list[list[int]], device, pad_id: int):
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
+    for row, s in enumerate(seqs):
+        if s:
+            ids[row, width - len(s):] = torch.tensor(s, device=device)
+            mask[row, width - len(s):] = 1
+    return ids, mask, [len(s) for s in seqs]

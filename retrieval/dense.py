@@ -1,0 +1,54 @@
+"""Dense retrieval: query -> top-k passages of one corpus through its FAISS index.
+
+Example::
+
+    >>> from app.config import Settings
+    >>> from app.models import embedding_model
+    >>> from ingestion.store import Store
+    >>> settings = Settings()
+    >>> retriever = DenseRetriever(Store.open(settings), embedding_model(settings))
+    >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP
+    ['fresnel-lens.pdf', 'fresnel-lens.pdf', 'history-of-lighthouses.md']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingestion.store import Store
+from retrieval.types import Candidate
+
+
+class DenseRetriever:
+    """Embeds the query with the corpus's embedding model and searches the corpus's index by inner product
+    (cosine similarity, since all vectors are normalised)."""
+
+    def __init__(self, store: Store, model):
+        self.store = store
+        self.model = model
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False).astype(np.float32)
+
+    def search(self, query: str, corpus_name: str, k: int = 20) -> list[Candidate]:
+        if not query.strip():
+            raise ValueError("The query is empty.")
+        corpus = self.store.corpus(corpus_name)
+        index = self.store.vector_index(corpus.id)
+        if index is None or index.ntotal == 0:
+            return []
+        scores, ids = index.search(self.embed_query(query), min(k, index.ntotal))
+        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        passages = self.store.passages([i for i, _ in hits])
+        candidates = []
+        for chunk_id, score in hits:
+            passage = passages.get(chunk_id)
+            if passage is None:  # removed by another process since the index was read
+                continue
+            candidates.append(Candidate(
+                chunk_id=chunk_id, text=passage.text, document_id=passage.document_id, source=passage.source,
+                score=score, rank=len(candidates) + 1, title=passage.title, document_date=passage.document_date,
+                media_type=passage.media_type,
+            ))
+        return candidates
