@@ -49,7 +49,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stable JSON shape of ``sift ask --json`` (see README)."""
+        return {"question": self.question, "corpus": self.corpus, "answer": self.text,
+                "citations": [asdict(c) for c in self.citations]}
 
 
 class Sift:

@@ -320,11 +320,11 @@ class Store:
             cached = self._indexes.get(corpus_id)
             if cached is not None and cached.version == version:
                 return cached.index
-            index = vectors.load_index(self.index_folder, corpus_id, version)
+            index = vectors.load_index(self.index_folder, corpus_id, version, self.index_type)
             if index is None:
                 index = self._rebuild(session, corpus_id)
                 if index is not None:
-                    vectors.save_index(index, self.index_folder, corpus_id, version)
+                    vectors.save_index(index, self.index_folder, corpus_id, version, self.index_type)
             self._indexes[corpus_id] = _CachedIndex(version, index)
             self._unsaved.discard(corpus_id)
             return index
@@ -335,7 +335,7 @@ class Store:
             for corpus_id in sorted(self._unsaved):
                 cached = self._indexes.get(corpus_id)
                 if cached is not None and cached.index is not None:
-                    vectors.save_index(cached.index, self.index_folder, corpus_id, cached.version)
+                    vectors.save_index(cached.index, self.index_folder, corpus_id, cached.version, self.index_type)
                 else:
                     try:
                         self.vector_index(corpus_id)  # rebuilds from SQL and saves
@@ -349,9 +349,16 @@ class Store:
 
     def _apply_to_cached_index(self, corpus_id: int, version: int, removed: np.ndarray, added: np.ndarray,
                                matrix: np.ndarray | None) -> None:
+        incremental = vectors.supports_incremental_updates(self.index_type)
         cached = self._indexes.get(corpus_id)
+        if cached is None and incremental:
+            # A fresh process: start from the file of the previous version rather than rebuilding from SQL.
+            previous = vectors.load_index(self.index_folder, corpus_id, version - 1, self.index_type)
+            cached = _CachedIndex(version - 1, previous) if previous is not None else None
+            if cached is not None:
+                self._indexes[corpus_id] = cached
         in_step = cached is not None and cached.version == version - 1 and cached.index is not None
-        if in_step and vectors.supports_incremental_updates(self.index_type):
+        if in_step and incremental:
             if len(removed):
                 cached.index.remove_ids(removed)
             if matrix is not None:

@@ -1,4 +1,4 @@
-"""FAISS indexes: one per corpus, ids = chunk ids, saved as ``corpus-<id>.v<version>.faiss``.
+"""FAISS indexes: one per corpus, ids = chunk ids, saved as ``corpus-<id>.v<version>.<kind>.faiss``.
 
 The version in the file name is the corpus's ``index_version`` in SQL when the file was written. Files are written
 to a temporary name, flushed to disk and renamed, so a crash leaves either the old file or the new one, never half
@@ -24,7 +24,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-IVF_PROBE_FRACTION = 8  # search 1/8 of the IVF lists: near-exact recall at a fraction of the work
+IVF_PROBE_FRACTION = 8  # search 1/8 of the IVF lists (at least IVF_MIN_PROBES): high recall at a fraction of the work
+IVF_MIN_PROBES = 16
 HNSW_NEIGHBOURS = 32
 
 
@@ -41,7 +42,7 @@ def new_index(dim: int, kind: str, training_vectors: np.ndarray | None = None) -
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
         if n:
             index.train(training_vectors)
-        index.nprobe = max(1, lists // IVF_PROBE_FRACTION)
+        index.nprobe = min(lists, max(IVF_MIN_PROBES, lists // IVF_PROBE_FRACTION))
         return index
     raise ValueError(f"Unknown index type {kind!r}; use flat, ivf or hnsw.")
 
@@ -59,35 +60,35 @@ def supports_incremental_updates(kind: str) -> bool:
     return kind == "flat"
 
 
-def index_path(folder: Path, corpus_id: int, version: int) -> Path:
-    return folder / f"corpus-{corpus_id}.v{version}.faiss"
+def index_path(folder: Path, corpus_id: int, version: int, kind: str) -> Path:
+    return folder / f"corpus-{corpus_id}.v{version}.{kind}.faiss"
 
 
-def existing_versions(folder: Path, corpus_id: int) -> dict[int, Path]:
-    """The index files of a corpus, by version."""
-    pattern = re.compile(rf"corpus-{corpus_id}\.v(\d+)\.faiss")
+def existing_files(folder: Path, corpus_id: int) -> list[tuple[int, Path]]:
+    """The index files of a corpus, with the version each was built from."""
+    pattern = re.compile(rf"corpus-{corpus_id}\.v(\d+)\.\w+\.faiss")
     found = (pattern.fullmatch(p.name) for p in folder.glob(f"corpus-{corpus_id}.v*.faiss"))
-    return {int(m.group(1)): folder / m.group(0) for m in found if m}
+    return [(int(m.group(1)), folder / m.group(0)) for m in found if m]
 
 
-def save_index(index: faiss.Index, folder: Path, corpus_id: int, version: int) -> Path:
+def save_index(index: faiss.Index, folder: Path, corpus_id: int, version: int, kind: str) -> Path:
     """Write atomically, then remove the files of older versions (a newer one may come from another process)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = index_path(folder, corpus_id, version)
+    target = index_path(folder, corpus_id, version, kind)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     faiss.write_index(index, str(temporary))
     with open(temporary, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, target)
     _fsync_folder(folder)
-    for old_version, old in existing_versions(folder, corpus_id).items():
-        if old_version < version:
+    for old_version, old in existing_files(folder, corpus_id):
+        if old_version <= version and old != target:
             old.unlink(missing_ok=True)
     return target
 
 
-def load_index(folder: Path, corpus_id: int, version: int) -> faiss.Index | None:
-    path = index_path(folder, corpus_id, version)
+def load_index(folder: Path, corpus_id: int, version: int, kind: str) -> faiss.Index | None:
+    path = index_path(folder, corpus_id, version, kind)
     if not path.is_file():
         return None
     try:
@@ -97,7 +98,7 @@ def load_index(folder: Path, corpus_id: int, version: int) -> faiss.Index | None
 
 
 def remove_indexes(folder: Path, corpus_id: int) -> None:
-    for path in existing_versions(folder, corpus_id).values():
+    for _, path in existing_files(folder, corpus_id):
         path.unlink(missing_ok=True)
 
 

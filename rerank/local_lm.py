@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,7 @@ class LocalLM:
     tokenizer: object
     name: str = "local"
     batch_size: int = 16
+    tokens_processed: int = 0  # running count of tokens run through the model, for traces and benchmarks
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -76,6 +78,54 @@ class LocalLM:
         return head, tail
 
     # ------------------------------------------------------------------------------------------ scoring
+
+    def judge(self, system: str, user: Callable[[str, str], str], passages: list[str],
+              questions: list[tuple[str, str]], levels: list[list[str]]) -> np.ndarray:
+        """P(answer = level) for every passage and (question, assistant prefill), renormalised over the levels.
+
+        ``user(passage, question)`` builds the user message. Levels that are two tokens (SmolLM2 writes "10" as
+        "1", "0") are read exactly: P(10) = P("1") P("0" | "1") and P(1) = P("1") (1 - P(digit | "1")), through one
+        extra tail per such first token. Returns [n_passages, n_questions, max_levels], nan where unreadable.
+        """
+        p_sent, q_sent = "\x00P\x00", "\x00Q\x00"
+        head, rest = self.chat_pieces(system, user(p_sent, q_sent), p_sent)
+        between, end = rest.split(q_sent)
+        tails, plans = [], []
+        for (question, prefill), lv in zip(questions, levels):
+            base = between + question + end + prefill
+            ids = [self.encode(x) for x in lv]
+            firsts = sorted({i[0] for i in ids if len(i) == 2})
+            tails.append(Tail(base, read=tuple(i[0] for i in ids)))
+            ext = {}
+            for f in firsts:
+                seconds = tuple(i[1] for i in ids if len(i) == 2 and i[0] == f)
+                ext[f] = (len(tails), seconds)
+                tails.append(Tail(base + self.tokenizer.decode([f]), read=seconds))
+            plans.append((len(tails) - 1 - len(firsts), ids, ext))
+        out = self.tree(head, passages, tails)
+        self.tokens_processed += out.tokens
+        n_lv = max(len(lv) for lv in levels)
+        probs = np.full((len(passages), len(questions), n_lv), np.nan, dtype=np.float64)
+        for q, (t, ids, ext) in enumerate(plans):
+            first = np.exp(out.read_logprobs[:, t, : len(ids)].astype(np.float64))
+            p = np.zeros((len(passages), len(ids)))
+            for k, tok in enumerate(ids):
+                if len(tok) == 1:
+                    cont = ext.get(tok[0])
+                    stop = 1.0 - np.exp(out.read_logprobs[:, cont[0], : len(cont[1])]).sum(1) if cont else 1.0
+                    p[:, k] = first[:, k] * stop
+                elif len(tok) == 2:
+                    col, seconds = ext[tok[0]]
+                    p[:, k] = first[:, k] * np.exp(out.read_logprobs[:, col, seconds.index(tok[1])])
+            total = p.sum(1, keepdims=True)
+            probs[:, q, : len(ids)] = np.where(total > 0, p / np.where(total > 0, total, 1), np.nan)
+        return probs
+
+    def query_likelihood(self, head: str, passages: list[str], tail: str, query: str) -> np.ndarray:
+        """Mean log P(query tokens | head + passage + tail) per passage (UPR-style relevance)."""
+        out = self.tree(head, passages, [Tail(tail, target=" " + query.strip())])
+        self.tokens_processed += out.tokens
+        return out.target_logprob[:, 0].astype(np.float64)
 
     @torch.inference_mode()
     def tree(self, head: str, middles: list[str], tails: list[Tail], batch_size: int | None = None) -> TreeOutput:
@@ -161,8 +211,8 @@ class LocalLM:
 
     @torch.inference_mode()
     def generate(self, conversations: list[list[dict]], max_new_tokens: int, batch_size: int | None = None
-                 ) -> tuple[list[str], int]:
-        """Greedy answers to several chats, batched and length-sorted. Returns (texts, tokens processed)."""
+                 ) -> list[str]:
+        """Greedy answers to several chats, batched and length-sorted."""
         batch_size = batch_size or self.batch_size
         prompts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
                    for c in conversations]
@@ -182,7 +232,8 @@ class LocalLM:
                 for row, i in enumerate(idx):
                     texts[i] = self.tokenizer.decode(new[row], skip_special_tokens=True)
                 tokens += sum(lengths) + int((new != self._pad_id).sum())
-        return texts, tokens
+        self.tokens_processed += tokens
+        return texts
 
 
 def _left_pad(seqs: list[list[int]], device, pad_id: int):

@@ -1,0 +1,76 @@
+"""Shared fixtures: settings over a temporary data directory, the real embedding model, and real databases
+(SQLite always; PostgreSQL on 127.0.0.1:5432, one fresh database per test)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Tests configure Sift explicitly; a developer's own SIFT_* settings or sift.toml must not leak in.
+for _name in [n for n in os.environ if n.startswith("SIFT_") and not n.startswith("SIFT_TEST_")]:
+    del os.environ[_name]
+
+from app.config import Settings  # noqa: E402
+from app.models import embedding_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_CORPUS = REPO / "sample_corpus"
+POSTGRES_ADMIN_URL = os.environ.get("SIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return embedding_model(Settings())
+
+
+def _postgres_admin():
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        reason = f"no PostgreSQL server at {POSTGRES_ADMIN_URL}: {str(exc).splitlines()[0]}"
+        if os.environ.get("SIFT_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return engine
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    from sqlalchemy import text
+
+    admin = _postgres_admin()
+    name = f"sift_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_settings(request, tmp_path) -> Settings:
+    """Settings over SQLite, then over PostgreSQL: storage tests run against both."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path / "data")
+    return Settings(data_dir=tmp_path / "data", database_url=request.getfixturevalue("postgres_url"))

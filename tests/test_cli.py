@@ -1,0 +1,85 @@
+"""The sift command line, run as a user runs it: a real subprocess over a real data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SAMPLE_CORPUS
+
+
+def sift(data_dir, *args, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SIFT_DATA_DIR": str(data_dir)}
+    process = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
+                             timeout=600, cwd=SAMPLE_CORPUS.parent)
+    if check and process.returncode != 0:
+        raise AssertionError(f"sift {' '.join(args)} failed ({process.returncode}):\n{process.stderr}")
+    return process
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cli") / "data"
+    ingested = sift(data_dir, "ingest", str(SAMPLE_CORPUS), "--corpus", "lights", "--json")
+    files = json.loads(ingested.stdout)["files"]
+    assert sorted(f["status"] for f in files) == ["added"] * 6
+    return data_dir
+
+
+def test_ingest_prints_progress_and_results(data_dir, tmp_path):
+    note = tmp_path / "note.md"
+    note.write_text("# Harbour lights\nRed to port, green to starboard.")
+    first = sift(data_dir, "ingest", str(note), str(SAMPLE_CORPUS / "light-characteristics.md"), "--corpus", "lights")
+    assert "added  note.md" in first.stdout.replace("    ", " ")
+    assert "unchanged" in first.stdout and "1 added, 0 replaced, 1 unchanged, 0 failed" in first.stdout
+    assert "file" in first.stderr  # the progress bar
+
+
+def test_docs_json(data_dir):
+    listing = json.loads(sift(data_dir, "docs", "--corpus", "lights", "--json").stdout)
+    assert listing["corpus"] == "lights"
+    doc = next(d for d in listing["documents"] if d["source"].endswith("history-of-lighthouses.md"))
+    assert set(doc) == {"id", "source", "title", "media_type", "size_bytes", "sha256", "document_date", "chunks",
+                        "created_at", "updated_at"}
+    assert doc["document_date"].startswith("2024-03-01") and doc["chunks"] > 0
+
+
+def test_search_and_ask_json(data_dir):
+    found = json.loads(sift(data_dir, "search", "Who was Grace Darling?", "--corpus", "lights", "-k", "5",
+                            "--json").stdout)
+    assert len(found["candidates"]) == 5
+    top = found["candidates"][0]
+    assert top["source"].endswith("lighthouse-keepers-daily-life.txt") and top["rank"] == 1
+    assert set(top) >= {"chunk_id", "text", "document_id", "source", "score", "rank", "title", "document_date"}
+
+    answer = json.loads(sift(data_dir, "ask", "Who designed the Pharos of Alexandria?", "--corpus", "lights",
+                             "--json").stdout)
+    assert answer["question"].startswith("Who designed") and answer["corpus"] == "lights"
+    assert set(answer) == {"question", "corpus", "answer", "citations"}
+    assert "[1]" in answer["answer"]
+    assert answer["citations"][0]["number"] == 1
+
+
+def test_delete_and_errors(data_dir, tmp_path):
+    scratch = tmp_path / "data"
+    sift(scratch, "ingest", str(SAMPLE_CORPUS / "lighthouse-keepers-daily-life.txt"), "--corpus", "tmp")
+    doc_id = json.loads(sift(scratch, "docs", "--corpus", "tmp", "--json").stdout)["documents"][0]["id"]
+    assert "Deleted document" in sift(scratch, "delete", "--corpus", "tmp", "--document", str(doc_id)).stdout
+    assert json.loads(sift(scratch, "docs", "--corpus", "tmp", "--json").stdout)["documents"] == []
+    assert "Deleted corpus tmp" in sift(scratch, "delete", "--corpus", "tmp", "--all").stdout
+
+    missing = sift(scratch, "search", "x", "--corpus", "nope", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: No corpus named 'nope'") and "Traceback" not in missing.stderr
+    both = sift(scratch, "delete", "--corpus", "tmp", check=False)
+    assert both.returncode != 0 and "exactly one of --document" in both.stderr
+
+
+def test_sample_command_only_fills_an_empty_store(tmp_path):
+    data_dir = tmp_path / "data"
+    assert "Ingested the sample corpus: 6 added" in sift(data_dir, "sample").stdout
+    assert "already has corpora: sample" in sift(data_dir, "sample").stdout

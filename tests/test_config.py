@@ -1,0 +1,37 @@
+"""Settings come from arguments, SIFT_* variables and a TOML file, in that order."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings
+
+
+def test_defaults(tmp_path):
+    settings = Settings()
+    assert settings.embedding_model == "packaged" and settings.llm_model == "packaged"
+    assert settings.resolved_database_url() == f"sqlite:///{(tmp_path / 'data' / 'sift.db').resolve()}"
+    assert settings.resolved_device() == "cpu"  # no GPU on the test machines; "auto" must pick the CPU
+
+
+def test_environment_then_toml(tmp_path, monkeypatch):
+    (tmp_path / "sift.toml").write_text('chunk_size = 128\ncandidates_k = 7\ndatabase_url = "postgresql+psycopg://x/y"\n')
+    monkeypatch.setenv("SIFT_CANDIDATES_K", "9")
+    settings = Settings()
+    assert settings.chunk_size == 128  # from sift.toml in the working directory
+    assert settings.candidates_k == 9  # the environment wins over the file
+    assert settings.resolved_database_url() == "postgresql+psycopg://x/y"
+    assert Settings(candidates_k=3).candidates_k == 3  # arguments win over both
+
+    other = tmp_path / "elsewhere.toml"
+    other.write_text('index_type = "hnsw"\n')
+    monkeypatch.setenv("SIFT_CONFIG", str(other))
+    assert Settings().index_type == "hnsw"
+
+
+def test_invalid_values_are_refused():
+    with pytest.raises(ValidationError):
+        Settings(index_type="annoy")
+    with pytest.raises(ValidationError):
+        Settings(max_upload_mb=0)
