@@ -35,6 +35,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 Message = dict[str, str]
 
 
+def _quiet_transformers() -> None:
+    """Keep the CLI's output to Sift's own lines: no weight-loading bars or tokenizer length warnings."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
 class ModelNotFound(RuntimeError):
     """A configured model folder or package is not there."""
 
@@ -75,6 +83,7 @@ def _existing_folder(path: str, what: str) -> Path:
 def _load_sentence_transformer(folder: str, device: str):
     from sentence_transformers import SentenceTransformer
 
+    _quiet_transformers()
     return SentenceTransformer(folder, device=device, local_files_only=True)
 
 
@@ -140,28 +149,66 @@ class LocalLLM:
 
 
 @lru_cache(maxsize=2)
-def _load_local_llm(folder: str, gguf_file: str | None, device: str) -> LocalLLM:
+def _load_local_llm(folder: str, gguf_file: str | None, device: str, cache_dir: str) -> LocalLLM:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
+    name = gguf_file.removesuffix(".gguf") if gguf_file else Path(folder).name
+    if gguf_file:
+        folder = str(_converted_gguf(Path(folder) / gguf_file, Path(cache_dir)))
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    extra = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype, **extra)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
     model.to(device).eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    name = Path(folder).name if not gguf_file else gguf_file.removesuffix(".gguf")
     return LocalLLM(name=name, model=model, tokenizer=tokenizer, device=device)
 
 
+def _converted_gguf(gguf_path: Path, cache_dir: Path) -> Path:
+    """A transformers folder holding the GGUF model's dequantised weights, made on first use.
+
+    transformers dequantises a GGUF file on every load (~20 s for SmolLM2-135M); the converted folder loads in about
+    a second. The folder name carries the file's size and modification time, so a changed file is converted again.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stat = gguf_path.stat()
+    target = cache_dir / f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    if (target / "config.json").is_file():
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                     local_files_only=True)
+    # A model built from the config holds the same dequantised weights without the GGUF marker that
+    # save_pretrained refuses.
+    model = type(quantized)(quantized.config)
+    model.load_state_dict(quantized.state_dict())
+    model.config.quantization_config = None
+    temporary = cache_dir / f".{target.name}.{os.getpid()}.tmp"
+    model.save_pretrained(temporary)
+    tokenizer.save_pretrained(temporary)
+    try:
+        os.replace(temporary, target)  # atomic: a half-written folder is never taken for a converted model
+    except OSError:  # another process converted it first
+        import shutil
+
+        shutil.rmtree(temporary, ignore_errors=True)
+    return target
+
+
 def local_llm(settings: Settings) -> LocalLLM:
-    """The local transformers model named by the settings, loaded once per process (~20 s for the GGUF)."""
+    """The local transformers model named by the settings, loaded once per process.
+
+    The packaged GGUF is converted to a transformers folder under ``model_cache_dir`` the first time (~20 s).
+    """
     if settings.llm_model == PACKAGED:
         folder, gguf_file = packaged_llm()
     else:
         folder, gguf_file = _existing_folder(settings.llm_model, "LLM"), settings.llm_gguf_file
-    return _load_local_llm(str(folder.resolve()), gguf_file, settings.resolved_device())
+    return _load_local_llm(str(folder.resolve()), gguf_file, settings.resolved_device(),
+                           str(settings.model_cache_dir.expanduser()))
 
 
 class ServerError(RuntimeError):

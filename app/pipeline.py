@@ -103,6 +103,7 @@ class Sift:
     # ------------------------------------------------------------------------------------------ questions
 
     def search(self, query: str, corpus: str, k: int | None = None) -> list[Candidate]:
+        self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
         return self.retriever.search(query, corpus, k or self.settings.candidates_k)
 
     def ask(self, question: str, corpus: str, k: int | None = None, top_n: int = 3) -> Answer:

@@ -170,7 +170,8 @@ class LocalLM:
         mid_t, mid_mask, mid_len = _left_pad(mids, device, self._pad_id)
         mask = torch.cat([torch.ones(b, n_head, dtype=torch.long, device=device), mid_mask], dim=1)
         pos = n_head + (mid_mask.cumsum(1) - 1).clamp(min=0)
-        base(input_ids=mid_t, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
+        if mid_t.shape[1]:  # empty middles (two-turn inference asks about the query alone)
+            base(input_ids=mid_t, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
 
         # One row per (passage, tail): passage-major, like batch_repeat_interleave lays out the cache.
         cache.batch_repeat_interleave(t)

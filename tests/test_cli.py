@@ -33,9 +33,10 @@ def data_dir(tmp_path_factory):
 def test_ingest_prints_progress_and_results(data_dir, tmp_path):
     note = tmp_path / "note.md"
     note.write_text("# Harbour lights\nRed to port, green to starboard.")
-    first = sift(data_dir, "ingest", str(note), str(SAMPLE_CORPUS / "light-characteristics.md"), "--corpus", "lights")
-    assert "added  note.md" in first.stdout.replace("    ", " ")
-    assert "unchanged" in first.stdout and "1 added, 0 replaced, 1 unchanged, 0 failed" in first.stdout
+    first = sift(data_dir, "ingest", str(note), str(SAMPLE_CORPUS), "--corpus", "lights")
+    assert "added  note.md (1 passages)" in first.stdout
+    assert "unchanged  sample_corpus/light-characteristics.md" in first.stdout
+    assert "lights: 1 added, 0 replaced, 6 unchanged, 0 failed" in first.stdout
     assert "file" in first.stderr  # the progress bar
 
 

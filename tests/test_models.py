@@ -33,7 +33,7 @@ def test_streaming_matches_the_whole_answer(llm):
 
 def test_embedding_model_is_packaged_minilm(embedder):
     assert embedding_model(Settings()) is embedder
-    assert embedder.get_sentence_embedding_dimension() == 384
+    assert embedder.encode(["a passage"]).shape == (1, 384)
 
 
 def test_local_folders_must_exist(tmp_path):
@@ -41,6 +41,16 @@ def test_local_folders_must_exist(tmp_path):
         embedding_model(Settings(embedding_model=str(tmp_path / "missing")))
     with pytest.raises(ModelNotFound, match="does not exist"):
         local_llm(Settings(llm_model=str(tmp_path / "missing")))
+
+
+def test_packaged_gguf_is_converted_once(tmp_path):
+    settings = Settings(model_cache_dir=tmp_path / "cache")
+    converted = local_llm(settings)
+    folders = list((tmp_path / "cache").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("SmolLM2-135M-Instruct.Q4_1-")
+    assert (folders[0] / "model.safetensors").stat().st_size > 100_000_000
+    messages = [{"role": "user", "content": "What is the capital of France? One word."}]
+    assert converted.chat(messages, max_new_tokens=12) == local_llm(Settings()).chat(messages, max_new_tokens=12)
 
 
 def test_a_local_hugging_face_folder_works(llm, tmp_path):

@@ -1,0 +1,329 @@
+"""Ingest and search benchmark: Sift against the bare embedding model and llama-index, all in one run.
+
+    cd /work/main && .venv/bin/python bench/ingest_search.py        # what `make bench` runs (~5-10 min on 2 cores)
+    .venv/bin/python bench/ingest_search.py --docs 20 --sizes 2000 --queries 20 --out /tmp/bench.json
+
+Everything is written to a temporary data directory over SQLite (./data and any SIFT_DATABASE_URL are left alone);
+other SIFT_* settings and sift.toml apply. Prints one JSON object (also written to --out):
+
+machine    platform, CPUs and CPU model, load average at start and end (other work on the machine skews every
+           timing), library versions, torch/FAISS threads, device.
+settings   the Sift settings that matter here and this benchmark's parameters.
+corpus     the --docs documents: the 60 CMU WikiQA Wikipedia articles (.txt) first, then DBpedia entity abstracts
+           (.md, about one chunk each); queries are the WikiQA questions. Read from /work/shared/datasets.
+embedding  pipeline_*: wall time of Sift.ingest_paths over the documents' folder (read, load, chunk, embed,
+           write SQL rows and the FAISS index), model loaded and warmed beforehand, as chunks/s and docs/s.
+           raw_chunks_per_s: the very same chunk texts through SentenceTransformer.encode in one call (same batch
+           size, normalised). pipeline_over_raw: pipeline / raw chunks/s; 1.0 would be no overhead. It includes
+           embedding document by document (smaller, less evenly padded batches than one sorted call).
+search     k=10 everywhere. synthetic.<size>.<kind>: one-query index.search latency p50/p95 (ms) over <size>
+           normalised 384-d vectors, for each index kind built by ingestion.vectors.build_index (build_s), and
+           recall_at_10 against flat (exact). The vectors are clustered (size/10 random unit "topics" plus noise
+           of the same norm, renormalised; queries drawn alike): pure isotropic noise would be the worst case for
+           ivf/hnsw and unlike text embeddings. real_corpus_faiss: the same on the ingested chunks' embeddings
+           and the embedded questions. real_corpus_end_to_end: DenseRetriever.search p50/p95 (query embedding +
+           FAISS + SQL fetch) over the ingested corpus, with the configured index_type.
+llama_index_baseline
+           llama-index's default in-memory VectorStoreIndex (SimpleVectorStore) with the same SentenceTransformer
+           (wrapped below; same batch size, normalised). ingest: built from the same chunk texts (no loading or
+           chunking, so the comparison favours it). real_corpus_end_to_end: retriever.retrieve(question).
+           synthetic.<size>: TextNodes carrying the same vectors (build timed from the matrix to a queryable
+           index, as build_s is for Sift), then vector_store.query p50/p95 over the first --llama-queries queries
+           (it scans in Python: ~2 s a query at 100k), and its recall_at_10 against flat.
+           sift_over_llama_index: Sift / llama-index, for throughput (> 1: Sift faster) and for latency
+           (< 1: Sift faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import faiss
+import llama_index.core
+import numpy as np
+import sentence_transformers
+import torch
+from llama_index.core import VectorStoreIndex
+from llama_index.core.embeddings import BaseEmbedding
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores import VectorStoreQuery
+from pydantic import PrivateAttr
+from sqlalchemy import select
+
+from app.config import Settings
+from app.pipeline import Sift
+from ingestion.schema import ChunkRow
+from ingestion.vectors import build_index
+
+DATASETS = Path("/work/shared/datasets")
+WIKIQA = DATASETS / "cmu-wikiqa-s10"
+DBPEDIA = DATASETS / "dbpedia-entity-5k" / "corpus.jsonl"
+CORPUS = "bench"
+K = 10
+DIM = 384
+KINDS = ("flat", "ivf", "hnsw")
+
+
+class SentenceTransformerEmbedding(BaseEmbedding):
+    """A SentenceTransformer as a llama-index embedding model, normalised like Sift's."""
+
+    _model: Any = PrivateAttr()
+
+    def __init__(self, model, batch_size: int):
+        super().__init__(model_name="sentence-transformer", embed_batch_size=batch_size)
+        self._model = model
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._model.encode(texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False).tolist()
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def machine(settings: Settings) -> dict:
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    return {
+        "platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+        "cpu_model": models[0] if models else platform.processor(), "load_average_start": load_average(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "faiss": faiss.__version__,
+        "faiss_threads": faiss.omp_get_max_threads(), "sentence_transformers": sentence_transformers.__version__,
+        "llama_index_core": llama_index.core.__version__, "numpy": np.__version__,
+        "device": settings.resolved_device(),
+    }
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def latency(fns: dict, items) -> dict:
+    """p50/p95 in ms of each function over each item, after one untimed warm-up call each. The functions take
+    turns on every item, so a change in the machine's load affects them alike."""
+    for fn in fns.values():
+        fn(items[0])
+    times: dict = {name: [] for name in fns}
+    for item in items:
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn(item)
+            times[name].append(time.perf_counter() - start)
+    return {name: dict(zip(("p50_ms", "p95_ms"), np.round(np.percentile(np.array(t) * 1000, [50, 95]), 3).tolist()))
+            for name, t in times.items()}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return round(float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact)])), 4)
+
+
+def normalised(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def clustered_vectors(rng: np.random.Generator, topics: np.ndarray, n: int) -> np.ndarray:
+    noise = rng.standard_normal((n, DIM), dtype=np.float32) / np.sqrt(DIM)
+    return normalised(topics[rng.integers(0, len(topics), n)] + noise)
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3)
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def write_documents(folder: Path, count: int) -> dict:
+    """``count`` files in ``folder``: one in five a WikiQA article (~37 chunks), the others DBpedia abstracts (one)."""
+    folder.mkdir(parents=True)
+    wikiqa = sorted(WIKIQA.glob("data/set*/a*.txt"), key=lambda p: (p.parent.name, int(p.stem[1:])))
+    articles = wikiqa[:-(-count // 5)]
+    for path in articles:
+        (folder / f"wikiqa-{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
+    with DBPEDIA.open(encoding="utf-8") as lines:
+        abstracts = [json.loads(line) for line, _ in zip(lines, range(count - len(articles)))]
+    for n, entity in enumerate(abstracts):
+        (folder / f"dbpedia-{n:05d}.md").write_text(f"# {entity['title']}\n\n{entity['text']}\n", encoding="utf-8")
+    return {"documents": count, "wikiqa_articles": len(articles), "dbpedia_abstracts": len(abstracts),
+            "bytes": sum(p.stat().st_size for p in folder.iterdir())}
+
+
+def questions(count: int) -> list[str]:
+    with (WIKIQA / "question_answer_pairs.txt").open(encoding="latin-1", newline="") as handle:
+        distinct = list(dict.fromkeys(row["Question"].strip() for row in csv.DictReader(handle, delimiter="\t")
+                                      if row["Question"].strip()))
+    return (distinct * (count // len(distinct) + 1))[:count]
+
+
+# ---------------------------------------------------------------------------------------------- measurements
+
+
+def faiss_kinds(vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Build each index kind over ``vectors``; one-query search latency and recall@10 against flat."""
+    ids = np.arange(len(vectors), dtype=np.int64)
+    results, exact = {}, None
+    for kind in KINDS:
+        log(f"{kind} index over {len(vectors)} vectors")
+        index, build_s = timed(lambda: build_index(ids, vectors, DIM, kind))
+        found = index.search(queries, K)[1]
+        exact = found if exact is None else exact
+        results[kind] = {"build_s": round(build_s, 3), **latency({kind: lambda q: index.search(q[None], K)}, queries)[kind],
+                         "recall_at_10": recall(found, exact)}
+    return results, exact
+
+
+def llama_synthetic(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, embed_model) -> dict:
+    def build():
+        nodes = [TextNode(id_=str(i), text=f"chunk {i}", embedding=row) for i, row in enumerate(vectors.tolist())]
+        return VectorStoreIndex(nodes, embed_model=embed_model)
+
+    log(f"llama-index over {len(vectors)} vectors")
+    index, build_s = timed(build)
+    query_lists = queries.tolist()
+    found = np.zeros((len(query_lists), K), dtype=np.int64)
+
+    def search(i: int) -> None:
+        result = index.vector_store.query(VectorStoreQuery(query_embedding=query_lists[i], similarity_top_k=K))
+        found[i] = [int(n) for n in result.ids]
+
+    return {"build_s": round(build_s, 3), "vectors_per_s": round(len(vectors) / build_s, 1),
+            **latency({"llama": search}, range(len(query_lists)))["llama"], "queries": len(query_lists),
+            "recall_at_10": recall(found, exact)}
+
+
+def embedding(sift: Sift, folder: Path) -> tuple[dict, list[str], np.ndarray]:
+    """Sift's ingest of ``folder``, then the bare model on the chunk texts it stored."""
+    log("ingesting with Sift, then encoding with the bare model")
+    results, ingest_s = timed(lambda: sift.ingest_paths([folder], CORPUS))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise SystemExit(f"ingest failed: {failed[:3]}")
+    with sift.store.session() as session:
+        texts = list(session.scalars(select(ChunkRow.text).order_by(ChunkRow.id)))
+    vectors, raw_s = timed(lambda: sift.embedder.encode(
+        texts, batch_size=sift.settings.embedding_batch_size, normalize_embeddings=True, convert_to_numpy=True,
+        show_progress_bar=False))
+    pipeline, raw = len(texts) / ingest_s, len(texts) / raw_s
+    return {
+        "chunks": len(texts), "pipeline_s": round(ingest_s, 3), "pipeline_chunks_per_s": round(pipeline, 2),
+        "pipeline_docs_per_s": round(len(results) / ingest_s, 2), "raw_s": round(raw_s, 3),
+        "raw_chunks_per_s": round(raw, 2), "pipeline_over_raw": ratio(pipeline, raw),
+    }, texts, vectors.astype(np.float32)
+
+
+def sweep(sizes: list[int], queries: int, llama_queries: int, seed: int, embed_model) -> tuple[dict, dict]:
+    """Sift's index kinds and llama-index over synthetic vectors of each size."""
+    rng = np.random.default_rng(seed)
+    sift, llama = {}, {}
+    for size in sizes:
+        topics = normalised(rng.standard_normal((max(1, size // 10), DIM), dtype=np.float32))
+        vectors, asked = clustered_vectors(rng, topics, size), clustered_vectors(rng, topics, queries)
+        kinds, exact = faiss_kinds(vectors, asked)
+        baseline = llama_synthetic(vectors, asked[:llama_queries], exact, embed_model)
+        baseline["sift_over_llama_index"] = {
+            "build_vectors_per_s_flat": ratio(baseline["build_s"], kinds["flat"]["build_s"]),
+            **{f"{p}_{kind}": ratio(kinds[kind][f"{p}_ms"], baseline[f"{p}_ms"]) for p in ("p50", "p95") for kind in KINDS},
+        }
+        sift[str(size)], llama[str(size)] = kinds, baseline
+    return sift, llama
+
+
+def run(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="sift-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", database_url=None)
+        report = {"machine": machine(settings), "settings": {
+            **settings.model_dump(mode="json", include={"embedding_model", "embedding_batch_size", "device",
+                                                        "chunk_size", "chunk_overlap", "index_type"}),
+            "database": "sqlite (temporary)", "docs": args.docs, "sizes": args.sizes, "queries": args.queries,
+            "llama_queries": args.llama_queries, "k": K, "seed": args.seed}}
+        sift = Sift(settings)
+        model = sift.embedder
+        model.encode(["warm-up"], normalize_embeddings=True)
+        sift.store  # noqa: B018 - open (and migrate) the database outside the timings
+        report["corpus"] = write_documents(Path(tmp) / "docs", args.docs)
+        asked = questions(args.queries)
+        embed_model = SentenceTransformerEmbedding(model, settings.embedding_batch_size)
+
+        # 1. embedding: Sift's pipeline, the bare model, then llama-index's index build, on the same chunk texts
+        report["embedding"], texts, chunk_vectors = embedding(sift, Path(tmp) / "docs")
+        report["corpus"]["chunks"] = len(texts)
+        log("building llama-index's index over the chunk texts")
+        index, build_s = timed(lambda: VectorStoreIndex([TextNode(text=t) for t in texts], embed_model=embed_model))
+        llama_ingest = {"build_s": round(build_s, 3), "chunks_per_s": round(len(texts) / build_s, 2),
+                        "embed_batch_size": embed_model.embed_batch_size}
+
+        # 2. search: the synthetic size sweep, the real corpus's vectors, and both retrievers end to end
+        synthetic, llama_synthetic_sweep = sweep(args.sizes, args.queries, args.llama_queries, args.seed, embed_model)
+        question_vectors = model.encode(asked, normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=False).astype(np.float32)
+        retriever = index.as_retriever(similarity_top_k=K)
+        log("Sift and llama-index retrievers over the ingested corpus")
+        end_to_end = latency({"sift": lambda q: sift.retriever.search(q, CORPUS, K), "llama": retriever.retrieve},
+                             asked)
+        report["search"] = {"k": K, "synthetic": synthetic,
+                            "real_corpus_faiss": faiss_kinds(chunk_vectors, question_vectors)[0],
+                            "real_corpus_end_to_end": {"index_type": settings.index_type, **end_to_end["sift"]}}
+
+        # 3. llama-index's default in-memory index, measured above alongside Sift
+        report["llama_index_baseline"] = {
+            "ingest": llama_ingest,
+            "real_corpus_end_to_end": end_to_end["llama"],
+            "synthetic": llama_synthetic_sweep,
+            "sift_over_llama_index": {
+                "ingest_chunks_per_s": ratio(report["embedding"]["pipeline_chunks_per_s"], llama_ingest["chunks_per_s"]),
+                **{f"end_to_end_{p}": ratio(end_to_end["sift"][f"{p}_ms"], end_to_end["llama"][f"{p}_ms"])
+                   for p in ("p50", "p95")},
+            },
+        }
+        report["machine"]["load_average_end"] = load_average()
+        return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=60, help="documents to ingest, one in five an article (default 60)")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000],
+                        help="comma-separated vector counts for the search sweep (default 10000,100000)")
+    parser.add_argument("--queries", type=int, default=200, help="queries per measurement (default 200)")
+    parser.add_argument("--llama-queries", type=int, default=30,
+                        help="queries for llama-index's synthetic sweep, whose Python scan is slow (default 30)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+    text = json.dumps(run(args), indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The logit strategy: no free text. Each criterion's score is the expected value of the next-token distribution over
+the score levels ("0".."10"), and relevance can instead be the query likelihood: the mean log-probability of the
+query's tokens after the passage (UPR). Both run as prefix-shared batched forward passes on the local backend.
+
+Example::
+
+    >>> from rerank.criteria import criterion
+    >>> scores = judge_scores(lm, "lobster roll", blocks, [criterion("relevance"), criterion("depth")])  # doctest: +SKIP
+    >>> scores.shape                                                                        # doctest: +SKIP
+    (20, 2)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rerank import prompts
+from rerank.criteria import Criterion
+
+
+def judge_scores(lm, query: str, blocks: list[str], criteria: list[Criterion]) -> np.ndarray:
+    """[n_passages, n_criteria] expected scores on each criterion's scale; nan where no level was readable."""
+    levels = [[str(v) for v in range(c.scale + 1)] for c in criteria]
+    probs = lm.judge(
+        prompts.SYSTEM,
+        lambda passage, question: prompts.judge_user(query, passage, question),
+        blocks,
+        [(prompts.judge_question(c), prompts.judge_prefill(c)) for c in criteria],
+        levels,
+    )
+    values = np.arange(probs.shape[2], dtype=np.float64)
+    return np.nansum(probs * values, axis=2) + np.where(np.isnan(probs).all(axis=2), np.nan, 0.0)
+
+
+def query_likelihood(lm, query: str, texts: list[str]) -> np.ndarray:
+    """Mean log P(query | passage) per passage; higher is more relevant."""
+    return lm.query_likelihood(prompts.QL_HEAD, texts, prompts.QL_TAIL, query)
+
+
+def importance(lm, query: str, menu: list[Criterion]) -> np.ndarray:
+    """Two-turn inference without generation: the expected 0-5 importance of each menu criterion for this query,
+    read in one batched pass (the query is the shared head, each criterion a tail)."""
+    probs = lm.judge(
+        prompts.SYSTEM,
+        lambda passage, question: f"Query: {query}\n\n{passage}{question}",
+        [""],
+        [(prompts.importance_question(c), prompts.importance_prefill(c)) for c in menu],
+        [[str(v) for v in range(6)] for _ in menu],
+    )[0]
+    return np.nansum(probs * np.arange(probs.shape[1]), axis=1) + np.where(np.isnan(probs).all(axis=1), np.nan, 0.0)
