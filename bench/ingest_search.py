@@ -132,7 +132,7 @@ def latency(fns: dict, items) -> dict:
             start = time.perf_counter()
             fn(item)
             times[name].append(time.perf_counter() - start)
-    return {name: dict(zip(("p50_ms", "p95_ms"), np.round(np.percentile(np.array(t) * 1000, [50, 95]), 3).tolist()))
+    return {name: dict(zip(("p50_ms", "p95_ms"), map(sig, np.percentile(np.array(t) * 1000, [50, 95]))))
             for name, t in times.items()}
 
 
@@ -155,8 +155,13 @@ def clustered_vectors(rng: np.random.Generator, topics: np.ndarray, n: int) -> n
     return normalised(topics[rng.integers(0, len(topics), n)] + noise)
 
 
+def sig(x: float) -> float:
+    """x to four significant figures."""
+    return float(f"{x:.4g}")
+
+
 def ratio(a: float, b: float) -> float:
-    return round(a / b, 3)
+    return sig(a / b)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -196,7 +201,7 @@ def faiss_kinds(vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, np.ndar
         index, build_s = timed(lambda: build_index(ids, vectors, DIM, kind))
         found = index.search(queries, K)[1]
         exact = found if exact is None else exact
-        results[kind] = {"build_s": round(build_s, 3), **latency({kind: lambda q: index.search(q[None], K)}, queries)[kind],
+        results[kind] = {"build_s": sig(build_s), **latency({kind: lambda q: index.search(q[None], K)}, queries)[kind],
                          "recall_at_10": recall(found, exact)}
     return results, exact
 
@@ -215,7 +220,7 @@ def llama_synthetic(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray,
         result = index.vector_store.query(VectorStoreQuery(query_embedding=query_lists[i], similarity_top_k=K))
         found[i] = [int(n) for n in result.ids]
 
-    return {"build_s": round(build_s, 3), "vectors_per_s": round(len(vectors) / build_s, 1),
+    return {"build_s": sig(build_s), "vectors_per_s": sig(len(vectors) / build_s),
             **latency({"llama": search}, range(len(query_lists)))["llama"], "queries": len(query_lists),
             "recall_at_10": recall(found, exact)}
 
@@ -234,9 +239,9 @@ def embedding(sift: Sift, folder: Path) -> tuple[dict, list[str], np.ndarray]:
         show_progress_bar=False))
     pipeline, raw = len(texts) / ingest_s, len(texts) / raw_s
     return {
-        "chunks": len(texts), "pipeline_s": round(ingest_s, 3), "pipeline_chunks_per_s": round(pipeline, 2),
-        "pipeline_docs_per_s": round(len(results) / ingest_s, 2), "raw_s": round(raw_s, 3),
-        "raw_chunks_per_s": round(raw, 2), "pipeline_over_raw": ratio(pipeline, raw),
+        "chunks": len(texts), "pipeline_s": sig(ingest_s), "pipeline_chunks_per_s": sig(pipeline),
+        "pipeline_docs_per_s": sig(len(results) / ingest_s), "raw_s": sig(raw_s),
+        "raw_chunks_per_s": sig(raw), "pipeline_over_raw": ratio(pipeline, raw),
     }, texts, vectors.astype(np.float32)
 
 
@@ -278,7 +283,7 @@ def run(args) -> dict:
         report["corpus"]["chunks"] = len(texts)
         log("building llama-index's index over the chunk texts")
         index, build_s = timed(lambda: VectorStoreIndex([TextNode(text=t) for t in texts], embed_model=embed_model))
-        llama_ingest = {"build_s": round(build_s, 3), "chunks_per_s": round(len(texts) / build_s, 2),
+        llama_ingest = {"build_s": sig(build_s), "chunks_per_s": sig(len(texts) / build_s),
                         "embed_batch_size": embed_model.embed_batch_size}
 
         # 2. search: the synthetic size sweep, the real corpus's vectors, and both retrievers end to end

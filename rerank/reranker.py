@@ -99,11 +99,9 @@ class Reranker:
         n = len(candidates)
 
         if self.mode == "none" or n == 0:
-            order = list(range(n))
             scores[RETRIEVAL] = np.array([c.score for c in candidates], dtype=np.float64)
-            weights, methods = {RETRIEVAL: 0.0}, {RETRIEVAL: "retrieval order kept"}
-            composite, rows = np.zeros(n), [[] for _ in range(n)]
-            _, _, rows = combine(scores, weights)
+            weights, methods = {RETRIEVAL: 0.0}, {RETRIEVAL: "recorded; retrieval order kept"}
+            order, composite, rows = combine(scores, weights)  # all weights 0: ties keep retrieval order
         else:
             scores[RETRIEVAL] = np.array([c.score for c in candidates], dtype=np.float64)
             methods[RETRIEVAL] = "first-stage score"
@@ -173,7 +171,6 @@ class Reranker:
         return [criterion(name) for name in picked], inferred
 
     def _score(self, query, candidates, secondary: list[Criterion], embeddings, scores, methods, notes, timings):
-        n = len(candidates)
         llm_criteria: list[Criterion] = []
         for c in secondary:
             if c.name == DIVERSITY and embeddings is not None:
@@ -217,7 +214,6 @@ class Reranker:
                 scores[c.name] = values[:, j]
                 methods[c.name] = "expected score from next-token logits"
             timings["llm_judge"] = _ms(t)
-        del n
 
 
 def _ms(start: float) -> float:
