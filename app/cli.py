@@ -129,7 +129,14 @@ def search(
 @cli.command()
 def ask(question: str, corpus: CorpusOption, as_json: JsonOption = False) -> None:
     """Answer a question from a corpus, with numbered citations."""
-    answer = _sift().ask(question, corpus)
+    from app.pipeline import Answer, Status
+
+    answer = None
+    for event in _sift().ask_stream(question, corpus):
+        if isinstance(event, Status) and not as_json:
+            typer.secho(event.text, err=True, dim=True)
+        elif isinstance(event, Answer):
+            answer = event
     if as_json:
         _print_json(answer.to_dict())
         return

@@ -73,7 +73,35 @@ class Settings(BaseSettings):
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
         "flat", description="flat: exact inner product. ivf / hnsw: approximate, for large corpora."
     )
+    answer_top_n: int = Field(3, ge=1, description="Passages the answer is written from.")
+    answer_max_tokens: int = Field(256, ge=16, description="Longest answer, in LLM tokens.")
+    answer_min_similarity: float = Field(
+        0.3, description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "
+        "rather than guess (0.3 suits all-MiniLM-L6-v2: on-topic questions score 0.5-0.7, off-topic ones < 0.25)."
+    )
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
+
+    # --- rerank ---
+    rerank_mode: Literal["none", "relevance", "rebel-one-turn", "rebel-two-turn", "cross-encoder"] = Field(
+        "relevance", description="none: retrieval order. relevance: the LLM judges relevance. rebel-one-turn: "
+        "relevance + depth, diversity, clarity, authoritativeness, recency. rebel-two-turn: criteria inferred per "
+        "query. cross-encoder: rerank_cross_encoder scores relevance. All blend in the first-stage signals."
+    )
+    rerank_strategy: Literal["logits", "generative"] = Field(
+        "logits", description="logits: scores read from next-token probabilities, no text generated (fast). "
+        "generative: the model writes its scores (for servers without log-probabilities)."
+    )
+    rerank_relevance_method: Literal["query-likelihood", "judge"] = Field(
+        "query-likelihood", description="logits strategy: relevance as mean log P(query | passage), or as the "
+        "expected 0-10 score the model gives."
+    )
+    rerank_batch_size: int = Field(16, ge=1, description="Passages per forward pass.")
+    rerank_top_n: int | None = Field(None, ge=1, description="Passages kept after reranking (None: all).")
+    rerank_weights: dict[str, float] | None = Field(
+        None, description="Composite weights overriding the mode's defaults, e.g. {\"relevance\": 1, "
+        "\"embedding\": 1, \"retrieval\": 0.5, \"diversity\": 0.25}."
+    )
+    rerank_cross_encoder: str | None = Field(None, description="A sentence-transformers CrossEncoder folder.")
 
     @classmethod
     def settings_customise_sources(

@@ -137,7 +137,7 @@ class LocalLLM:
         kwargs = dict(
             **inputs,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
+            do_sample=False,  # greedy: the most faithful to the passages (a repetition penalty garbles names)
             streamer=streamer,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         )

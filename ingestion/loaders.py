@@ -270,5 +270,14 @@ def safe_source_name(name: str) -> str:
         part = "".join(ch for ch in part if unicodedata.category(ch)[0] != "C").strip()
         if part in ("", ".", "..") or (not parts and re.fullmatch(r"[A-Za-z]:", part)):
             continue
-        parts.append(part[:255])
-    return "/".join(parts)[:1000] or "unnamed"
+        parts.append(_shorten(part, 255))
+    name = _shorten("/".join(parts), 1000)  # the cut may end in a bare "." or ".." part: drop it
+    return "/".join(part for part in name.split("/") if part not in ("", ".", "..")) or "unnamed"
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, keeping its extension (which decides how the file is read)."""
+    if len(text) <= limit:
+        return text
+    suffix = PurePosixPath(text).suffix
+    return text[:limit - len(suffix)] + suffix if len(suffix) < limit // 2 else text[:limit]

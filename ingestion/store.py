@@ -168,6 +168,8 @@ class Store:
             corpus = Corpus(name=name, index_version=0)
             session.add(corpus)
             session.commit()
+            # SQLite hands a deleted corpus's id out again; index files a crash left behind are not this corpus's.
+            vectors.remove_indexes(self.index_folder, corpus.id)
             return corpus
 
     def corpus_names(self) -> list[str]:

@@ -84,6 +84,7 @@ def save_index(index: faiss.Index, folder: Path, corpus_id: int, version: int, k
     for old_version, old in existing_files(folder, corpus_id):
         if old_version <= version and old != target:
             old.unlink(missing_ok=True)
+    remove_abandoned_writes(folder, corpus_id)
     return target
 
 
@@ -100,6 +101,25 @@ def load_index(folder: Path, corpus_id: int, version: int, kind: str) -> faiss.I
 def remove_indexes(folder: Path, corpus_id: int) -> None:
     for _, path in existing_files(folder, corpus_id):
         path.unlink(missing_ok=True)
+    remove_abandoned_writes(folder, corpus_id)
+
+
+def remove_abandoned_writes(folder: Path, corpus_id: int) -> None:
+    """Delete temporary files left by writers that died mid-save (a live writer's file is left alone)."""
+    for path in folder.glob(f".corpus-{corpus_id}.v*.faiss.*.tmp"):
+        pid = int(path.suffixes[-2].lstrip(".")) if path.suffixes[-2].lstrip(".").isdigit() else None
+        if pid is None or not _alive(pid):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:

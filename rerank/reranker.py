@@ -109,6 +109,9 @@ class Reranker:
             secondary = self._secondary_criteria(query, weights, timings)
             if self.mode == "rebel-two-turn":
                 secondary, inferred = secondary
+            if weights.get("recency") and "recency" not in {c.name for c in secondary} and any(
+                    c.document_date for c in candidates):
+                secondary.append(criterion("recency"))  # a weight alone asks for it in any mode, when dated
             self._score(query, candidates, secondary, embeddings, scores, methods, notes, timings)
             t = time.perf_counter()
             order, composite, rows = combine(scores, weights, embeddings, notes)

@@ -50,7 +50,6 @@ def _one_torch_thread():
     torch.set_num_threads(previous)
 
 
-
 def open_sift(settings: Settings, embedder) -> Sift:
     """A fresh Sift over the data folder, as a new process would open it (the model is the session's)."""
     sift = Sift(settings)
@@ -206,8 +205,14 @@ print("finished", flush=True)
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
         self._reader.join(timeout=30)
-        while (got := self._queue.get_nowait() if not self._queue.empty() else None) is not None:
-            self.lines.append(got)  # lines printed before the kill, still in the pipe
+        while True:  # lines printed before the kill, still in the pipe
+            try:
+                got = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if got is None:
+                break
+            self.lines.append(got)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()[-3000:]
@@ -256,6 +261,8 @@ def test_kill_9_during_ingest_loses_nothing_committed(kill_point, tmp_path, embe
         p.name: "unchanged" if p.name in committed else "added" for p in notes}
     assert len(sift.documents(CORPUS)) == len(baseline) + len(notes)
     assert_reopens_consistent(settings, embedder, baseline)
+    # A save cut short by the kill left a temporary file; the next save cleared it.
+    assert not list((settings.data_dir / "indexes").glob(".*.tmp"))
 
 
 # ---------------------------------------------------------------------------------------------- exceptions
@@ -299,20 +306,6 @@ def test_embedding_error_mid_batch_fails_that_file_only(any_db_settings, embedde
     assert_sql_and_faiss_agree(sift.store, CORPUS)
 
 
-def test_unreadable_file_mid_batch_fails_that_file_only(settings, embedder, tmp_path):
-    notes = write_notes(tmp_path / "notes", 4)
-    items = [IngestItem.from_path(p) for p in notes]
-    notes[1].unlink()  # gone between listing the folder and reading it
-    sift = open_sift(settings, embedder)
-
-    results = sift.ingest(items, CORPUS)
-
-    assert [r.status for r in results] == ["added", "failed", "added", "added"]
-    assert "cannot read the file" in results[1].reason
-    assert len(sift.documents(CORPUS)) == 3
-    assert_sql_and_faiss_agree(sift.store, CORPUS)
-
-
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_exception_escaping_ingest_keeps_committed_files(error, settings, embedder, tmp_path):
     """A progress callback that raises (Ctrl-C in the CLI, a closed browser tab in the UI) stops the batch; the files
@@ -346,8 +339,6 @@ def damage(path: Path, how: str) -> None:
         path.write_bytes(os.urandom(path.stat().st_size))
     elif how == "truncated":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    elif how == "empty":
-        path.write_bytes(b"")
 
 
 @pytest.mark.parametrize("next_step", ["search", "ingest"])
