@@ -126,8 +126,8 @@ def finish(text: str, passages: list[Candidate]) -> Grounded:
     text = _MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)
     if not _MARKER.search(text):
         text = _cite_by_overlap(text, passages)
-    used = sorted({int(n) for n in _MARKER.findall(text)})
-    # Renumber so the citations read [1], [2], ... in the order of the list under the answer.
+    used = list(dict.fromkeys(int(n) for n in _MARKER.findall(text)))
+    # Renumber in order of first mention, so the answer reads [1], [2], ... like the list under it.
     renumber = {old: new for new, old in enumerate(used, start=1)}
     text = _MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", text)
     citations = [_citation(renumber[n], passages[n - 1]) for n in used]

@@ -60,9 +60,11 @@ def test_search_and_ask_json(data_dir):
     answer = json.loads(sift(data_dir, "ask", "Who designed the Pharos of Alexandria?", "--corpus", "lights",
                              "--json").stdout)
     assert answer["question"].startswith("Who designed") and answer["corpus"] == "lights"
-    assert set(answer) == {"question", "corpus", "answer", "citations"}
-    assert "[1]" in answer["answer"]
+    assert set(answer) == {"question", "standalone_question", "corpus", "answer", "answered", "citations", "rerank",
+                           "timings_ms"}
+    assert answer["answered"] and "Sostratus" in answer["answer"] and "[1]" in answer["answer"]
     assert answer["citations"][0]["number"] == 1
+    assert answer["citations"][0]["source"].endswith("history-of-lighthouses.md")
 
 
 def test_delete_and_errors(data_dir, tmp_path):
