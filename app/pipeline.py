@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 from app.config import Settings
 from app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from app.models import Message, chat_model, embedding_model
+from app.reranker import build_reranker
 from ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback, collect_files
 from ingestion.store import StoredDocument, Store
 from retrieval.dense import DenseRetriever
+from rerank import Reranker
 from retrieval.types import Candidate
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
@@ -40,14 +42,15 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     answered: bool = True
     standalone_question: str | None = None
-    rerank: dict | None = None  # the reranker's trace, when a rerank mode ran
+    rerank: dict | None = None  # the reranker's trace
+    trace_id: int | None = None  # where that trace is kept in SQL
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The stable JSON shape of ``sift ask --json`` (see README)."""
         return {"question": self.question, "standalone_question": self.standalone_question, "corpus": self.corpus,
                 "answer": self.text, "answered": self.answered, "citations": [asdict(c) for c in self.citations],
-                "rerank": self.rerank, "timings_ms": self.timings_ms}
+                "rerank": self.rerank, "trace_id": self.trace_id, "timings_ms": self.timings_ms}
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Sift:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
+        self._rerankers: dict[tuple[str, str], Reranker] = {}
 
     @cached_property
     def store(self) -> Store:
@@ -116,6 +120,15 @@ class Sift:
         self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
         return self.retriever.search(query, corpus, k or self.settings.candidates_k)
 
+    def reranker(self, mode: str | None = None, strategy: str | None = None,
+                 weights: dict[str, float] | None = None) -> Reranker:
+        """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift."""
+        key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
+        if key not in self._rerankers:
+            self._rerankers[key] = build_reranker(self.settings, *key)
+        reranker = self._rerankers[key]
+        return replace(reranker, weights={**(reranker.weights or {}), **weights}) if weights else reranker
+
     @cached_property
     def generator(self) -> Generator:
         return Generator(chat_model(self.settings), self.settings.answer_max_tokens)
@@ -128,15 +141,21 @@ class Sift:
         raise RuntimeError("ask_stream ended without an answer")
 
     def ask_stream(self, question: str, corpus: str, history: list[Message] | None = None,
-                   k: int | None = None, top_n: int | None = None) -> Iterator[Status | Token | Answer]:
+                   k: int | None = None, top_n: int | None = None, mode: str | None = None,
+                   strategy: str | None = None, weights: dict[str, float] | None = None,
+                   conversation_id: int | None = None) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
-        With a conversation ``history`` (earlier user/assistant messages), the question is first rewritten to stand
-        alone, so retrieval sees what "it" refers to.
+        Retrieval finds ``k`` candidates, the reranker (``mode``/``strategy``, default: the settings') reorders
+        them and its trace is kept in SQL, and the answer is written from the first ``top_n``. With a conversation
+        ``history`` (earlier user/assistant messages) the question is first rewritten to stand alone; with a
+        ``conversation_id`` the question and the answer are stored in that conversation.
         """
         if not question.strip():
             raise ValueError("The question is empty.")
-        self.store.corpus(corpus)
+        corpus_id = self.store.corpus(corpus).id
+        if conversation_id is not None:
+            self.store.add_message(conversation_id, "user", question)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         standalone = question
@@ -148,24 +167,57 @@ class Sift:
         clock = time.perf_counter()
         candidates = self.search(standalone, corpus, k)
         timings["retrieve"] = _elapsed_ms(clock)
-        passages = candidates[: top_n or self.settings.answer_top_n]
+
+        reranker = self.reranker(mode, strategy, weights)
+        yield Status(f"Reranking {len(candidates)} passages ({reranker.mode}"
+                     + (f", {reranker.strategy}" if reranker.strategy else "") + ")…")
+        clock = time.perf_counter()
+        reranked = reranker.rerank(standalone, candidates)
+        timings["rerank"] = _elapsed_ms(clock)
+        trace = reranked.trace.to_dict()
+        trace_id = self.store.save_trace(corpus_id, standalone, reranked.trace.mode, reranked.trace.strategy or "-",
+                                         trace)
+
+        passages = reranked.candidates[: top_n or self.settings.answer_top_n]
         answer = Answer(question, corpus, CANNOT_ANSWER, answered=False,
-                        standalone_question=standalone if standalone != question else None, timings_ms=timings)
-        if not passages or max(p.score for p in passages) < self.settings.answer_min_similarity:
+                        standalone_question=standalone if standalone != question else None, rerank=trace,
+                        trace_id=trace_id, timings_ms=timings)
+        if passages and max(p.score for p in passages) >= self.settings.answer_min_similarity:
+            yield Status(f"Writing the answer from {len(passages)} passages…")
+            clock = time.perf_counter()
+            pieces = []
+            for piece in self.generator.stream(standalone, passages):
+                pieces.append(piece)
+                yield Token(piece)
+            grounded = finish("".join(pieces), passages)
+            timings["generate"] = _elapsed_ms(clock)
+            answer.text, answer.citations, answer.answered = grounded.text, grounded.citations, grounded.answered
+        else:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
-            yield answer
-            return
-        yield Status(f"Writing the answer from {len(passages)} passages…")
-        clock = time.perf_counter()
-        pieces = []
-        for piece in self.generator.stream(standalone, passages):
-            pieces.append(piece)
-            yield Token(piece)
-        grounded = finish("".join(pieces), passages)
-        timings["generate"] = _elapsed_ms(clock)
-        answer.text, answer.citations, answer.answered = grounded.text, grounded.citations, grounded.answered
+        if conversation_id is not None:
+            self.store.add_message(conversation_id, "assistant", answer.text, {
+                "citations": [asdict(c) for c in answer.citations], "trace_id": trace_id,
+                "answered": answer.answered, "standalone_question": answer.standalone_question})
         yield answer
+
+    # ------------------------------------------------------------------------------------------ history
+
+    def start_conversation(self, corpus: str, title: str) -> int:
+        return self.store.start_conversation(corpus, title)
+
+    def conversations(self, corpus: str):
+        return self.store.conversations(corpus)
+
+    def messages(self, conversation_id: int):
+        return self.store.messages(conversation_id)
+
+    def traces(self, corpus: str, limit: int = 50):
+        """Past rerank traces of a corpus, newest first (the inspector's list of past queries)."""
+        return self.store.traces(corpus, limit)
+
+    def trace(self, trace_id: int):
+        return self.store.trace(trace_id)
 
 
 def _elapsed_ms(since: float) -> float:

@@ -25,7 +25,7 @@ from rerank.evaluation import load_trec
 @lru_cache(maxsize=2)
 def _data(trec: str):
     queries, qrels_path = load_trec(trec)
-    return {q["query"]: q["hits"] for q in queries}, Qrels.from_file(qrels_path, kind="trec")
+    return {q["query"]: q["hits"] for q in queries}, Qrels.from_file(qrels_path, kind="trec").to_dict()
 
 
 def ndcg_for(report: dict, weights: dict[str, float], trec: str) -> float:
@@ -44,7 +44,8 @@ def ndcg_for(report: dict, weights: dict[str, float], trec: str) -> float:
         scores = {str(hits[i]["docid"]): float(k - r) for r, i in enumerate(order)}
         scores |= {str(h["docid"]): -1000.0 - j for j, h in enumerate(hits[k:])}
         run[str(hits[0]["qid"])] = scores
-    return round(float(evaluate(qrels, Run(run), "ndcg@10")), 4)
+    judged = Qrels({q: qrels[q] for q in run})
+    return round(float(evaluate(judged, Run(run), "ndcg@10")), 4)
 
 
 def main() -> None:

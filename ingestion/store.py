@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from ingestion import vectors
-from ingestion.schema import ChunkRow, Corpus, Document, RerankTraceRow, utcnow
+from ingestion.schema import ChunkRow, Conversation, Corpus, Document, MessageRow, RerankTraceRow, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -186,6 +186,9 @@ class Store:
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(document_ids)))
             session.execute(delete(Document).where(Document.corpus_id == corpus.id))
             session.execute(delete(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus.id))
+            conversation_ids = select(Conversation.id).where(Conversation.corpus_id == corpus.id)
+            session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversation_ids)))
+            session.execute(delete(Conversation).where(Conversation.corpus_id == corpus.id))
             session.execute(delete(Corpus).where(Corpus.id == corpus.id))
             session.commit()
             self._indexes.pop(corpus.id, None)
@@ -397,4 +400,38 @@ class Store:
             return list(session.scalars(
                 select(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus.id)
                 .order_by(RerankTraceRow.id.desc()).limit(limit)
+            ))
+
+    def trace(self, trace_id: int) -> RerankTraceRow | None:
+        with self.session() as session:
+            return session.get(RerankTraceRow, trace_id)
+
+    # ------------------------------------------------------------------------------------------ conversations
+
+    def start_conversation(self, corpus_name: str, title: str) -> int:
+        corpus = self.corpus(corpus_name)
+        with self.session() as session:
+            conversation = Conversation(corpus_id=corpus.id, title=title[:300] or "Conversation")
+            session.add(conversation)
+            session.commit()
+            return conversation.id
+
+    def add_message(self, conversation_id: int, role: str, content: str, details: dict | None = None) -> int:
+        with self.session() as session:
+            message = MessageRow(conversation_id=conversation_id, role=role, content=content, details=details)
+            session.add(message)
+            session.commit()
+            return message.id
+
+    def conversations(self, corpus_name: str) -> list[Conversation]:
+        corpus = self.corpus(corpus_name)
+        with self.session() as session:
+            return list(session.scalars(
+                select(Conversation).where(Conversation.corpus_id == corpus.id).order_by(Conversation.id.desc())
+            ))
+
+    def messages(self, conversation_id: int) -> list[MessageRow]:
+        with self.session() as session:
+            return list(session.scalars(
+                select(MessageRow).where(MessageRow.conversation_id == conversation_id).order_by(MessageRow.id)
             ))

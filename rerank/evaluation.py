@@ -70,9 +70,9 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
     from ranx import Qrels, Run, evaluate
 
     queries, qrels_path = load_trec(trec_dir)
-    qrels = Qrels.from_file(qrels_path, kind="trec")
-    judged = set(qrels.qrels)
-    queries = [q for q in queries if str(q["hits"][0]["qid"]) in judged][: limit or None]
+    all_qrels = Qrels.from_file(qrels_path, kind="trec").to_dict()
+    queries = [q for q in queries if str(q["hits"][0]["qid"]) in all_qrels][: limit or None]
+    qrels = Qrels({str(q["hits"][0]["qid"]): all_qrels[str(q["hits"][0]["qid"])] for q in queries})
     lm = getattr(reranker, "lm", None)
     rate_before = prefill_rate(lm) if lm is not None else None
     runs = {"bm25": {}, "embedding": {}, "reranked": {}}

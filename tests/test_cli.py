@@ -61,10 +61,13 @@ def test_search_and_ask_json(data_dir):
                              "--json").stdout)
     assert answer["question"].startswith("Who designed") and answer["corpus"] == "lights"
     assert set(answer) == {"question", "standalone_question", "corpus", "answer", "answered", "citations", "rerank",
-                           "timings_ms"}
+                           "trace_id", "timings_ms"}
     assert answer["answered"] and "Sostratus" in answer["answer"] and "[1]" in answer["answer"]
     assert answer["citations"][0]["number"] == 1
     assert answer["citations"][0]["source"].endswith("history-of-lighthouses.md")
+    trace = answer["rerank"]
+    assert trace["mode"] == "relevance" and trace["strategy"] == "logits"  # the defaults
+    assert sorted(c["final_rank"] for c in trace["candidates"]) == list(range(1, len(trace["candidates"]) + 1))
 
 
 def test_delete_and_errors(data_dir, tmp_path):

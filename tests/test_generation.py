@@ -68,16 +68,32 @@ def test_answer_streams_and_cites(sift):
     answer = events[-1]
     assert isinstance(answer, Answer)
     assert statuses[0] == "Retrieving passages…" and statuses[-1].startswith("Writing the answer from 3 passages")
+    assert statuses[1].startswith("Reranking 20 passages (relevance, logits)")
     assert len(tokens) > 3
     assert answer.answered and "Sostratus" in answer.text and "[1]" in answer.text
     assert answer.citations[0].source == "history-of-lighthouses.md"
     assert "Sostratus" in answer.citations[0].text
-    assert set(answer.timings_ms) == {"retrieve", "generate"}
+    assert set(answer.timings_ms) == {"retrieve", "rerank", "generate"}
+    # The rerank trace is returned and kept: every candidate, with its retrieval and final rank.
+    assert len(answer.rerank["candidates"]) == 20
+    stored = sift.trace(answer.trace_id)
+    assert stored.query == "Who designed the Pharos of Alexandria?" and stored.trace == answer.rerank
+    assert [t.id for t in sift.traces("sample")][0] == answer.trace_id
 
 
 def test_off_topic_question_is_not_answered(sift):
     answer = sift.ask("How do I bake sourdough bread?", "sample")
     assert (answer.text, answer.answered, answer.citations) == (CANNOT_ANSWER, False, [])
+
+
+def test_conversation_is_stored(sift):
+    conversation = sift.start_conversation("sample", "Lenses")
+    answer = sift.ask("What is the focal length of a first order Fresnel lens?", "sample", mode="none",
+                      conversation_id=conversation)
+    messages = sift.messages(conversation)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content == answer.text and messages[1].details["trace_id"] == answer.trace_id
+    assert answer.rerank["mode"] == "none"
 
 
 def test_follow_up_is_rewritten_before_retrieval(sift):
