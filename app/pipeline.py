@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +23,7 @@ from app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from app.models import Message, chat_model, embedding_model
 from app.reranker import build_reranker
 from ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback, collect_files
+from ingestion.loaders import safe_source_name
 from ingestion.store import StoredDocument, Store
 from retrieval.dense import DenseRetriever
 from rerank import Reranker
@@ -101,6 +102,16 @@ class Sift:
     def ingest(self, items: list[IngestItem], corpus: str,
                on_progress: ProgressCallback | None = None) -> list[FileResult]:
         return Ingestor(self.store, self.embedder, self.settings).ingest(corpus, items, on_progress)
+
+    def create_corpus(self, name: str) -> str:
+        return self.store.corpus(name, create=True).name
+
+    def ingest_uploads(self, uploads: list[tuple[str, int, Callable[[], bytes]]], corpus: str,
+                       on_progress: ProgressCallback | None = None) -> list[FileResult]:
+        """Ingest uploaded files given as (file name, size in bytes, read). The name is sanitised and the size
+        checked against the limit before ``read`` is called."""
+        items = [IngestItem(safe_source_name(name), size, read) for name, size, read in uploads]
+        return self.ingest(items, corpus, on_progress)
 
     def delete_document(self, corpus: str, document_id: int) -> str:
         return self.store.delete_document(corpus, document_id)
