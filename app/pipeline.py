@@ -230,6 +230,10 @@ class Sift:
     def trace(self, trace_id: int):
         return self.store.trace(trace_id)
 
+    def passage_texts(self, chunk_ids: list[int]) -> dict[int, str]:
+        """Passage text by chunk id (a trace records ids; the inspector shows the text on selection)."""
+        return {chunk_id: p.text for chunk_id, p in self.store.passages(chunk_ids).items()}
+
 
 def _elapsed_ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 1)
