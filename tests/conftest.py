@@ -31,6 +31,18 @@ def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For tests that embed a passage at a time: threads gain nothing on such small inputs and, on a busy 2-core
+    machine, OpenMP barriers made every embedding ~20x slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def embedder():
     return embedding_model(Settings())

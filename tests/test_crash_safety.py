@@ -34,20 +34,10 @@ CORPUS = "logbook"
 BATCH = 5  # the child adds its files a few at a time, so kills also land around index saves
 CHILD_TIMEOUT_S = 180
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tests embed a passage at a time: threads gain nothing on such small inputs and, on a busy 2-core machine,
-    OpenMP barriers made every embedding ~20x slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def open_sift(settings: Settings, embedder) -> Sift:

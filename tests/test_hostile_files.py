@@ -33,20 +33,10 @@ SAMPLE_PDF = SAMPLE_CORPUS / "how-fresnel-lenses-work.pdf"
 SAMPLE_DOCX = SAMPLE_CORPUS / "automation-of-lighthouses.docx"
 SAMPLE_HTML = SAMPLE_CORPUS / "famous-lighthouses-of-the-world.html"
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tests embed a passage at a time: threads gain nothing on such small inputs and, on a busy 2-core machine,
-    OpenMP barriers made every embedding ~20x slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def open_sift(data_dir: Path, embedder, **settings) -> Sift:
