@@ -4,7 +4,8 @@
     sift docs --corpus NAME [--json]         documents with passage counts and dates
     sift delete --corpus NAME (--document ID | --all)
     sift search "query" --corpus NAME [-k 20] [--json]
-    sift ask "question" --corpus NAME [--json]
+    sift ask "question" --corpus NAME [--mode M] [--strategy S] [-k K] [--json]
+    sift eval rerank --trec DIR [--mode M] [--strategy S] [--candidates K] [--limit N] [--json]
     sift sample                              ingest the bundled sample corpus if the store is empty
 
 Errors print one readable line on stderr and exit with status 1. ``--json`` output is documented in README.md.
@@ -22,10 +23,12 @@ from typing import Annotated, Optional
 import typer
 
 from app.config import Settings
+from app.eval_cli import eval_app
 from app.pipeline import Sift
 from ingestion.ingest import FileResult
 
 cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
+cli.add_typer(eval_app, name="eval")
 
 CorpusOption = Annotated[str, typer.Option("--corpus", "-c", help="Corpus name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -127,12 +130,19 @@ def search(
 
 
 @cli.command()
-def ask(question: str, corpus: CorpusOption, as_json: JsonOption = False) -> None:
-    """Answer a question from a corpus, with numbered citations."""
+def ask(
+    question: str,
+    corpus: CorpusOption,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Rerank mode (default: the settings').")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="logits or generative.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages retrieved and reranked.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from a corpus, with numbered citations; --json adds the rerank trace."""
     from app.pipeline import Answer, Status
 
     answer = None
-    for event in _sift().ask_stream(question, corpus):
+    for event in _sift().ask_stream(question, corpus, k=k, mode=mode, strategy=strategy):
         if isinstance(event, Status) and not as_json:
             typer.secho(event.text, err=True, dim=True)
         elif isinstance(event, Answer):

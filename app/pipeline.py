@@ -26,7 +26,7 @@ from ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback,
 from ingestion.loaders import safe_source_name
 from ingestion.store import StoredDocument, Store
 from retrieval.dense import DenseRetriever
-from rerank import Reranker
+from rerank import LLM_MODES, MODES, STRATEGIES, Reranker, default_weights
 from retrieval.types import Candidate
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
@@ -139,6 +139,18 @@ class Sift:
             self._rerankers[key] = build_reranker(self.settings, *key)
         reranker = self._rerankers[key]
         return replace(reranker, weights={**(reranker.weights or {}), **weights}) if weights else reranker
+
+    # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
+    rerank_modes = MODES
+    rerank_strategies = STRATEGIES
+    llm_rerank_modes = LLM_MODES  # the modes that have a strategy
+
+    def rerank_weights(self, mode: str | None = None) -> dict[str, float]:
+        """The composite weights a mode starts from here: its defaults, overridden by the settings' weights."""
+        mode = mode or self.settings.rerank_mode
+        if mode == "none":
+            return {}  # retrieval order: nothing is weighed
+        return {**default_weights(mode), **(self.settings.rerank_weights or {})}
 
     @cached_property
     def generator(self) -> Generator:

@@ -62,7 +62,7 @@ def test_search_and_ask_json(data_dir):
     assert answer["question"].startswith("Who designed") and answer["corpus"] == "lights"
     assert set(answer) == {"question", "standalone_question", "corpus", "answer", "answered", "citations", "rerank",
                            "trace_id", "timings_ms"}
-    assert answer["answered"] and "Sostratus" in answer["answer"] and "[1]" in answer["answer"]
+    assert answer["answered"] and "Pharos" in answer["answer"] and "[1]" in answer["answer"]
     assert answer["citations"][0]["number"] == 1
     assert answer["citations"][0]["source"].endswith("history-of-lighthouses.md")
     trace = answer["rerank"]

@@ -1,0 +1,96 @@
+"""What the Inspector shows of a rerank trace (``RerankTrace.to_dict()``): the rank table, the rank-movement chart,
+the criteria and weights. Pure functions of the trace, so they are tested without a browser."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+PROMOTED, DEMOTED, UNCHANGED = "promoted", "demoted", "unchanged"
+MOVEMENT_COLOURS = {PROMOTED: "#1b7f3b", DEMOTED: "#c62828", UNCHANGED: "#8a8a8a"}
+RETRIEVAL_SIDE, FINAL_SIDE = "retrieval rank", "final rank"
+
+
+def change_label(rank_change: int) -> str:
+    """``rank_change`` is retrieval rank minus final rank: positive means the reranker moved the passage up.
+
+    >>> change_label(3), change_label(-2), change_label(0)
+    ('▲3', '▼2', '–')
+    """
+    if rank_change > 0:
+        return f"▲{rank_change}"
+    if rank_change < 0:
+        return f"▼{-rank_change}"
+    return "–"
+
+
+def movement(rank_change: int) -> str:
+    return PROMOTED if rank_change > 0 else DEMOTED if rank_change < 0 else UNCHANGED
+
+
+def change_colour(label: str) -> str:
+    """CSS for a change cell: promoted green, demoted red."""
+    if label.startswith("▲"):
+        return f"color: {MOVEMENT_COLOURS[PROMOTED]}; font-weight: 600"
+    if label.startswith("▼"):
+        return f"color: {MOVEMENT_COLOURS[DEMOTED]}; font-weight: 600"
+    return ""
+
+
+def criterion_names(trace: dict) -> list[str]:
+    """The criteria scored in this trace, in the order the reranker listed them."""
+    names: list[str] = []
+    for candidate in trace["candidates"]:
+        names += [c["name"] for c in candidate["criteria"] if c["name"] not in names]
+    return names
+
+
+def passage_label(candidate: dict) -> str:
+    return f"{candidate['source']} · passage {candidate['chunk_id']}"
+
+
+def candidate_rows(trace: dict) -> list[dict]:
+    """One row per candidate, best first: its ranks before and after, the change, each criterion's score on its own
+    scale (empty where the criterion fell back), and the composite the final order sorts by."""
+    names = criterion_names(trace)
+    rows = []
+    for c in sorted(trace["candidates"], key=lambda c: c["final_rank"]):
+        scores = {s["name"]: s["score"] for s in c["criteria"]}
+        rows.append({"final rank": c["final_rank"], "retrieval rank": c["retrieval_rank"],
+                     "change": change_label(c["rank_change"]), "passage": passage_label(c),
+                     **{name: scores.get(name) for name in names}, "composite": c["composite"]})
+    return rows
+
+
+def weight_rows(trace: dict) -> list[dict]:
+    """The criteria the composite weighed, with their weights and how each was scored."""
+    methods = trace.get("criteria_methods") or {}
+    return [{"criterion": name, "weight": weight, "scored by": methods.get(name, "")}
+            for name, weight in trace["weights"].items()]
+
+
+def rank_movement_chart(trace: dict) -> alt.LayerChart:
+    """A slope chart: each passage a line from its retrieval rank (left axis) to its final rank (right axis),
+    coloured by whether the reranker promoted or demoted it."""
+    points = []
+    for c in trace["candidates"]:
+        common = {"passage": passage_label(c), "retrieval": c["retrieval_rank"], "final": c["final_rank"],
+                  "change": change_label(c["rank_change"]), "movement": movement(c["rank_change"])}
+        points += [{**common, "side": RETRIEVAL_SIDE, "rank": c["retrieval_rank"]},
+                   {**common, "side": FINAL_SIDE, "rank": c["final_rank"]}]
+    count = max(len(trace["candidates"]), 1)
+    ranks = alt.Scale(domain=[1, count], reverse=True, nice=False)  # rank 1 at the top
+    ticks = list(range(1, count + 1))
+    base = alt.Chart(pd.DataFrame(points)).encode(
+        x=alt.X("side:N", sort=[RETRIEVAL_SIDE, FINAL_SIDE], title=None,
+                axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=13), scale=alt.Scale(padding=0.15)),
+        color=alt.Color("movement:N", title=None, scale=alt.Scale(domain=list(MOVEMENT_COLOURS),
+                                                                 range=list(MOVEMENT_COLOURS.values()))),
+        tooltip=["passage", "retrieval", "final", "change"],
+    )
+    lines = base.mark_line(point=True, strokeWidth=2).encode(
+        y=alt.Y("rank:Q", scale=ranks, axis=alt.Axis(title=RETRIEVAL_SIDE, values=ticks)), detail="passage:N")
+    # The same points again, for an axis on the right that reads as the final rank.
+    right = base.mark_point(filled=True, size=50).encode(
+        y=alt.Y("rank:Q", scale=ranks, axis=alt.Axis(title=FINAL_SIDE, orient="right", values=ticks)))
+    return alt.layer(lines, right).resolve_axis(y="independent").properties(height=max(240, 22 * count))

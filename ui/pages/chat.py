@@ -1,0 +1,123 @@
+"""Chat: questions to the picked corpus in a conversation kept in SQL; answers stream in and cite their passages.
+
+The page owns the sidebar's conversation picker and rerank settings; Sift does the asking and the storing.
+"""
+
+from dataclasses import asdict
+
+import streamlit as st
+
+from app.pipeline import Answer, Status, Token
+from ui.markdown import escape
+from ui.state import KEPT, current_corpus, sift
+
+CONVERSATION = KEPT + "conversation"  # None: a new conversation, started by its first question
+QUESTION = "question"
+
+corpus = current_corpus()
+if corpus is None:
+    st.info("No corpus yet: create one and add files on the Corpora page.")
+    st.page_link("pages/corpora.py", label="Go to Corpora", icon="📚")
+    st.stop()
+
+
+def rerank_options() -> dict:
+    """The sidebar's rerank settings, as ``ask_stream`` keyword arguments."""
+    settings = sift().settings
+    for key, default in [("mode", settings.rerank_mode), ("strategy", settings.rerank_strategy),
+                         ("k", settings.candidates_k), ("top_n", settings.answer_top_n)]:
+        st.session_state.setdefault(KEPT + key, default)
+    st.subheader("Reranking")
+    mode = st.selectbox("Mode", sift().rerank_modes, key=KEPT + "mode",
+                        help="none: retrieval order. relevance: the LLM judges relevance. rebel-one-turn: relevance "
+                             "and five fixed criteria. rebel-two-turn: criteria inferred per question.")
+    strategy = st.selectbox("Strategy", sift().rerank_strategies, key=KEPT + "strategy",
+                            disabled=mode not in sift().llm_rerank_modes,
+                            help="logits: scores read from next-token probabilities (fast). generative: the model "
+                                 "writes its scores.")
+    k = st.number_input("Candidates k", 1, 200, key=KEPT + "k", help="Passages retrieval hands to the reranker.")
+    top_n = st.number_input("Top n", 1, 20, key=KEPT + "top_n", help="Passages the answer is written from.")
+    weights = {}
+    if defaults := sift().rerank_weights(mode):
+        st.caption("Criterion weights")
+        for name, default in defaults.items():
+            key = f"{KEPT}weight-{mode}-{name}"
+            st.session_state.setdefault(key, float(default))
+            weights[name] = st.slider(name, 0.0, max(2.0, float(default)), step=0.05, key=key)
+    if mode == "rebel-two-turn":
+        st.caption("More criteria, and their weights, are inferred for each question.")
+    return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
+
+
+def show_sources(citations: list[dict], trace_id: int | None) -> None:
+    """Citations under an answer; each expands to its passage, shown as plain text."""
+    for c in citations:
+        with st.expander(escape(f"[{c['number']}] {c['title'] or c['source']}")):
+            st.caption(escape(f"{c['source']} · document {c['document_id']} · passage {c['chunk_id']} · "
+                              f"rank {c['rank']} · score {c['score']:.3f}"))
+            st.text(c["text"])
+    if trace_id is not None:
+        st.page_link("pages/inspector.py", label="Why these passages?", icon="🔍", query_params={"trace": trace_id})
+
+
+def stream_answer(question: str, history: list[dict], conversation_id: int, options: dict) -> None:
+    """Ask, showing each step in a status line and the answer as it is written."""
+    status = st.status("Retrieving passages…")
+    text = st.empty()
+    written = ""
+    try:
+        for event in sift().ask_stream(question, corpus, history, conversation_id=conversation_id, **options):
+            if isinstance(event, Status):
+                status.update(label=event.text)
+                status.text(event.text)
+            elif isinstance(event, Token):
+                written += event.text
+                text.text(written + " ▌")
+            elif isinstance(event, Answer):
+                answer = event
+    except Exception as exc:  # a readable line, never a traceback
+        status.update(label="No answer", state="error")
+        text.empty()
+        st.error(escape(str(exc)))
+        return
+    seconds = sum(answer.timings_ms.values()) / 1000
+    status.update(label=f"Answered in {seconds:.1f} s", state="complete", expanded=False)
+    status.caption(" · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items()))
+    # The final text, not the stream: citation markers are checked and renumbered once the answer is complete.
+    text.text(answer.text)
+    show_sources([asdict(c) for c in answer.citations], answer.trace_id)
+
+
+def start_conversation_if_new() -> None:
+    # A chat_input callback runs before the sidebar is drawn, so the new conversation can be selected there.
+    if st.session_state.get(CONVERSATION) is None:
+        title = st.session_state[QUESTION].strip()[:80]
+        st.session_state[CONVERSATION] = sift().start_conversation(corpus, title or "Conversation")
+
+
+conversations = {c.id: c for c in sift().conversations(corpus)}
+if st.session_state.get(CONVERSATION) not in conversations:  # first visit, or another corpus was picked
+    st.session_state[CONVERSATION] = None
+with st.sidebar:
+    st.selectbox("Conversation", [None, *conversations], key=CONVERSATION,
+                 format_func=lambda cid: "New conversation" if cid is None else
+                 f"{conversations[cid].title} · {conversations[cid].created_at:%d %b %H:%M}")
+    options = rerank_options()
+
+st.title("Chat")
+st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages."))
+question = st.chat_input("Ask a question", key=QUESTION, on_submit=start_conversation_if_new)
+conversation_id = st.session_state[CONVERSATION]
+past = sift().messages(conversation_id) if conversation_id is not None else []
+for message in past:
+    with st.chat_message(message.role):
+        st.text(message.content)  # answers quote documents: text, never Markdown or HTML
+        if message.role == "assistant":
+            details = message.details or {}
+            show_sources(details.get("citations", []), details.get("trace_id"))
+if question:
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        history = [{"role": m.role, "content": m.content} for m in past]
+        stream_answer(question, history, conversation_id, options)

@@ -1,0 +1,100 @@
+"""Corpora: create a corpus, add files to it (several at once, each with its result), list its documents, and
+delete a document or the whole corpus — each deletion asks first.
+
+The page owns the upload widgets and the delete confirmations; Sift does the ingesting and the deleting.
+"""
+
+import math
+
+import streamlit as st
+
+from ui.confirm import confirm_button
+from ui.markdown import escape
+from ui.state import CORPUS, current_corpus, leave_notice, show_notice, sift
+from ui.uploads import ingest_uploads, result_row
+
+NEW_CORPUS = "new-corpus"
+UPLOAD_ROUND = "upload-round"  # part of the uploader's key: a new round starts with an empty uploader
+UPLOAD_RESULTS = "upload-results"  # (corpus, rows) of the last upload, shown until the next one
+
+
+def create_corpus() -> None:
+    try:
+        st.session_state[CORPUS] = sift().create_corpus(st.session_state[NEW_CORPUS])
+        leave_notice("success", f"Corpus “{st.session_state[CORPUS]}” is ready for files.")
+    except Exception as exc:  # a readable line, never a traceback
+        leave_notice("error", str(exc))
+    st.session_state[NEW_CORPUS] = ""
+
+
+def add_files(files: list, corpus: str) -> None:
+    """Ingest the uploaded files, moving a progress bar and listing each file's result as it is done."""
+    bar = st.progress(0.0, text=f"Reading {len(files)} files…")
+    table = st.empty()
+    rows = []
+
+    def on_progress(done: int, total: int, result) -> None:
+        rows.append(result_row(result))
+        bar.progress(done / total, text=escape(f"{done} of {total} files: {result.source} {result.status}"))
+        table.dataframe(rows, hide_index=True)
+
+    try:
+        ingest_uploads(sift(), files, corpus, on_progress)
+    except Exception as exc:
+        leave_notice("error", str(exc))
+    st.session_state[UPLOAD_RESULTS] = (corpus, rows)
+    st.session_state[UPLOAD_ROUND] = st.session_state.get(UPLOAD_ROUND, 0) + 1
+    st.rerun()  # draws the page again with an empty uploader and the new documents
+
+
+st.title("Corpora")
+show_notice()
+corpus = current_corpus()
+with st.expander("Create a corpus", expanded=corpus is None):
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.text_input("Name", key=NEW_CORPUS, placeholder="e.g. lighthouses")
+        st.button("Create", on_click=create_corpus)
+if corpus is None:
+    st.stop()
+
+documents = sift().documents(corpus)
+st.header(escape(corpus))
+
+st.subheader("Add files")
+limit_mb = sift().settings.max_upload_mb
+files = st.file_uploader(
+    "Files", accept_multiple_files=True, key=f"uploads-{st.session_state.get(UPLOAD_ROUND, 0)}",
+    max_upload_size=math.ceil(limit_mb),
+    help=f"Several at once: .txt, .md, .html, .pdf, .docx, up to {limit_mb:g} MB each. A file already in the corpus "
+         "is left unchanged, or replaced when its content changed.")
+if files and st.button(f"Add {len(files)} file{'s' * (len(files) > 1)}", type="primary"):
+    add_files(files, corpus)
+done_corpus, rows = st.session_state.get(UPLOAD_RESULTS, (None, []))
+if done_corpus == corpus and rows:
+    st.caption("Last upload")
+    st.dataframe(rows, hide_index=True)
+
+st.subheader(f"Documents ({len(documents)})")
+if documents:
+    st.dataframe([{"id": d.id, "document": d.source, "title": d.title or "", "type": d.media_type,
+                   "passages": d.chunks, "KB": round(d.size_bytes / 1024, 1), "dated": d.document_date,
+                   "added": d.created_at, "updated": d.updated_at} for d in documents],
+                 hide_index=True, column_config={
+                     "dated": st.column_config.DateColumn(help="The document's own date, when it states one"),
+                     "added": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                     "updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+    by_id = {d.id: d for d in documents}
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].source} (#{i})")
+        confirm_button("Delete document", f"delete-document-{doc_id}",
+                       escape(f"Delete “{by_id[doc_id].source}” and its {by_id[doc_id].chunks} passages from "
+                              f"{corpus}? This cannot be undone."),
+                       lambda doc_id=doc_id: f"Deleted {sift().delete_document(corpus, doc_id)}.")
+else:
+    st.info("No documents yet: add files above.")
+
+st.subheader("Delete this corpus")
+confirm_button(f"Delete corpus {escape(corpus)}", f"delete-corpus-{corpus}",
+               escape(f"Delete “{corpus}” with its {len(documents)} documents, conversations and traces? "
+                      "This cannot be undone."),
+               lambda corpus=corpus: f"Deleted corpus {corpus} and its {sift().delete_corpus(corpus)} documents.")

@@ -1,0 +1,72 @@
+"""Inspector, "why these passages": for the latest answer or any past query of the corpus, every candidate's
+retrieval rank and final rank, each criterion's score, the composite, the weights used, and the passage text.
+
+The page owns the choice of query and passage; the table and chart are built from the trace by ui.inspector_view.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from ui.inspector_view import (candidate_rows, change_colour, criterion_names, passage_label, rank_movement_chart,
+                               weight_rows)
+from ui.markdown import escape
+from ui.state import current_corpus, sift
+
+st.title("Why these passages?")
+corpus = current_corpus()
+traces = sift().traces(corpus) if corpus else []
+if not traces:
+    st.info("No questions asked of this corpus yet: ask one on the Chat page, then see here how its passages were "
+            "ranked.")
+    st.stop()
+
+by_id = {t.id: t for t in traces}
+asked = st.query_params.get("trace")  # set by an answer's "Why these passages?" link
+ids = list(by_id)
+picked = st.selectbox("Query", ids, index=ids.index(int(asked)) if asked in map(str, ids) else 0,
+                      format_func=lambda i: f"{by_id[i].query[:100]} · {by_id[i].mode} · "
+                                            f"{by_id[i].created_at:%d %b %H:%M}")
+trace = by_id[picked].trace
+candidates = trace["candidates"]
+
+promoted = sum(c["rank_change"] > 0 for c in candidates)
+demoted = sum(c["rank_change"] < 0 for c in candidates)
+with st.container(horizontal=True):
+    st.metric("Mode", trace["mode"], border=True)
+    st.metric("Strategy", trace["strategy"] or "–", border=True)
+    st.metric("Candidates", len(candidates), border=True)
+    st.metric("Promoted / demoted", f"{promoted} / {demoted}", border=True)
+    st.metric("Rerank time", f"{sum(trace['timings_ms'].values()) / 1000:.1f} s", border=True)
+if trace.get("model"):
+    st.caption(escape(f"Scored by {trace['model']}."))
+
+table, chart = st.columns([3, 2])
+with table:
+    st.subheader("Ranks and scores")
+    rows = pd.DataFrame(candidate_rows(trace))
+    numbers = [*criterion_names(trace), "composite"]
+    st.dataframe(rows.style.map(change_colour, subset=["change"]).format("{:.3f}", subset=numbers, na_rep="–"),
+                 hide_index=True, height=38 + 35 * len(rows))
+    st.caption("Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted.")
+with chart:
+    st.subheader("Rank movement")
+    st.altair_chart(rank_movement_chart(trace), use_container_width=True)
+
+weights, inferred = st.columns([3, 2])
+with weights:
+    st.subheader("Criteria and weights")
+    st.dataframe(weight_rows(trace), hide_index=True)
+    for note in trace.get("notes", []):
+        st.text(note)
+if trace.get("inferred"):
+    with inferred:
+        st.subheader("Inferred for this query")
+        st.json(trace["inferred"])
+
+st.subheader("Passage text")
+by_chunk = {c["chunk_id"]: c for c in sorted(candidates, key=lambda c: c["final_rank"])}
+chosen = by_chunk[st.selectbox("Passage", list(by_chunk), format_func=lambda i: f"#{by_chunk[i]['final_rank']} "
+                               f"(was #{by_chunk[i]['retrieval_rank']}) {passage_label(by_chunk[i])}")]
+text = sift().passage_texts([chosen["chunk_id"]]).get(chosen["chunk_id"])
+st.caption(escape(f"{chosen['title'] or chosen['source']} · document {chosen['document_id']}"))
+st.text(text if text is not None else "This passage is no longer in the corpus.")

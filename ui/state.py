@@ -1,0 +1,43 @@
+"""What every page shares: the one Sift (models load once per server process) and the corpus picked in the sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.pipeline import Sift
+from ui.markdown import escape
+
+CORPUS = "corpus"  # session-state key of the sidebar's corpus picker (ui/Home.py)
+NOTICE = "notice"  # session-state key of a message a callback leaves for the next page run
+
+
+@st.cache_resource(show_spinner="Loading Sift…")
+def sift() -> Sift:
+    return Sift()
+
+
+def current_corpus() -> str | None:
+    return st.session_state.get(CORPUS)
+
+
+def leave_notice(kind: str, text: str) -> None:
+    """Keep a message for the page to show: callbacks run before the page is drawn, so they cannot show it."""
+    st.session_state[NOTICE] = (kind, text)
+
+
+def show_notice() -> None:
+    kind, text = st.session_state.pop(NOTICE, (None, None))
+    if kind == "error":
+        st.error(escape(text))  # notices name files and corpora: shown as typed, not as Markdown
+    elif kind == "success":
+        st.success(escape(text))
+
+
+KEPT = "kept-"  # prefix of the widget keys whose values outlive a visit to another page
+
+
+def keep_widget_values() -> None:
+    """Streamlit forgets the value of a widget that the current page does not draw; writing it back on every run
+    (Streamlit's documented workaround) keeps e.g. the Chat page's rerank settings across a visit to the Inspector."""
+    for key in [k for k in st.session_state if str(k).startswith(KEPT)]:
+        st.session_state[key] = st.session_state[key]

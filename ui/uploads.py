@@ -1,0 +1,30 @@
+"""Uploaded files handed to Sift, and the per-file results as the Corpora page lists them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from app.pipeline import FileResult, Sift
+
+RESULT_MARKS = {"added": "✅ added", "unchanged": "⏸️ unchanged", "replaced": "🔁 replaced", "failed": "❌ failed"}
+
+
+class Upload(Protocol):
+    """What Streamlit's UploadedFile offers and Sift needs."""
+
+    name: str
+    size: int
+
+    def getvalue(self) -> bytes: ...
+
+
+def ingest_uploads(sift: Sift, files: Sequence[Upload], corpus: str,
+                   on_progress: Callable[[int, int, FileResult], None] | None = None) -> list[FileResult]:
+    # getvalue is passed, not called: Sift checks the size against the limit before it reads a byte.
+    return sift.ingest_uploads([(f.name, f.size, f.getvalue) for f in files], corpus, on_progress)
+
+
+def result_row(result: FileResult) -> dict:
+    return {"file": result.source, "result": RESULT_MARKS.get(result.status, result.status),
+            "passages": result.chunks, "reason": result.reason or ""}
