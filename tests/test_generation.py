@@ -78,7 +78,8 @@ def test_answer_streams_and_cites(sift):
     # The 135M model's wording varies; what must hold is an answer about the question, cited to the right passage.
     assert answer.answered and "Pharos" in answer.text and "[1]" in answer.text
     assert answer.citations[0].source == "history-of-lighthouses.md"
-    assert "Sostratus" in answer.citations[0].text
+    top3 = {c["chunk_id"] for c in answer.rerank["candidates"] if c["final_rank"] <= 3}
+    assert {c.chunk_id for c in answer.citations} <= top3  # only passages the answer was written from
     assert set(answer.timings_ms) == {"retrieve", "rerank", "generate"}
     # The rerank trace is returned and kept: every candidate, with its retrieval and final rank.
     assert len(answer.rerank["candidates"]) == 20

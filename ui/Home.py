@@ -12,9 +12,9 @@ st.set_page_config(page_title="Sift", page_icon="🔎", layout="wide")
 keep_widget_values()
 
 page = st.navigation([
-    st.Page("pages/chat.py", title="Chat", icon="💬", default=True),
-    st.Page("pages/corpora.py", title="Corpora", icon="📚"),
-    st.Page("pages/inspector.py", title="Inspector", icon="🔍"),
+    st.Page("pages/chat.py", title="Chat", icon=":material/forum:", default=True),
+    st.Page("pages/corpora.py", title="Corpora", icon=":material/library_books:"),
+    st.Page("pages/inspector.py", title="Inspector", icon=":material/insights:"),
 ])
 
 try:

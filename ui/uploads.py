@@ -7,7 +7,7 @@ from typing import Protocol
 
 from app.pipeline import FileResult, Sift
 
-RESULT_MARKS = {"added": "✅ added", "unchanged": "⏸️ unchanged", "replaced": "🔁 replaced", "failed": "❌ failed"}
+RESULT_COLOURS = {"added": "#1b7f3b", "replaced": "#1565c0", "unchanged": "#8a8a8a", "failed": "#c62828"}
 
 
 class Upload(Protocol):
@@ -26,5 +26,9 @@ def ingest_uploads(sift: Sift, files: Sequence[Upload], corpus: str,
 
 
 def result_row(result: FileResult) -> dict:
-    return {"file": result.source, "result": RESULT_MARKS.get(result.status, result.status),
-            "passages": result.chunks, "reason": result.reason or ""}
+    return {"file": result.source, "result": result.status, "passages": result.chunks, "reason": result.reason or ""}
+
+
+def result_colour(status: str) -> str:
+    """CSS for a result cell: added green, replaced blue, unchanged grey, failed red."""
+    return f"color: {RESULT_COLOURS[status]}; font-weight: 600" if status in RESULT_COLOURS else ""

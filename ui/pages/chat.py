@@ -11,13 +11,14 @@ from app.pipeline import Answer, Status, Token
 from ui.markdown import escape
 from ui.state import KEPT, current_corpus, sift
 
-CONVERSATION = KEPT + "conversation"  # None: a new conversation, started by its first question
+CONVERSATION = KEPT + "conversation"
+NEW = 0  # the conversation picked when none is: a new one, started by its first question (ids start at 1)
 QUESTION = "question"
 
 corpus = current_corpus()
 if corpus is None:
     st.info("No corpus yet: create one and add files on the Corpora page.")
-    st.page_link("pages/corpora.py", label="Go to Corpora", icon="📚")
+    st.page_link("pages/corpora.py", label="Go to Corpora", icon=":material/library_books:")
     st.stop()
 
 
@@ -57,7 +58,7 @@ def show_sources(citations: list[dict], trace_id: int | None) -> None:
                               f"rank {c['rank']} · score {c['score']:.3f}"))
             st.text(c["text"])
     if trace_id is not None:
-        st.page_link("pages/inspector.py", label="Why these passages?", icon="🔍", query_params={"trace": trace_id})
+        st.page_link("pages/inspector.py", label="Why these passages?", icon=":material/insights:", query_params={"trace": trace_id})
 
 
 def stream_answer(question: str, history: list[dict], conversation_id: int, options: dict) -> None:
@@ -90,17 +91,17 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
 
 def start_conversation_if_new() -> None:
     # A chat_input callback runs before the sidebar is drawn, so the new conversation can be selected there.
-    if st.session_state.get(CONVERSATION) is None:
+    if st.session_state.get(CONVERSATION) == NEW:
         title = st.session_state[QUESTION].strip()[:80]
         st.session_state[CONVERSATION] = sift().start_conversation(corpus, title or "Conversation")
 
 
 conversations = {c.id: c for c in sift().conversations(corpus)}
 if st.session_state.get(CONVERSATION) not in conversations:  # first visit, or another corpus was picked
-    st.session_state[CONVERSATION] = None
+    st.session_state[CONVERSATION] = NEW
 with st.sidebar:
-    st.selectbox("Conversation", [None, *conversations], key=CONVERSATION,
-                 format_func=lambda cid: "New conversation" if cid is None else
+    st.selectbox("Conversation", [NEW, *conversations], key=CONVERSATION,
+                 format_func=lambda cid: "New conversation" if cid == NEW else
                  f"{conversations[cid].title} · {conversations[cid].created_at:%d %b %H:%M}")
     options = rerank_options()
 
@@ -108,7 +109,7 @@ st.title("Chat")
 st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages."))
 question = st.chat_input("Ask a question", key=QUESTION, on_submit=start_conversation_if_new)
 conversation_id = st.session_state[CONVERSATION]
-past = sift().messages(conversation_id) if conversation_id is not None else []
+past = sift().messages(conversation_id) if conversation_id != NEW else []
 for message in past:
     with st.chat_message(message.role):
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML

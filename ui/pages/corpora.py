@@ -6,12 +6,13 @@ The page owns the upload widgets and the delete confirmations; Sift does the ing
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from ui.confirm import confirm_button
 from ui.markdown import escape
 from ui.state import CORPUS, current_corpus, leave_notice, show_notice, sift
-from ui.uploads import ingest_uploads, result_row
+from ui.uploads import RESULT_COLOURS, ingest_uploads, result_colour, result_row
 
 NEW_CORPUS = "new-corpus"
 UPLOAD_ROUND = "upload-round"  # part of the uploader's key: a new round starts with an empty uploader
@@ -27,6 +28,10 @@ def create_corpus() -> None:
     st.session_state[NEW_CORPUS] = ""
 
 
+def show_results(rows: list[dict]) -> None:
+    st.dataframe(pd.DataFrame(rows).style.map(result_colour, subset=["result"]), hide_index=True)
+
+
 def add_files(files: list, corpus: str) -> None:
     """Ingest the uploaded files, moving a progress bar and listing each file's result as it is done."""
     bar = st.progress(0.0, text=f"Reading {len(files)} files…")
@@ -36,7 +41,8 @@ def add_files(files: list, corpus: str) -> None:
     def on_progress(done: int, total: int, result) -> None:
         rows.append(result_row(result))
         bar.progress(done / total, text=escape(f"{done} of {total} files: {result.source} {result.status}"))
-        table.dataframe(rows, hide_index=True)
+        with table:
+            show_results(rows)
 
     try:
         ingest_uploads(sift(), files, corpus, on_progress)
@@ -71,18 +77,18 @@ if files and st.button(f"Add {len(files)} file{'s' * (len(files) > 1)}", type="p
     add_files(files, corpus)
 done_corpus, rows = st.session_state.get(UPLOAD_RESULTS, (None, []))
 if done_corpus == corpus and rows:
-    st.caption("Last upload")
-    st.dataframe(rows, hide_index=True)
+    counts = {status: sum(r["result"] == status for r in rows) for status in RESULT_COLOURS}
+    st.caption("Last upload: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    show_results(rows)
 
 st.subheader(f"Documents ({len(documents)})")
 if documents:
-    st.dataframe([{"id": d.id, "document": d.source, "title": d.title or "", "type": d.media_type,
-                   "passages": d.chunks, "KB": round(d.size_bytes / 1024, 1), "dated": d.document_date,
-                   "added": d.created_at, "updated": d.updated_at} for d in documents],
-                 hide_index=True, column_config={
-                     "dated": st.column_config.DateColumn(help="The document's own date, when it states one"),
-                     "added": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-                     "updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+    st.dataframe([{"id": d.id, "document": d.source, "title": d.title or "", "passages": d.chunks,
+                   "KB": round(d.size_bytes / 1024, 1), "dated": d.document_date, "updated": d.updated_at}
+                  for d in documents], hide_index=True, column_config={
+                     "dated": st.column_config.DateColumn(help="The date the document states, when it states one"),
+                     "updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm",
+                                                                help="When this version was added")})
     by_id = {d.id: d for d in documents}
     with st.container(horizontal=True, vertical_alignment="bottom"):
         doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].source} (#{i})")

@@ -1,0 +1,132 @@
+"""The app in a real browser: `streamlit run ui/Home.py` driven by headless Chromium through playwright.
+
+Creates a corpus, uploads files (the sample corpus and one distinctive note), asks about the note, checks the answer
+cites it, and opens the Inspector's rank table. Screenshots of each page go to tests/artifacts/ and, one per page,
+to docs/screenshots/ (shown in the README).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SAMPLE_CORPUS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+ARTIFACTS = REPO / "tests" / "artifacts"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+NOTE = """# The Quillmere Light
+
+The Quillmere Light stands on Varrow Point, at the mouth of the Sallow estuary. In 1887 its keeper, Ottilie Brask,
+painted the tower teal after a winter storm stripped its whitewash; sailors have called it the Teal Tower ever since.
+Its lamp shows two violet flashes every twelve seconds, a character no other light on that coast uses.
+"""
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The app on a free port over an empty data directory; stopped (then killed, if need be) afterwards."""
+    port = _free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "ui/Home.py", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env={**os.environ, "SIFT_DATA_DIR": str(tmp_path / "data")}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "streamlit.log").read_text()
+            assert time.monotonic() < deadline, "the app did not answer /_stcore/health within 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()
+
+
+def _screenshot(page, name: str) -> None:
+    """The whole page (the viewport grown to the content: Streamlit scrolls inside it), kept twice."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": max(900, min(height, 2400))})
+    page.wait_for_timeout(800)  # let the resized layout settle
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    note = tmp_path / "quillmere-light.md"
+    note.write_text(NOTE)
+    files = [*sorted(SAMPLE_CORPUS.iterdir()), note]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(120_000)  # the first page run loads the models on two shared cores
+
+            page.goto(f"{server}/corpora")
+            page.get_by_label("Name").fill("harbour")
+            page.get_by_role("button", name="Create", exact=True).click()
+            expect(page.get_by_text("Corpus “harbour” is ready for files.")).to_be_visible()
+
+            page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(files)
+            page.get_by_role("button", name=f"Add {len(files)} files").click()
+            expect(page.get_by_text(f"Last upload: {len(files)} added, 0 replaced, 0 unchanged, 0 failed")
+                   ).to_be_visible(timeout=240_000)
+            expect(page.get_by_text(f"Documents ({len(files)})")).to_be_visible()
+            _screenshot(page, "corpora")
+
+            page.get_by_role("link", name="Chat").click()
+            page.get_by_placeholder("Ask a question").fill("Who painted the Quillmere Light teal?")
+            page.get_by_placeholder("Ask a question").press("Enter")
+            expect(page.get_by_text("Answered in")).to_be_visible(timeout=300_000)
+            citation = page.locator("[data-testid=stExpander] summary").filter(has_text="The Quillmere Light")
+            expect(citation).to_have_count(1)
+            citation.click()
+            expect(page.get_by_text("Ottilie Brask", exact=False).last).to_be_visible()
+            _screenshot(page, "chat")
+
+            page.get_by_role("link", name="Why these passages?").click()
+            expect(page.get_by_text("Ranks and scores")).to_be_visible()
+            expect(page.get_by_text("Who painted the Quillmere Light teal?")).to_be_visible()
+            grid = page.locator("[data-testid=stDataFrame]").first
+            expect(grid).to_contain_text("retrieval rank")
+            expect(page.locator("[data-testid=stVegaLiteChart]")).to_be_visible()
+            _screenshot(page, "inspector")
+        finally:
+            browser.close()
