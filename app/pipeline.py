@@ -85,7 +85,7 @@ class Sift:
 
     @cached_property
     def retriever(self) -> DenseRetriever:
-        return DenseRetriever(self.store, self.embedder)
+        return DenseRetriever(self.store, self.embedder, self.settings.resolved_device())
 
     # ------------------------------------------------------------------------------------------ corpora
 

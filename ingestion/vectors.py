@@ -59,6 +59,13 @@ def build_index(ids: np.ndarray, vectors: np.ndarray, dim: int, kind: str) -> fa
     return index
 
 
+def on_device(index: faiss.Index, device: str) -> faiss.Index:
+    """The index on the GPU when the device is CUDA and a GPU build of faiss sees one; else the index itself."""
+    if device != "cuda" or not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
+        return index
+    return faiss.index_cpu_to_all_gpus(index)
+
+
 def supports_incremental_updates(kind: str) -> bool:
     """Flat indexes take adds and removals in place; IVF lists drift from their training and HNSW cannot remove,
     so those two are rebuilt from the stored vectors when the corpus changes."""

@@ -4,7 +4,8 @@ Example::
 
     >>> from app.config import Settings
     >>> from app.models import embedding_model
-    >>> from ingestion.store import Store
+    >>> from ingestion import vectors
+from ingestion.store import Store
     >>> settings = Settings()
     >>> retriever = DenseRetriever(Store.open(settings), embedding_model(settings))
     >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ingestion import vectors
 from ingestion.store import Store
 from retrieval.types import Candidate
 
@@ -23,9 +25,20 @@ class DenseRetriever:
     """Embeds the query with the corpus's embedding model and searches the corpus's index by inner product
     (cosine similarity, since all vectors are normalised)."""
 
-    def __init__(self, store: Store, model):
+    def __init__(self, store: Store, model, device: str = "cpu"):
         self.store = store
         self.model = model
+        self.device = device
+        self._device_copies: dict[int, tuple[int, object]] = {}  # corpus id -> (index version, its GPU copy)
+
+    def _searchable(self, corpus, index):
+        if self.device != "cuda":
+            return index
+        cached = self._device_copies.get(corpus.id)
+        if cached is None or cached[0] != corpus.index_version:  # the corpus changed: copy the new index
+            cached = (corpus.index_version, vectors.on_device(index, self.device))
+            self._device_copies[corpus.id] = cached
+        return cached[1]
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
@@ -38,7 +51,8 @@ class DenseRetriever:
         index = self.store.vector_index(corpus.id)
         if index is None or index.ntotal == 0:
             return []
-        scores, ids = index.search(self.embed_query(query), min(k, index.ntotal))
+        searchable = self._searchable(corpus, index)
+        scores, ids = searchable.search(self.embed_query(query), min(k, index.ntotal))
         hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         passages = self.store.passages([i for i, _ in hits])
         candidates = []
