@@ -191,7 +191,9 @@ class Sift:
         candidates = self.search(standalone, corpus, k)
         timings["retrieve"] = _elapsed_ms(clock)
 
-        reranker = self.reranker(mode, strategy, weights)
+        supported = bool(candidates) and max(c.score for c in candidates) >= self.settings.answer_min_similarity
+        # Nothing close to the question: skip the LLM's scoring; the trace still records the retrieval order.
+        reranker = self.reranker(mode, strategy, weights) if supported else self.reranker("none")
         yield Status(f"Reranking {len(candidates)} passages ({reranker.mode}"
                      + (f", {reranker.strategy}" if reranker.strategy else "") + ")…")
         clock = time.perf_counter()
@@ -205,7 +207,7 @@ class Sift:
         answer = Answer(question, corpus, CANNOT_ANSWER, answered=False,
                         standalone_question=standalone if standalone != question else None, rerank=trace,
                         trace_id=trace_id, timings_ms=timings)
-        if passages and max(p.score for p in passages) >= self.settings.answer_min_similarity:
+        if supported:
             yield Status(f"Writing the answer from {len(passages)} passages…")
             clock = time.perf_counter()
             pieces = []

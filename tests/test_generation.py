@@ -91,6 +91,7 @@ def test_answer_streams_and_cites(sift):
 def test_off_topic_question_is_not_answered(sift):
     answer = sift.ask("How do I bake sourdough bread?", "sample")
     assert (answer.text, answer.answered, answer.citations) == (CANNOT_ANSWER, False, [])
+    assert answer.rerank["mode"] == "none" and "generate" not in answer.timings_ms  # no LLM time spent
 
 
 def test_conversation_is_stored(sift):
