@@ -1,13 +1,14 @@
 """The app in a real browser: `streamlit run ui/Home.py` driven by headless Chromium through playwright.
 
-Creates a corpus, uploads files (the sample corpus and one distinctive note), asks about the note, checks the answer
-cites it, and opens the Inspector's rank table. Screenshots of each page go to tests/artifacts/ and, one per page,
-to docs/screenshots/ (shown in the README).
+Creates a corpus, uploads files (the sample corpus, one distinctive note and an empty file, which fails), asks about
+the note, checks the answer cites it, and opens the Inspector's rank table. Screenshots of each page go to
+tests/artifacts/ and are copied to docs/screenshots/ (shown in the README).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -77,7 +78,8 @@ def server(tmp_path):
 
 def _screenshot(page, name: str) -> None:
     """The whole page (the viewport grown to the content: Streamlit scrolls inside it), kept twice."""
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    height = page.evaluate("Math.max(...['stMain', 'stAppScrollToBottomContainer', 'stSidebarContent'].map("
+                           "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight || 0))")
     page.set_viewport_size({"width": 1400, "height": max(900, min(height, 2400))})
     page.wait_for_timeout(800)  # let the resized layout settle
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,9 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
 
     note = tmp_path / "quillmere-light.md"
     note.write_text(NOTE)
-    files = [*sorted(SAMPLE_CORPUS.iterdir()), note]
+    empty = tmp_path / "empty.txt"
+    empty.touch()
+    files = [*sorted(SAMPLE_CORPUS.iterdir()), note, empty]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -106,26 +110,28 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
 
             page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(files)
             page.get_by_role("button", name=f"Add {len(files)} files").click()
-            expect(page.get_by_text(f"Last upload: {len(files)} added, 0 replaced, 0 unchanged, 0 failed")
+            expect(page.get_by_text(f"Last upload: {len(files) - 1} added, 0 replaced, 0 unchanged, 1 failed")
                    ).to_be_visible(timeout=240_000)
-            expect(page.get_by_text(f"Documents ({len(files)})")).to_be_visible()
+            expect(page.get_by_text(f"Documents ({len(files) - 1})")).to_be_visible()
             _screenshot(page, "corpora")
 
             page.get_by_role("link", name="Chat").click()
-            page.get_by_placeholder("Ask a question").fill("Who painted the Quillmere Light teal?")
+            page.get_by_placeholder("Ask a question").fill("Where does the Quillmere Light stand?")
             page.get_by_placeholder("Ask a question").press("Enter")
             expect(page.get_by_text("Answered in")).to_be_visible(timeout=300_000)
             citation = page.locator("[data-testid=stExpander] summary").filter(has_text="The Quillmere Light")
             expect(citation).to_have_count(1)
             citation.click()
-            expect(page.get_by_text("Ottilie Brask", exact=False).last).to_be_visible()
+            expect(page.get_by_text("Varrow Point", exact=False).last).to_be_visible()
             _screenshot(page, "chat")
 
             page.get_by_role("link", name="Why these passages?").click()
             expect(page.get_by_text("Ranks and scores")).to_be_visible()
-            expect(page.get_by_text("Who painted the Quillmere Light teal?")).to_be_visible()
-            grid = page.locator("[data-testid=stDataFrame]").first
-            expect(grid).to_contain_text("retrieval rank")
+            expect(page.get_by_label("Query")).to_have_value(re.compile(r"^Where does the Quillmere Light stand\?"))
+            table = page.locator("[data-testid=stDataFrame] [role=grid]").first  # the grid's accessible twin
+            expect(table).to_have_attribute("aria-rowcount", "21")  # the header and the 20 candidates
+            expect(table.locator("th")).to_contain_text(["final rank", "retrieval rank", "change", "passage"])
+            expect(table.locator("th").last).to_have_text("composite")
             expect(page.locator("[data-testid=stVegaLiteChart]")).to_be_visible()
             _screenshot(page, "inspector")
         finally:

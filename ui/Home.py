@@ -1,6 +1,8 @@
 """Sift's entry point (`streamlit run ui/Home.py`): the page navigation and the corpus every page works on.
 
 Widgets drawn here appear on every page and keep their value across pages, hence the corpus picker lives here.
+The pages live in ui/app_pages/, not ui/pages/: Streamlit runs a folder named "pages" next to the entry file as an
+old-style multipage app for the first session after start-up, bypassing this file.
 """
 
 import streamlit as st
@@ -12,9 +14,9 @@ st.set_page_config(page_title="Sift", page_icon="🔎", layout="wide")
 keep_widget_values()
 
 page = st.navigation([
-    st.Page("pages/chat.py", title="Chat", icon=":material/forum:", default=True),
-    st.Page("pages/corpora.py", title="Corpora", icon=":material/library_books:"),
-    st.Page("pages/inspector.py", title="Inspector", icon=":material/insights:"),
+    st.Page("app_pages/chat.py", title="Chat", icon=":material/forum:", default=True),
+    st.Page("app_pages/corpora.py", title="Corpora", icon=":material/library_books:"),
+    st.Page("app_pages/inspector.py", title="Inspector", icon=":material/insights:"),
 ])
 
 try:

@@ -1,4 +1,5 @@
-"""What every page shares: the one Sift (models load once per server process) and the corpus picked in the sidebar."""
+"""What every page shares: the one Sift (models load once per server process), the corpus picked in the sidebar,
+messages left by button callbacks, and widget values kept across pages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ui.markdown import escape
 
 CORPUS = "corpus"  # session-state key of the sidebar's corpus picker (ui/Home.py)
 NOTICE = "notice"  # session-state key of a message a callback leaves for the next page run
+KEPT = "kept-"  # prefix of the widget keys whose values outlive a visit to another page
 
 
 @st.cache_resource(show_spinner="Loading Sift…")
@@ -31,9 +33,6 @@ def show_notice() -> None:
         st.error(escape(text))  # notices name files and corpora: shown as typed, not as Markdown
     elif kind == "success":
         st.success(escape(text))
-
-
-KEPT = "kept-"  # prefix of the widget keys whose values outlive a visit to another page
 
 
 def keep_widget_values() -> None:

@@ -15,10 +15,11 @@ CONVERSATION = KEPT + "conversation"
 NEW = 0  # the conversation picked when none is: a new one, started by its first question (ids start at 1)
 QUESTION = "question"
 
+st.title("Chat")
 corpus = current_corpus()
 if corpus is None:
     st.info("No corpus yet: create one and add files on the Corpora page.")
-    st.page_link("pages/corpora.py", label="Go to Corpora", icon=":material/library_books:")
+    st.page_link("app_pages/corpora.py", label="Go to Corpora", icon=":material/library_books:")
     st.stop()
 
 
@@ -44,7 +45,7 @@ def rerank_options() -> dict:
         for name, default in defaults.items():
             key = f"{KEPT}weight-{mode}-{name}"
             st.session_state.setdefault(key, float(default))
-            weights[name] = st.slider(name, 0.0, max(2.0, float(default)), step=0.05, key=key)
+            weights[name] = st.slider(name, 0.0, max(2.0, 2 * float(default)), step=0.05, key=key)
     if mode == "rebel-two-turn":
         st.caption("More criteria, and their weights, are inferred for each question.")
     return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
@@ -58,7 +59,8 @@ def show_sources(citations: list[dict], trace_id: int | None) -> None:
                               f"rank {c['rank']} · score {c['score']:.3f}"))
             st.text(c["text"])
     if trace_id is not None:
-        st.page_link("pages/inspector.py", label="Why these passages?", icon=":material/insights:", query_params={"trace": trace_id})
+        st.page_link("app_pages/inspector.py", label="Why these passages?", icon=":material/insights:",
+                     query_params={"trace": trace_id})
 
 
 def stream_answer(question: str, history: list[dict], conversation_id: int, options: dict) -> None:
@@ -83,6 +85,8 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
         return
     seconds = sum(answer.timings_ms.values()) / 1000
     status.update(label=f"Answered in {seconds:.1f} s", state="complete", expanded=False)
+    if answer.standalone_question:
+        status.text(f"Searched for: {answer.standalone_question}")
     status.caption(" · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items()))
     # The final text, not the stream: citation markers are checked and renumbered once the answer is complete.
     text.text(answer.text)
@@ -105,7 +109,6 @@ with st.sidebar:
                  f"{conversations[cid].title} · {conversations[cid].created_at:%d %b %H:%M}")
     options = rerank_options()
 
-st.title("Chat")
 st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages."))
 question = st.chat_input("Ask a question", key=QUESTION, on_submit=start_conversation_if_new)
 conversation_id = st.session_state[CONVERSATION]

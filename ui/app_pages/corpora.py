@@ -86,16 +86,16 @@ if documents:
     st.dataframe([{"id": d.id, "document": d.source, "title": d.title or "", "passages": d.chunks,
                    "KB": round(d.size_bytes / 1024, 1), "dated": d.document_date, "updated": d.updated_at}
                   for d in documents], hide_index=True, column_config={
+                     "title": st.column_config.TextColumn(width="medium"),
                      "dated": st.column_config.DateColumn(help="The date the document states, when it states one"),
                      "updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm",
                                                                 help="When this version was added")})
     by_id = {d.id: d for d in documents}
-    with st.container(horizontal=True, vertical_alignment="bottom"):
-        doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].source} (#{i})")
-        confirm_button("Delete document", f"delete-document-{doc_id}",
-                       escape(f"Delete “{by_id[doc_id].source}” and its {by_id[doc_id].chunks} passages from "
-                              f"{corpus}? This cannot be undone."),
-                       lambda doc_id=doc_id: f"Deleted {sift().delete_document(corpus, doc_id)}.")
+    doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].source} (#{i})")
+    confirm_button("Delete document", f"delete-document-{doc_id}",
+                   escape(f"Delete “{by_id[doc_id].source}” and its {by_id[doc_id].chunks} passages from {corpus}? "
+                          "This cannot be undone."),
+                   lambda doc_id=doc_id: f"Deleted {sift().delete_document(corpus, doc_id)}.")
 else:
     st.info("No documents yet: add files above.")
 

@@ -36,30 +36,27 @@ with st.container(horizontal=True):
     st.metric("Strategy", trace["strategy"] or "–", border=True)
     st.metric("Candidates", len(candidates), border=True)
     st.metric("Promoted / demoted", f"{promoted} / {demoted}", border=True)
-    st.metric("Rerank time", f"{sum(trace['timings_ms'].values()) / 1000:.1f} s", border=True)
+    st.metric("Rerank time", f"{trace['timings_ms'].get('total', 0) / 1000:.1f} s", border=True)
 if trace.get("model"):
     st.caption(escape(f"Scored by {trace['model']}."))
 
-table, chart = st.columns([3, 2])
-with table:
-    st.subheader("Ranks and scores")
-    rows = pd.DataFrame(candidate_rows(trace))
-    numbers = [*criterion_names(trace), "composite"]
-    st.dataframe(rows.style.map(change_colour, subset=["change"]).format("{:.3f}", subset=numbers, na_rep="–"),
-                 hide_index=True, height=38 + 35 * len(rows))
-    st.caption("Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted.")
+st.subheader("Ranks and scores")
+rows = pd.DataFrame(candidate_rows(trace))
+numbers = [*criterion_names(trace), "composite"]
+st.dataframe(rows.style.map(change_colour, subset=["change"]).format("{:.3f}", subset=numbers, na_rep="–"),
+             hide_index=True, height=38 + 35 * len(rows))
+st.caption("Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted.")
+
+chart, weights = st.columns(2, gap="large")
 with chart:
     st.subheader("Rank movement")
-    st.altair_chart(rank_movement_chart(trace), use_container_width=True)
-
-weights, inferred = st.columns([3, 2])
+    st.altair_chart(rank_movement_chart(trace), width="stretch")
 with weights:
     st.subheader("Criteria and weights")
     st.dataframe(weight_rows(trace), hide_index=True)
     for note in trace.get("notes", []):
         st.text(note)
-if trace.get("inferred"):
-    with inferred:
+    if trace.get("inferred"):
         st.subheader("Inferred for this query")
         st.json(trace["inferred"])
 

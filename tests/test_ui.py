@@ -1,0 +1,258 @@
+"""The Streamlit pages, run by Streamlit's AppTest (no browser): a chat turn, conversations after a reload, uploads,
+deleting only after a confirmation, creating a corpus, the Inspector's table and weights. Each test has its own data
+dir."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.config import Settings
+from app.generation import Citation
+from app.pipeline import Answer, Sift, Status, Token
+from tests.conftest import REPO, SAMPLE_CORPUS
+from ui.markdown import escape
+
+HOME = str(REPO / "ui" / "Home.py")
+QUESTION = "Who designed the Pharos of Alexandria?"
+
+
+@pytest.fixture(scope="module")
+def sample_data(tmp_path_factory) -> Path:
+    """A data dir holding the sample corpus, ingested once; tests work on copies."""
+    data = tmp_path_factory.mktemp("ui-sample") / "data"
+    Sift(Settings(data_dir=data)).ingest_paths(sorted(SAMPLE_CORPUS.iterdir()), "sample")
+    return data
+
+
+@pytest.fixture
+def data_dir(sample_data, tmp_path, monkeypatch) -> Path:
+    """This test's own copy of the sample data, where the app's Settings() will look (SIFT_DATA_DIR)."""
+    data = tmp_path / "data"
+    shutil.copytree(sample_data, data)
+    monkeypatch.setenv("SIFT_DATA_DIR", str(data))
+    st.cache_resource.clear()  # the app's Sift must be built from this test's settings
+    yield data
+    st.cache_resource.clear()
+
+
+def open_app(page: str | None = None) -> AppTest:
+    """A fresh browser session on the app (Home.py, then ``page``), like a reload."""
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def texts(block) -> list[str]:
+    return [t.value for t in block.text]
+
+
+# ------------------------------------------------------------------------------------------------ chat
+
+
+@pytest.mark.slow
+def test_chat_turn_answers_with_citations_and_comes_back_after_a_reload(data_dir):
+    at = open_app()
+    at.sidebar.selectbox(key="kept-mode").set_value("none")  # not a rerank test: retrieval order is enough
+    at.sidebar.number_input(key="kept-k").set_value(5)
+    at.chat_input(key="question").set_value(QUESTION).run(timeout=300)
+    assert not at.exception and not at.error, (at.exception, at.error)
+
+    user, assistant = at.chat_message
+    assert (user.name, texts(user)) == ("user", [QUESTION])
+    assert assistant.name == "assistant"
+    assert "Sostratus" in " ".join(texts(assistant))
+    assert at.status[0].label.startswith("Answered in")
+    citations = [e for e in assistant.expander if e.label.startswith("\\[1\\]")]
+    assert citations and "Sostratus" in " ".join(texts(citations[0]))  # the passage, shown as text
+
+    # A reload is a new session: the conversation is picked in the sidebar and its turns come back from SQL.
+    at = open_app()
+    conversation = at.sidebar.selectbox(key="kept-conversation")
+    assert conversation.value == 0 and len(conversation.options) == 2  # "New conversation" and this one
+    conversation.select_index(1).run()
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert "Sostratus" in " ".join(texts(at.chat_message[1]))
+    assert any(e.label.startswith("\\[1\\]") for e in at.chat_message[1].expander)
+
+
+def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, monkeypatch):
+    sift = Sift(Settings())
+    conversation = sift.start_conversation("sample", "Pharos")
+    sift.store.add_message(conversation, "user", QUESTION)
+    sift.store.add_message(conversation, "assistant", "Sostratus of Cnidus [1].", {"citations": [], "trace_id": None})
+    calls = []
+
+    def fake_ask_stream(self, question, corpus, history=None, **options):
+        calls.append((question, corpus, history, options))
+        yield Status("Reranking 4 passages…")
+        yield Token("Four hundred feet.")
+        yield Answer(question, corpus, "Four hundred feet.", timings_ms={"generate": 1.0})
+
+    monkeypatch.setattr(Sift, "ask_stream", fake_ask_stream)
+    at = open_app()
+    at.sidebar.selectbox(key="kept-conversation").set_value(conversation)
+    at.sidebar.selectbox(key="kept-mode").set_value("rebel-one-turn").run()  # draws that mode's sliders
+    at.sidebar.slider(key="kept-weight-rebel-one-turn-recency").set_value(1.5)
+    at.sidebar.number_input(key="kept-k").set_value(4)
+    at.chat_input(key="question").set_value("How tall was it?").run()
+
+    assert not at.exception and not at.error
+    (question, corpus, history, options), = calls
+    assert (question, corpus) == ("How tall was it?", "sample")
+    assert history == [{"role": "user", "content": QUESTION},
+                       {"role": "assistant", "content": "Sostratus of Cnidus [1]."}]
+    assert options["conversation_id"] == conversation
+    assert (options["mode"], options["k"], options["top_n"]) == ("rebel-one-turn", 4, 3)
+    assert options["weights"]["recency"] == 1.5 and options["weights"]["relevance"] == 1.0
+    assert texts(at.chat_message[-1])[-1] == "Four hundred feet."
+
+
+def test_a_failed_question_is_one_readable_line(data_dir, monkeypatch):
+    def failing_ask_stream(self, question, corpus, history=None, **options):
+        yield Status("Retrieving passages…")
+        raise RuntimeError("The model server at http://gpu-box:8000 did not answer.")
+
+    monkeypatch.setattr(Sift, "ask_stream", failing_ask_stream)
+    at = open_app()
+    at.chat_input(key="question").set_value("Anything?").run()
+    assert not at.exception  # no traceback
+    assert "did not answer" in at.error[0].value
+
+
+def test_document_text_and_names_are_shown_as_typed(data_dir, monkeypatch):
+    hostile = "<img src=x onerror=alert(1)> **bold** [link](http://evil.example)"
+    citation = Citation(1, 7, 3, "[click](http://evil.example).md", None, hostile, 0.9, 1)
+
+    def fake_ask_stream(self, question, corpus, history=None, **options):
+        yield Token(hostile)
+        yield Answer(question, corpus, f"{hostile} [1]", citations=[citation], timings_ms={"generate": 1.0})
+
+    monkeypatch.setattr(Sift, "ask_stream", fake_ask_stream)
+    at = open_app()
+    at.chat_input(key="question").set_value("Anything?").run()
+    assistant = at.chat_message[-1]
+    assert f"{hostile} [1]" in texts(assistant)  # st.text: neither Markdown nor HTML
+    source = assistant.expander[-1]
+    assert source.label == escape("[1] [click](http://evil.example).md") and texts(source) == [hostile]
+    rendered = [m.value for m in [*at.markdown, *at.caption]]
+    assert rendered and not [v for v in rendered if "](" in v or "<img" in v]
+
+
+# ------------------------------------------------------------------------------------------------ corpora
+
+
+def test_create_a_corpus_and_pick_it(data_dir):
+    at = open_app("corpora")
+    at.text_input(key="new-corpus").set_value("harbour")
+    button(at, "Create").click().run()
+    assert "harbour" in Sift(Settings()).corpora()
+    assert at.sidebar.selectbox(key="corpus").value == "harbour"
+    assert "harbour" in at.success[0].value
+
+
+def test_upload_lists_each_file_with_its_result(data_dir):
+    at = open_app("corpora")
+    at.file_uploader[0].set_value([
+        ("harbour-notes.md", b"# Harbour notes\n\nThe Quillmere Light stands on Varrow Point.\n", "text/markdown"),
+        ("history-of-lighthouses.md", (SAMPLE_CORPUS / "history-of-lighthouses.md").read_bytes(), "text/markdown"),
+        ("empty.txt", b"", "text/plain"),
+    ]).run()
+    assert "50 MB" in at.file_uploader[0].help  # the limit, before anyone tries
+    button(at, "Add 3 files").click().run(timeout=120)
+
+    assert not at.exception
+    assert at.caption[0].value == "Last upload: 1 added, 0 replaced, 1 unchanged, 1 failed"
+    results = at.dataframe[0].value
+    assert list(results["file"]) == ["harbour-notes.md", "history-of-lighthouses.md", "empty.txt"]
+    assert list(results["result"]) == ["added", "unchanged", "failed"]
+    assert results["reason"].iloc[2]  # why it failed, in words
+    assert len(at.file_uploader) == 1 and not at.file_uploader[0].value  # a fresh, empty uploader
+    assert len(Sift(Settings()).documents("sample")) == 7
+
+
+def test_deleting_a_document_asks_first(data_dir):
+    at = open_app("corpora")
+    first = Sift(Settings()).documents("sample")[0]
+    button(at, "Delete document").click().run()
+    assert len(Sift(Settings()).documents("sample")) == 6  # the first click only asks
+    assert first.source in at.warning[0].value.replace("\\", "")
+    button(at, "Cancel").click().run()
+    assert len(Sift(Settings()).documents("sample")) == 6 and not at.warning
+
+    button(at, "Delete document").click().run()
+    button(at, "Yes, delete").click().run()
+    remaining = [d.id for d in Sift(Settings()).documents("sample")]
+    assert len(remaining) == 5 and first.id not in remaining
+    assert at.success and "Deleted" in at.success[0].value
+
+
+def test_deleting_a_corpus_asks_first(data_dir):
+    at = open_app("corpora")
+    button(at, "Delete corpus sample").click().run()
+    assert Sift(Settings()).corpora() == ["sample"]  # the first click only asks
+    button(at, "Yes, delete").click().run()
+    assert Sift(Settings()).corpora() == []
+    assert at.sidebar.selectbox(key="corpus").value is None
+    assert "Deleted corpus sample" in at.success[0].value
+
+
+# ------------------------------------------------------------------------------------------------ inspector
+
+
+@pytest.mark.slow
+def test_inspector_table_has_a_row_per_candidate(data_dir):
+    sift = Sift(Settings())
+    for event in sift.ask_stream(QUESTION, "sample", k=6, mode="relevance"):
+        if isinstance(event, Status) and event.text.startswith("Writing the answer"):
+            break  # the trace is kept once reranking is done: stop before the answer is written
+    trace = sift.traces("sample")[0].trace
+    at = open_app("inspector")
+
+    table = at.dataframe[0].value
+    assert len(table) == 6
+    assert list(table.columns) == ["final rank", "retrieval rank", "change", "passage", "retrieval", "embedding",
+                                   "relevance", "composite"]
+    assert list(table["final rank"]) == [1, 2, 3, 4, 5, 6]
+    assert sorted(table["retrieval rank"]) == [1, 2, 3, 4, 5, 6]
+    by_final = {c["final_rank"]: c for c in trace["candidates"]}
+    assert list(table["retrieval rank"]) == [by_final[n]["retrieval_rank"] for n in range(1, 7)]
+    assert [w["criterion"] for w in at.dataframe[1].value.to_dict("records")] == list(trace["weights"])
+    # The passage picked below the table is shown as text.
+    top = by_final[1]
+    assert sift.passage_texts([top["chunk_id"]])[top["chunk_id"]] == at.text[-1].value
+
+
+def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
+    sift = Sift(Settings())
+    passages = sift.search("lighthouse keepers", "sample", k=3)
+    inferred = {"criteria": {"recency": 0.5}, "importance": ["recency"], "fallback": False, "raw": "recency: 2"}
+    trace = {"query": "lighthouse keepers", "mode": "rebel-two-turn", "strategy": "logits", "model": "m",
+             "weights": {"relevance": 1.0, "recency": 0.5}, "criteria_methods": {"recency": "logits"},
+             "inferred": inferred, "timings_ms": {"total": 1500.0}, "tokens_processed": 0, "notes": [],
+             "candidates": [{"chunk_id": p.chunk_id, "document_id": p.document_id, "source": p.source,
+                             "title": p.title, "document_date": None, "retrieval_rank": p.rank,
+                             "retrieval_score": p.score, "composite": 1.0 / final,
+                             "criteria": [{"name": "recency", "score": None, "normalized": 0.0, "weight": 0.5,
+                                           "fallback": True, "note": "no date"}],
+                             "final_rank": final, "rank_change": p.rank - final}
+                            for p, final in zip(passages, [2, 3, 1])]}
+    sift.store.save_trace(sift.store.corpus("sample").id, "lighthouse keepers", "rebel-two-turn", "logits", trace)
+    at = open_app("inspector")
+
+    assert [m.value for m in at.metric] == ["rebel-two-turn", "logits", "3", "1 / 2", "1.5 s"]
+    assert list(at.dataframe[0].value["change"]) == ["▲2", "▼1", "▼1"]
+    assert at.dataframe[1].value.to_dict("records") == [{"criterion": "relevance", "weight": 1.0, "scored by": ""},
+                                                        {"criterion": "recency", "weight": 0.5, "scored by": "logits"}]
+    assert json.loads(at.json[0].value) == inferred  # what the first turn inferred
