@@ -12,7 +12,7 @@ machine    platform, CPUs and CPU model, load average at start and end (other wo
 settings   the Sift settings that matter here and this benchmark's parameters.
 corpus     the --docs documents, files in the temporary directory: one in five a CMU WikiQA Wikipedia article
            (.txt, ~37 chunks; 60 at most), the others DBpedia entity abstracts (.md, one chunk each). Queries are
-           the WikiQA questions. Both read from /work/shared/datasets.
+           the WikiQA questions. Both read from ../shared/datasets beside the checkout.
 embedding  pipeline_*: wall time of Sift.ingest_paths over the documents' folder (read, load, chunk, embed,
            write SQL rows and the FAISS index), model loaded and warmed beforehand, as chunks/s and docs/s.
            raw_chunks_per_s: the very same chunk texts through SentenceTransformer.encode in one call (same batch
@@ -66,7 +66,7 @@ from app.pipeline import Sift
 from ingestion.schema import ChunkRow
 from ingestion.vectors import build_index
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared beside the checkout
 WIKIQA = DATASETS / "cmu-wikiqa-s10"
 DBPEDIA = DATASETS / "dbpedia-entity-5k" / "corpus.jsonl"
 CORPUS = "bench"
