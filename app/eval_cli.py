@@ -2,7 +2,7 @@
 
 Example::
 
-    sift eval rerank --trec /work/shared/datasets/trec-dl19 --mode relevance --strategy logits --candidates 20 --limit 10
+    sift eval rerank --trec ../shared/datasets/trec-dl19 --mode relevance --strategy logits --candidates 20 --limit 10
 """
 
 from __future__ import annotations

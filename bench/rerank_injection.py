@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 from dataclasses import replace
 
@@ -28,7 +29,7 @@ CONFIGS = [("relevance", "logits", "query-likelihood"), ("relevance", "logits", 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trec", default="/work/shared/datasets/trec-dl19")
+    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19"))
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--candidates", type=int, default=10)
     args = parser.parse_args()

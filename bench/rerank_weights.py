@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import itertools
 import json
 from functools import lru_cache
@@ -51,7 +52,7 @@ def ndcg_for(report: dict, weights: dict[str, float], trec: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+")
-    parser.add_argument("--trec", default="/work/shared/datasets/trec-dl19")
+    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19"))
     parser.add_argument("--grid", default="0,0.25,0.5,1", help="weights tried for each criterion")
     args = parser.parse_args()
     grid = [float(x) for x in args.grid.split(",")]

@@ -50,7 +50,8 @@ def score_generative(lm, query: str, blocks: list[str], criteria: list[Criterion
     question = prompts.generative_question(criteria)
     chats = [[{"role": "system", "content": prompts.SYSTEM},
               {"role": "user", "content": prompts.judge_user(query, b, question)}] for b in blocks]
-    texts = lm.generate(chats, max_new_tokens=8 * len(criteria) + 8, batch_size=batch_size)
+    texts = lm.generate(chats, max_new_tokens=6 * len(criteria) + 2,  # "Depth: 3\n" is ~5 tokens
+                         batch_size=batch_size)
     scores = np.full((len(blocks), len(criteria)), np.nan)
     for i, text in enumerate(texts):
         parsed = parse_scores(text, criteria)

@@ -86,3 +86,21 @@ def test_configuration_errors_are_explained():
     with pytest.raises(ValueError, match="strategy"):
         Reranker("relevance", "telepathy", lm=object())
     assert math.isfinite(zscore(np.array([0.0, 1.0]))[0])
+
+
+def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from app.eval_cli import eval_app
+
+    hits = [{"content": f"passage {i}", "qid": 7, "docid": f"d{i}", "rank": i + 1, "score": 10.0 - i}
+            for i in range(5)]
+    (tmp_path / "bm25_retrieve_results_tiny.json").write_text(json.dumps([{"query": "q", "hits": hits}]))
+    (tmp_path / "qrels.tiny.txt").write_text("7 Q0 d0 3\n7 Q0 d3 1\n")
+    result = CliRunner().invoke(eval_app, ["rerank", "--trec", str(tmp_path), "--mode", "none", "--candidates", "3",
+                                           "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["queries"] == 1 and report["candidates"] == 3
+    assert report["ndcg@10"]["bm25"] == report["ndcg@10"]["reranked"] > 0
+    assert {"ms_per_query", "tokens_per_query", "passages_per_s", "machine"} <= set(report)
