@@ -96,7 +96,6 @@ class Settings(BaseSettings):
         "expected 0-10 score the model gives."
     )
     rerank_batch_size: int = Field(16, ge=1, description="Passages per forward pass.")
-    rerank_top_n: int | None = Field(None, ge=1, description="Passages kept after reranking (None: all).")
     rerank_weights: dict[str, float] | None = Field(
         None, description="Composite weights overriding the mode's defaults, e.g. {\"relevance\": 1, "
         "\"embedding\": 1, \"retrieval\": 0.5, \"diversity\": 0.25}."

@@ -69,7 +69,7 @@ def packaged_llm() -> tuple[Path, str]:
     return folder, ggufs[0]
 
 
-def _existing_folder(path: str, what: str) -> Path:
+def local_folder(path: str, what: str) -> Path:
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise ModelNotFound(f"The {what} folder {folder} does not exist (set it with a local path).")
@@ -92,7 +92,7 @@ def embedding_model(settings: Settings):
     if settings.embedding_model == PACKAGED:
         folder = packaged_embedding_folder()
     else:
-        folder = _existing_folder(settings.embedding_model, "embedding model")
+        folder = local_folder(settings.embedding_model, "embedding model")
     return _load_sentence_transformer(str(folder.resolve()), settings.resolved_device())
 
 
@@ -206,7 +206,7 @@ def local_llm(settings: Settings) -> LocalLLM:
     if settings.llm_model == PACKAGED:
         folder, gguf_file = packaged_llm()
     else:
-        folder, gguf_file = _existing_folder(settings.llm_model, "LLM"), settings.llm_gguf_file
+        folder, gguf_file = local_folder(settings.llm_model, "LLM"), settings.llm_gguf_file
     return _load_local_llm(str(folder.resolve()), gguf_file, settings.resolved_device(),
                            str(settings.model_cache_dir.expanduser()))
 

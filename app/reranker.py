@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 from app.config import Settings
-from app.models import ModelNotFound, OpenAICompatibleLLM, _existing_folder, embedding_model, local_llm
+from app.models import ModelNotFound, OpenAICompatibleLLM, local_folder, embedding_model, local_llm
 from rerank import LLM_MODES, LocalLM, Reranker, ServerLM
 
 
@@ -35,7 +35,7 @@ def build_reranker(settings: Settings, mode: str | None = None, strategy: str | 
             raise ModelNotFound("Mode 'cross-encoder' needs SIFT_RERANK_CROSS_ENCODER: a CrossEncoder folder.")
         from sentence_transformers import CrossEncoder
 
-        folder = _existing_folder(settings.rerank_cross_encoder, "cross-encoder")
+        folder = local_folder(settings.rerank_cross_encoder, "cross-encoder")
         cross_encoder = CrossEncoder(str(folder), device=settings.resolved_device(), local_files_only=True)
     return Reranker(
         mode=mode,
