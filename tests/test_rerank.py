@@ -4,8 +4,6 @@ llama-index adapter, and the OpenAI-compatible path against a local server answe
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from app.reranker import build_reranker
 from rerank import LocalLM, Reranker, ServerLM
 from rerank.local_lm import Tail
 from retrieval.types import Candidate
+from tests.openai_standin import serve
 
 pytestmark = pytest.mark.slow
 
@@ -194,73 +193,9 @@ def test_llama_index_postprocessor_in_a_query_engine(lm, embedder):
 # ------------------------------------------------------------------------------------------ OpenAI-compatible
 
 
-def serve_openai(llm, logprobs: bool = True):
-    """/v1/completions and /v1/chat/completions in the OpenAI format, answered by the real model (greedy), with
-    log-probabilities unless ``logprobs`` is False (as some servers)."""
-    model, tok = llm.model, llm.tokenizer
-
-    def completion(ids: list[int], max_tokens: int, top: int):
-        with llm.lock, torch.inference_mode():
-            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 max_new_tokens=max(max_tokens, 1), do_sample=False, output_scores=True,
-                                 return_dict_in_generate=True, pad_token_id=tok.pad_token_id)
-        new = out.sequences[0, len(ids):].tolist()[: max(max_tokens, 1)]
-        steps = []
-        for tid, scores in zip(new, out.scores):
-            lp = torch.log_softmax(scores[0].float(), -1)
-            best = lp.topk(top)
-            steps.append({"token": tok.decode([tid]), "logprob": lp[tid].item(),
-                          "top_logprobs": [{"token": tok.decode([i]), "logprob": v}
-                                           for v, i in zip(best.values.tolist(), best.indices.tolist())]})
-        return new, steps
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _send(self, body):
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self):
-            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path == "/v1/chat/completions":
-                text = tok.apply_chat_template(req["messages"], add_generation_prompt=True, tokenize=False)
-                ids = tok(text, add_special_tokens=False)["input_ids"]
-                new, steps = completion(ids, req.get("max_tokens", 16), req.get("top_logprobs") or 1)
-                choice = {"index": 0, "finish_reason": "stop",
-                          "message": {"role": "assistant", "content": tok.decode(new, skip_special_tokens=True)}}
-                if logprobs and req.get("logprobs"):
-                    choice["logprobs"] = {"content": steps}
-                return self._send({"object": "chat.completion", "choices": [choice],
-                                   "usage": {"total_tokens": len(ids) + len(new)}})
-            if self.path == "/v1/completions":
-                enc = tok(req["prompt"], add_special_tokens=False, return_offsets_mapping=True)
-                ids, offsets = enc["input_ids"], [o[0] for o in enc["offset_mapping"]]
-                new, steps = completion(ids, req.get("max_tokens", 16), 1)
-                choice = {"index": 0, "text": (req["prompt"] if req.get("echo") else "") + tok.decode(new)}
-                if logprobs and req.get("logprobs") is not None and req.get("echo"):
-                    with llm.lock, torch.inference_mode():
-                        lp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
-                    values = [None] + [lp[k - 1, ids[k]].item() for k in range(1, len(ids))]
-                    choice["logprobs"] = {"tokens": [tok.decode([i]) for i in ids], "token_logprobs": values,
-                                          "text_offset": offsets, "top_logprobs": None}
-                return self._send({"object": "text_completion", "choices": [choice],
-                                   "usage": {"total_tokens": len(ids) + len(new)}})
-            self.send_error(404)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/v1", server
-
-
 @pytest.fixture(scope="module")
 def server(llm):
-    url, srv = serve_openai(llm)
+    url, srv = serve(llm, model_name="smollm2")
     yield url
     srv.shutdown()
 
@@ -293,7 +228,7 @@ def test_server_modes_end_to_end(server, embedder, mode, strategy):
 
 
 def test_server_without_logprobs_falls_back(llm, embedder):
-    url, srv = serve_openai(llm, logprobs=False)
+    url, srv = serve(llm, model_name="smollm2", logprobs=False)
     try:
         remote = ServerLM(OpenAICompatibleLLM(url, "smollm2"), concurrency=2)
         given = candidates()
