@@ -5,7 +5,9 @@
     sift delete --corpus NAME (--document ID | --all)
     sift search "query" --corpus NAME [-k 20] [--json]
     sift ask "question" --corpus NAME [--mode M] [--strategy S] [-k K] [--json]
-    sift eval rerank --trec DIR [--mode M] [--strategy S] [--candidates K] [--limit N] [--json]
+    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
+    sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
+    sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
     sift sample                              ingest the bundled sample corpus if the store is empty
 
 Errors print one readable line on stderr and exit with status 1. ``--json`` output is documented in README.md.

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         0.3, description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "
         "rather than guess (0.3 suits all-MiniLM-L6-v2: on-topic questions score 0.5-0.7, off-topic ones < 0.25)."
     )
+    results_dir: Path | None = Field(
+        None, description="Where evals write their reports (JSON, Markdown, plot). Default: data_dir/results."
+    )
+    datasets_dir: Path = Field(
+        Path("../shared/datasets"), description="Where the app's Evaluation page looks for trec-dl19, "
+        "dbpedia-entity-5k and cmu-wikiqa-s10 (each can also be given by path)."
+    )
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
 
     # --- rerank ---
@@ -125,6 +132,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sift.db').resolve()}"
+
+    def resolved_results_dir(self) -> Path:
+        return self.results_dir or self.data_dir / "results"
 
     def resolved_device(self) -> str:
         if self.device != "auto":

@@ -1,19 +1,38 @@
-"""``sift eval rerank``: the reranker's quality and speed on a TREC DL folder (mounted by app.cli as ``eval``).
+"""``sift eval``: measure Sift on standard collections; every command writes a report (JSON, Markdown, PNG plot).
+
+    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
+    sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
+    sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
+
+``--mode`` may be repeated; ``relevance:generative`` names a strategy, a bare mode takes ``--strategy`` (default: the
+settings'). Reports go to ``--out`` (default: the settings' results folder, ``data/results``).
 
 Example::
 
-    sift eval rerank --trec ../shared/datasets/trec-dl19 --mode relevance --strategy logits --candidates 20 --limit 10
+    sift eval retrieval --beir ../shared/datasets/dbpedia-entity-5k --mode none --mode relevance --limit 10
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from app.config import Settings
 
 eval_app = typer.Typer(help="Measure Sift's components on standard test collections.", no_args_is_help=True)
+
+ModeOption = Annotated[Optional[list[str]], typer.Option(
+    "--mode", help="Rerank mode, or mode:strategy; repeat for several (e.g. --mode none --mode relevance:logits).")]
+StrategyOption = Annotated[Optional[str], typer.Option(
+    "--strategy", help="Strategy for modes given without one (default: the settings').")]
+LimitOption = Annotated[Optional[int], typer.Option("--limit", min=1, help="Only N queries / questions.")]
+OutOption = Annotated[Optional[Path], typer.Option("--out", help="Results folder (default: data/results).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
 
 
 @eval_app.callback()
@@ -22,28 +41,60 @@ def _group() -> None:
 
 
 @eval_app.command("rerank")
-def rerank(
-    trec: str = typer.Option(..., "--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt."),
-    mode: str | None = typer.Option(None, "--mode", help="Rerank mode (default: the settings')."),
-    strategy: str | None = typer.Option(None, "--strategy", help="logits or generative (default: the settings')."),
-    candidates: int = typer.Option(20, "--candidates", min=1, help="BM25 passages reranked per query."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N judged queries."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
-) -> None:
-    """nDCG@10 (trec_eval linear gain), latency per query, tokens processed and passages/s."""
-    from app.reranker import build_reranker
-    from rerank.evaluation import evaluate_rerank
+def rerank(trec: Annotated[Path, typer.Option("--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt.")],
+           mode: ModeOption = None, strategy: StrategyOption = None,
+           candidates: Annotated[int, typer.Option("--candidates", min=1, help="BM25 passages reranked per query.")] = 20,
+           limit: LimitOption = None, out: OutOption = None, as_json: JsonOption = False) -> None:
+    """The reranker alone on TREC DL: nDCG@10 (trec_eval linear gain) beside BM25 and embedding order, latency per
+    query, tokens processed, passages/s."""
+    _run("rerank", trec, mode, strategy, limit, out, as_json, candidates=candidates)
 
-    reranker = build_reranker(Settings(), mode, strategy)
-    report = evaluate_rerank(reranker, trec, candidates, limit)
+
+@eval_app.command("retrieval")
+def retrieval(beir: Annotated[Path, typer.Option("--beir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")],
+              mode: ModeOption = None, strategy: StrategyOption = None, limit: LimitOption = None,
+              out: OutOption = None, as_json: JsonOption = False) -> None:
+    """Dense retrieval (mode none) and rerank modes on a BEIR collection ingested into a scratch store:
+    nDCG@10, Recall@10/100, MRR@10."""
+    _run("retrieval", beir, mode, strategy, limit, out, as_json)
+
+
+@eval_app.command("qa")
+def qa(cmu: Annotated[Path, typer.Option("--cmu", help="CMU question-answer folder (question_answer_pairs.txt, data/).")],
+       mode: ModeOption = None, strategy: StrategyOption = None, limit: LimitOption = None,
+       out: OutOption = None, as_json: JsonOption = False) -> None:
+    """Answers end to end on CMU WikiQA: exact match, token F1, citation accuracy, "cannot answer" rate, latency
+    per stage."""
+    _run("qa", cmu, mode, strategy, limit, out, as_json)
+
+
+def _run(kind: str, dataset: Path, modes: list[str] | None, strategy: str | None, limit: int | None,
+         out: Path | None, as_json: bool, **options) -> None:
+    """Run one eval with a progress bar per stage on stderr, write its report, print the table (or the JSON)."""
+    from tqdm import tqdm
+
+    from app.evals import run_eval
+    from app.evals.reports import markdown_table
+
+    settings = Settings()
+    if out is not None:
+        settings = settings.model_copy(update={"results_dir": out})
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    files = run_eval(settings, kind, dataset, modes, limit, progress, strategy, shlex.join(["sift", *sys.argv[1:]]),
+                     **options)
+    report = files.load()
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report | {"files": {"json": str(files.json), "markdown": str(files.markdown),
+                                                  "plot": str(files.plot)}}, indent=2))
         return
-    ndcg = report["ndcg@10"]
-    typer.echo(f"{report['mode']} / {report['strategy'] or '-'} ({report['model'] or 'no model'}), "
-               f"{report['queries']} queries x {candidates} candidates")
-    for name, value in ndcg.items():
-        typer.echo(f"  nDCG@10 {name:<10} {value:.4f}")
-    typer.echo(f"  {report['ms_per_query']:.0f} ms/query, {report['tokens_per_query']:.0f} tokens/query, "
-               f"{report['passages_per_s']} passages/s"
-               + (f", {report['prefill_floor_ratio']}x the prefill floor" if report["prefill_floor_ratio"] else ""))
+    typer.echo(markdown_table(report))
+    typer.echo(f"Report: {files.json}\nTable:  {files.markdown}\nPlot:   {files.plot}")

@@ -1,6 +1,6 @@
 """Ingest and search benchmark: Sift against the bare embedding model and llama-index, all in one run.
 
-    cd /work/main && .venv/bin/python bench/ingest_search.py        # what `make bench` runs
+    .venv/bin/python bench/ingest_search.py        # the first step of `make bench` (bench/suite.sh)
     # ~6.5 CPU-minutes: 12 min wall on 2 cores shared with other work (load 5-6), less on idle ones
     .venv/bin/python bench/ingest_search.py --docs 20 --sizes 2000 --queries 20 --out /tmp/bench.json
 

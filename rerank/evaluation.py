@@ -20,6 +20,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from retrieval.types import Candidate
@@ -65,8 +66,10 @@ def prefill_rate(lm, tokens: int = 1024, batch: int = 8) -> float | None:
 
 
 def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit: int | None = None,
-                    keep_traces: bool = False) -> dict:
-    """Rerank each query's BM25 top-``candidates`` and report quality and speed as a JSON-safe dict."""
+                    keep_traces: bool = False, on_query: Callable[[int, int], None] | None = None) -> dict:
+    """Rerank each query's BM25 top-``candidates`` and report quality and speed as a JSON-safe dict.
+
+    ``on_query(done, total)`` is called after each query, for a progress bar."""
     from ranx import Qrels, Run, evaluate
 
     queries, qrels_path = load_trec(trec_dir)
@@ -96,6 +99,8 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
             runs["embedding"][qid] = {str(hits[i]["docid"]): emb[i] - 1e-9 * i for i in emb} | tail
         if keep_traces:
             traces.append(result.trace.to_dict())
+        if on_query is not None:
+            on_query(len(latencies), len(queries))
     rate_after = prefill_rate(lm) if lm is not None else None
     ndcg = {name: round(float(evaluate(qrels, Run(run), "ndcg@10")), 4) for name, run in runs.items() if run}
     total_s, total_tokens = sum(latencies), sum(tokens)

@@ -18,12 +18,24 @@ from app.models import embedding_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO / "sample_corpus"
+DATASETS = REPO.parent / "shared" / "datasets"
 POSTGRES_ADMIN_URL = os.environ.get("SIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    """../shared/datasets beside the checkout (trec-dl19, dbpedia-entity-5k, cmu-wikiqa-s10)."""
+    if not (DATASETS / "trec-dl19").is_dir():
+        reason = f"no datasets at {DATASETS}"
+        if os.environ.get("SIFT_TEST_REQUIRE_DATASETS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return DATASETS
 
 
 @pytest.fixture

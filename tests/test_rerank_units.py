@@ -98,9 +98,10 @@ def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
     (tmp_path / "bm25_retrieve_results_tiny.json").write_text(json.dumps([{"query": "q", "hits": hits}]))
     (tmp_path / "qrels.tiny.txt").write_text("7 Q0 d0 3\n7 Q0 d3 1\n")
     result = CliRunner().invoke(eval_app, ["rerank", "--trec", str(tmp_path), "--mode", "none", "--candidates", "3",
-                                           "--json"])
+                                           "--out", str(tmp_path / "results"), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["queries"] == 1 and report["candidates"] == 3
-    assert report["ndcg@10"]["bm25"] == report["ndcg@10"]["reranked"] > 0
-    assert {"ms_per_query", "tokens_per_query", "passages_per_s", "machine"} <= set(report)
+    row = report["rows"][0]
+    assert row["queries"] == 1 and report["setup"]["candidates"] == 3 and report["machine"]
+    assert row["metrics"]["ndcg@10 bm25"] == row["metrics"]["ndcg@10"] > 0
+    assert {"ms_per_query", "tokens_per_query", "passages_per_s"} <= set(row)

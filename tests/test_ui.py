@@ -256,3 +256,29 @@ def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
     assert at.dataframe[1].value.to_dict("records") == [{"criterion": "relevance", "weight": 1.0, "scored by": ""},
                                                         {"criterion": "recency", "weight": 0.5, "scored by": "logits"}]
     assert json.loads(at.json[0].value) == inferred  # what the first turn inferred
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def test_evaluation_page_without_reports_says_how_to_make_one(data_dir):
+    at = open_app("evaluation")
+    assert "make bench" in at.info[0].value
+    assert [r.value for r in at.radio] == ["rerank"]
+
+
+def test_evaluation_page_runs_a_small_eval_and_shows_its_report(data_dir, datasets, monkeypatch):
+    monkeypatch.setenv("SIFT_DATASETS_DIR", str(datasets))
+    at = open_app("evaluation")
+    assert at.text_input[0].value == str(datasets / "trec-dl19")
+    at.multiselect[0].set_value(["none"])
+    at.number_input[0].set_value(2)
+    button(at, "Run").click().run(timeout=120)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "Report written to" in at.success[0].value
+
+    table = at.dataframe[0].value
+    assert list(table["mode:strategy"]) == ["none"] and list(table["queries"]) == [2]
+    assert table["ndcg@10"][0] == table["ndcg@10 bm25"][0] > 0  # mode none keeps the BM25 order
+    assert at.get("image"), "the quality-vs-time plot is shown"
+    assert len(list((data_dir / "results").glob("rerank-trec-dl19-*.png"))) == 1

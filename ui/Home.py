@@ -17,6 +17,7 @@ page = st.navigation([
     st.Page("app_pages/chat.py", title="Chat", icon=":material/forum:", default=True),
     st.Page("app_pages/corpora.py", title="Corpora", icon=":material/library_books:"),
     st.Page("app_pages/inspector.py", title="Inspector", icon=":material/insights:"),
+    st.Page("app_pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
 ])
 
 try:

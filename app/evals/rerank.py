@@ -1,0 +1,44 @@
+"""``sift eval rerank`` in the shared report format: one row per mode / strategy on a TREC DL folder.
+
+The measuring is ``rerank.evaluation.evaluate_rerank`` (the reranker alone, on the BM25 candidates the folder ships);
+this module runs it for each mode and turns its figures into report rows. The BM25 order and the embedding
+similarity, measured in the same run over the same queries, are columns of every row.
+
+Example::
+
+    >>> report = evaluate_rerank_modes(Settings(), Path("../shared/datasets/trec-dl19"), [("relevance", "logits")],
+    ...                                candidates=20, limit=5)                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.config import Settings
+from app.evals.common import EvalProgress
+from app.evals.reports import new_report
+from app.reranker import build_reranker
+from rerank.evaluation import evaluate_rerank
+
+
+def evaluate_rerank_modes(settings: Settings, folder: Path, modes: list[tuple[str, str | None]],
+                          candidates: int = 20, limit: int | None = None, on_progress: EvalProgress | None = None,
+                          command: str | None = None) -> dict:
+    """nDCG@10 (with the BM25 and embedding baselines), time, tokens and passages/s per mode."""
+    report = new_report("rerank", folder, "ndcg@10", command=command, setup={
+        "candidates": candidates, "limit": limit, "llm_model": settings.llm_base_url or settings.llm_model,
+        "embedding_model": settings.embedding_model, "relevance_method": settings.rerank_relevance_method,
+        "batch_size": settings.rerank_batch_size})
+    for mode, strategy in modes:
+        label = f"Reranking with {mode}" + (f" ({strategy})" if strategy else "")
+        found = evaluate_rerank(build_reranker(settings, mode, strategy), folder, candidates, limit,
+                                on_query=(lambda done, total: on_progress(label, done, total)) if on_progress else None)
+        ndcg = found["ndcg@10"]
+        report["rows"].append({
+            "mode": mode, "strategy": strategy, "queries": found["queries"],
+            "metrics": {"ndcg@10": ndcg["reranked"], "ndcg@10 bm25": ndcg["bm25"],
+                        "ndcg@10 embedding": ndcg.get("embedding")},
+            "ms_per_query": found["ms_per_query"], "timings_ms": {"rerank": found["ms_per_query"]},
+            **{k: found[k] for k in ("ms_per_query_median", "tokens_per_query", "passages_per_s",
+                                     "prefill_tokens_per_s", "prefill_floor_ratio", "weights")}})
+    return report

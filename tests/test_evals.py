@@ -1,0 +1,197 @@
+"""The evals: metric code against hand-computed values and trec_eval's DL19 BM25 figure, reports (JSON, Markdown,
+plot), and each ``sift eval`` command end to end on a small slice of the real datasets with the real models."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.config import Settings
+from app.eval_cli import eval_app
+from app.evals import reports, run_eval
+from app.evals.common import parse_modes, scratch_sift
+from app.evals.metrics import best_over_references, exact_match, normalize_answer, ranking_metrics, token_f1
+from app.evals.qa import load_cmu
+from app.evals.reports import list_reports, markdown_table, new_report, write_report
+from rerank.evaluation import load_trec
+
+
+def test_answer_metrics_match_hand_computed_values():
+    assert normalize_answer("  The Eiffel Tower, in PARIS!") == "eiffel tower in paris"
+    assert exact_match("An ant.", "ant") == 1.0
+    assert exact_match("ants", "ant") == 0.0
+    # "volta invented battery" vs "the battery": common {battery}; precision 1/3, recall 1/1 -> F1 0.5
+    assert token_f1("Volta invented the battery", "the battery") == pytest.approx(0.5)
+    # repeated tokens count once per occurrence on both sides: common {no:1}; P 1/2, R 1/1 -> 2/3
+    assert token_f1("no no", "No.") == pytest.approx(2 / 3)
+    assert token_f1("", "") == 1.0 and token_f1("", "yes") == 0.0
+    assert best_over_references("Yes.", ["Volta did invent it.", "yes"], exact_match) == 1.0
+    assert best_over_references("anything", [], token_f1) == 0.0
+
+
+def test_ranking_metrics_match_hand_computed_values():
+    qrels = {"q1": {"a": 2, "b": 1, "z": 0}, "q2": {"c": 1}, "q3": {"x": 0}}  # q3: nothing relevant, not counted
+    run = {"q1": {"b": 3.0, "x": 2.0, "a": 1.0}, "q2": {"d": 2.0, "e": 1.0}}
+    found = ranking_metrics(qrels, run)
+    # q1, linear gain: DCG = 1/log2(2) + 0 + 2/log2(4) = 2; ideal = 2 + 1/log2(3)
+    ndcg_q1 = 2 / (2 + 1 / math.log2(3))
+    assert found["ndcg@10"] == pytest.approx(ndcg_q1 / 2, abs=1e-4)  # q2 found nothing: 0
+    assert found["recall@10"] == pytest.approx(0.5) and found["recall@100"] == pytest.approx(0.5)
+    assert found["mrr@10"] == pytest.approx(0.5)  # q1: first relevant at rank 1; q2: none
+
+
+def test_dl19_bm25_order_gives_trec_evals_0_5058(datasets):
+    queries, qrels_path = load_trec(datasets / "trec-dl19")
+    qrels: dict[str, dict[str, int]] = {}
+    for line in Path(qrels_path).read_text().splitlines():
+        qid, _, doc, grade = line.split()
+        qrels.setdefault(qid, {})[doc] = int(grade)
+    run = {str(q["hits"][0]["qid"]): {str(h["docid"]): -float(i) for i, h in enumerate(q["hits"])} for q in queries}
+    assert ranking_metrics(qrels, run, ("ndcg@10",))["ndcg@10"] == pytest.approx(0.5058, abs=1e-4)
+
+
+def test_mode_specs():
+    assert parse_modes(["none", "relevance", "rebel-two-turn:generative", "none"], "logits") == [
+        ("none", None), ("relevance", "logits"), ("rebel-two-turn", "generative")]
+    with pytest.raises(ValueError, match="mode"):
+        parse_modes(["telepathy"], "logits")
+    with pytest.raises(ValueError, match="strategy"):
+        parse_modes(["relevance:guess"], "logits")
+
+
+def test_report_files_table_and_plot(tmp_path):
+    report = new_report("qa", tmp_path / "cmu-wikiqa-s10", "f1", setup={"questions": 2})
+    report["rows"] = [
+        {"mode": "none", "strategy": None, "queries": 2, "metrics": {"f1": 0.25, "exact_match": 0.0},
+         "ms_per_query": 900.0, "timings_ms": {"retrieve": 20.0, "generate": 880.0}},
+        {"mode": "relevance", "strategy": "logits", "queries": 2, "metrics": {"f1": 0.31, "exact_match": 0.5},
+         "ms_per_query": 4100.0, "timings_ms": {"retrieve": 20.0, "rerank": 3200.0, "generate": 880.0}}]
+    files = write_report(report, tmp_path / "results")
+    assert files.load()["rows"][1]["metrics"]["f1"] == 0.31
+    table = files.markdown.read_text()
+    assert "| relevance:logits | 2 | 0.3100 | 0.5000 | 4100 | 20 | 3200 | 880 |" in table
+    assert "| none | 2 | 0.2500 | 0.0000 | 900 | 20 | – | 880 |" in table
+    assert files.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files.plot.stat().st_size > 5000
+    older = dict(report, created="2026-01-01T00:00:00")
+    write_report(older, tmp_path / "results")
+    assert [f.stem for f in list_reports(tmp_path / "results")][0] == files.stem  # newest first
+    (tmp_path / "results" / "ingest-search-20991231-000000.json").write_text("{}")  # not a report: no table
+    assert len(list_reports(tmp_path / "results")) == 2
+    assert list_reports(tmp_path / "nowhere") == []
+    assert markdown_table(report) == table
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+
+
+def cli_json(args: list[str]) -> dict:
+    result = CliRunner().invoke(eval_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{"):])
+
+
+@pytest.fixture
+def eval_settings(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setenv("SIFT_DATA_DIR", str(tmp_path / "data"))
+    return Settings()
+
+
+def test_eval_rerank_on_dl19_slice(datasets, eval_settings, tmp_path):
+    report = cli_json(["rerank", "--trec", str(datasets / "trec-dl19"), "--mode", "none", "--mode",
+                       "relevance:logits", "--candidates", "10", "--limit", "2", "--out", str(tmp_path / "out")])
+    none, relevance = report["rows"]
+    assert (none["mode"], relevance["strategy"]) == ("none", "logits")
+    # mode none keeps the BM25 order, so its nDCG is the BM25 baseline measured beside it
+    assert none["metrics"]["ndcg@10"] == none["metrics"]["ndcg@10 bm25"] > 0
+    assert relevance["queries"] == 2 and relevance["tokens_per_query"] > 10 * 20
+    assert 0 < relevance["metrics"]["ndcg@10"] <= 1 and relevance["ms_per_query"] > 0
+    assert Path(report["files"]["plot"]).is_file() and Path(report["files"]["markdown"]).is_file()
+
+
+@pytest.fixture(scope="module")
+def beir_slice(datasets, tmp_path_factory) -> Path:
+    """Three judged dbpedia queries; the corpus is their judged entries plus 40 others (well under 100)."""
+    source = datasets / "dbpedia-entity-5k"
+    folder = tmp_path_factory.mktemp("beir") / "dbpedia-slice"
+    (folder / "qrels").mkdir(parents=True)
+    with (source / "qrels" / "test.tsv").open() as f:
+        judged = list(csv.DictReader(f, delimiter="\t"))
+    queries = list(dict.fromkeys(r["query-id"] for r in judged if int(r["score"]) > 0))[:3]
+    kept = [r for r in judged if r["query-id"] in queries]
+    wanted = {r["corpus-id"] for r in kept}
+    corpus = [json.loads(line) for line in (source / "corpus.jsonl").read_text().splitlines()]
+    chosen = [d for d in corpus if d["_id"] in wanted][:50] + [d for d in corpus if d["_id"] not in wanted][:40]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in chosen))
+    (folder / "queries.jsonl").write_text("\n".join(
+        line for line in (source / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in queries))
+    kept_ids = {d["_id"] for d in chosen}
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}\n" for r in kept if r["corpus-id"] in kept_ids))
+    return folder
+
+
+def test_eval_retrieval_on_dbpedia_slice(beir_slice, eval_settings, tmp_path):
+    out = tmp_path / "out"
+    report = cli_json(["retrieval", "--beir", str(beir_slice), "--mode", "none", "--mode", "relevance:logits",
+                       "--out", str(out)])
+    dense, reranked = report["rows"]
+    assert report["setup"]["queries"] == 3 and report["setup"]["documents"] == 90
+    # fewer than 100 documents: every one is retrieved, so recall@100 is exactly 1 for any order
+    assert dense["metrics"]["recall@100"] == reranked["metrics"]["recall@100"] == 1.0
+    assert dense["metrics"]["ndcg@10"] > 0.2 and 0 < reranked["metrics"]["ndcg@10"] <= 1
+    assert "rerank" in reranked["timings_ms"] and "rerank" not in dense["timings_ms"]
+    # the scratch store is not the user's: the user's data dir got reports, and no database or corpus
+    assert not (eval_settings.data_dir / "sift.db").exists()
+    scratch = scratch_sift(eval_settings, beir_slice)
+    assert scratch.corpora() == ["beir"] and len(scratch.documents("beir")) == 90
+    # a second run finds the dataset already ingested (unchanged) and measures the same dense ranking
+    again = run_eval(eval_settings, "retrieval", beir_slice, ["none"])
+    assert again.load()["rows"][0]["metrics"] == dense["metrics"]
+    assert len(reports(eval_settings)) == 1 and len(list_reports(out)) == 1
+
+
+@pytest.fixture(scope="module")
+def cmu_slice(datasets, tmp_path_factory) -> Path:
+    """Two articles (ants, Alessandro Volta) and their questions."""
+    source = datasets / "cmu-wikiqa-s10"
+    folder = tmp_path_factory.mktemp("cmu") / "cmu-slice"
+    folder.mkdir()
+    lines = (source / "question_answer_pairs.txt").read_bytes().split(b"\n")
+    keep = [lines[0]] + [line for line in lines[1:] if line.endswith((b"data/set1/a1", b"data/set4/a10"))]
+    (folder / "question_answer_pairs.txt").write_bytes(b"\n".join(keep) + b"\n")
+    for article in ("data/set1/a1.txt", "data/set4/a10.txt"):
+        (folder / article).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / article, folder / article)
+    return folder
+
+
+def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
+    questions, without_reference = load_cmu(cmu_slice)
+    assert {q.article for q in questions} == {"data/set1/a1.txt", "data/set4/a10.txt"}
+    assert all(q.references for q in questions) and len({(q.article, q.text) for q in questions}) == len(questions)
+    yes_no = next(q for q in questions if q.text == "Was Alessandro Volta a professor of chemistry?")
+    assert yes_no.references == ("Alessandro Volta was not a professor of chemistry.", "No")
+
+    report = cli_json(["qa", "--cmu", str(cmu_slice), "--mode", "none", "--limit", "3", "--out", str(tmp_path)])
+    row = report["rows"][0]
+    assert report["setup"]["questions"] == 3 and report["setup"]["articles"] == 2
+    metrics = row["metrics"]
+    assert 0 <= metrics["exact_match"] <= metrics["f1"] <= 1
+    assert 0 <= metrics["cannot_answer_rate"] <= 1
+    # retrieval over two unrelated articles finds the question's own: most citations point at it
+    assert row["citations"] > 0 and metrics["citation_accuracy"] >= 0.5
+    assert {"retrieve", "rerank"} <= set(row["timings_ms"]) and row["ms_per_query"] > row["timings_ms"]["retrieve"]
+    assert len(row["examples"]) == 3 and all(e["answer"] and e["references"] for e in row["examples"])
+
+
+def test_eval_errors_are_one_line(tmp_path, eval_settings):
+    result = CliRunner().invoke(eval_app, ["retrieval", "--beir", str(tmp_path)])
+    assert result.exit_code != 0 and "is not a BEIR folder" in str(result.exception)
+    with pytest.raises(ValueError, match="Unknown eval"):
+        run_eval(eval_settings, "vibes", tmp_path)
