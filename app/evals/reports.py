@@ -96,7 +96,15 @@ def plot(report: dict, path: Path) -> None:
             continue
         ax.scatter([x], [y], s=40)
         ax.annotate(row_label(r), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    # Baselines measured beside every row (e.g. "ndcg@10 bm25" in the rerank eval) as dashed lines.
+    baselines = {name: value for r in report["rows"] for name, value in r["metrics"].items()
+                 if name.startswith(f"{metric} ") and value is not None}
+    for name, value in baselines.items():
+        ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")
+        ax.annotate(name.removeprefix(f"{metric} "), (0, value), xycoords=("axes fraction", "data"),
+                    textcoords="offset points", xytext=(4, 3), fontsize=7, color="grey")
     ax.set_xscale("log")
+    ax.margins(x=0.2)
     ax.set_xlabel("time per query (ms, log scale)")
     ax.set_ylabel(metric)
     ax.set_title(f"{report['kind']} on {report['dataset']}: quality vs. time", fontsize=10)
