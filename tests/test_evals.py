@@ -93,7 +93,7 @@ def test_report_files_table_and_plot(tmp_path):
 def cli_json(args: list[str]) -> dict:
     result = CliRunner().invoke(eval_app, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output[result.output.index("{"):])
+    return json.loads(result.stdout)  # the progress bars go to stderr
 
 
 @pytest.fixture

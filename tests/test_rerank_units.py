@@ -100,7 +100,7 @@ def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
     result = CliRunner().invoke(eval_app, ["rerank", "--trec", str(tmp_path), "--mode", "none", "--candidates", "3",
                                            "--out", str(tmp_path / "results"), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # the progress bars go to stderr
     row = report["rows"][0]
     assert row["queries"] == 1 and report["setup"]["candidates"] == 3 and report["machine"]
     assert row["metrics"]["ndcg@10 bm25"] == row["metrics"]["ndcg@10"] > 0
