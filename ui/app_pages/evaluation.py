@@ -57,14 +57,11 @@ else:
     setup = report.get("setup", {})
     st.caption(escape(f"{report['kind']} on {report['dataset']} · {report['created']} · "
                       + ", ".join(f"{k} {v}" for k, v in setup.items())))
-    left, right = st.columns([3, 2])
-    with left:
-        st.dataframe(report_rows(report), hide_index=True)
-        if report.get("command"):
-            st.code(report["command"], language="bash")
-    with right:
-        if files.plot.is_file():
-            st.image(str(files.plot), caption=f"{report['quality_metric']} against time per query")
+    st.dataframe(report_rows(report), hide_index=True)
+    if files.plot.is_file():
+        st.image(str(files.plot), width=720, caption=f"{report['quality_metric']} against time per query")
+    if report.get("command"):
+        st.code(report["command"], language="bash")
     examples = [dict(e, mode=r["mode"]) for r in report["rows"] for e in r.get("examples", [])]
     if examples:
         with st.expander("Example answers"):
