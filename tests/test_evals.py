@@ -193,5 +193,11 @@ def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
 def test_eval_errors_are_one_line(tmp_path, eval_settings):
     result = CliRunner().invoke(eval_app, ["retrieval", "--beir", str(tmp_path)])
     assert result.exit_code != 0 and "is not a BEIR folder" in str(result.exception)
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\n")
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "tides"}\n')
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d", "text": "moon"}\n{"_id": broken\n')
+    with pytest.raises(ValueError, match="corpus.jsonl line 2 is not valid JSON"):
+        run_eval(eval_settings, "retrieval", tmp_path, ["none"])
     with pytest.raises(ValueError, match="Unknown eval"):
         run_eval(eval_settings, "vibes", tmp_path)

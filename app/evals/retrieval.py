@@ -35,13 +35,24 @@ def load_beir(folder: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{folder} is not a BEIR folder: no {', '.join(missing)}")
-    corpus = [json.loads(line) for line in paths[0].read_text(encoding="utf-8").splitlines() if line.strip()]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, paths[1].read_text(encoding="utf-8").splitlines())}
+    corpus = _read_jsonl(paths[0])
+    queries = {q["_id"]: q["text"] for q in _read_jsonl(paths[1])}
     qrels: dict[str, dict[str, int]] = {}
     with paths[2].open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
             qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
     return corpus, queries, qrels
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {number} is not valid JSON: {exc.msg}") from None
+    return rows
 
 
 def beir_items(corpus: list[dict]) -> tuple[list[IngestItem], dict[str, str]]:
