@@ -118,6 +118,11 @@ class Generator:
         return candidate
 
 
+def without_citations(text: str) -> str:
+    """The answer's text with its ``[n]`` markers removed (for comparing it with reference answers)."""
+    return re.sub(r"\s*" + _MARKER.pattern, "", text).strip()
+
+
 def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text) if len(w) > 2}
 

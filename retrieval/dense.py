@@ -4,8 +4,7 @@ Example::
 
     >>> from app.config import Settings
     >>> from app.models import embedding_model
-    >>> from ingestion import vectors
-from ingestion.store import Store
+    >>> from ingestion.store import Store
     >>> settings = Settings()
     >>> retriever = DenseRetriever(Store.open(settings), embedding_model(settings))
     >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP

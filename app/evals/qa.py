@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import random
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +29,11 @@ from app.config import Settings
 from app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
 from app.evals.metrics import best_over_references, exact_match, token_f1
 from app.evals.reports import new_report
+from app.generation import without_citations
 from ingestion.ingest import IngestItem
 
 CORPUS = "cmu-wikiqa"
 QUESTIONS_FILE = "question_answer_pairs.txt"
-_CITATION_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | N
             start = time.perf_counter()
             answer = sift.ask(question.text, CORPUS, mode=mode, strategy=strategy)
             total_ms.append(1000 * (time.perf_counter() - start))
-            prediction = _CITATION_MARKER.sub("", answer.text).strip() if answer.answered else ""
+            prediction = without_citations(answer.text) if answer.answered else ""
             em.append(best_over_references(prediction, list(question.references), exact_match))
             f1.append(best_over_references(prediction, list(question.references), token_f1))
             refused += not answer.answered

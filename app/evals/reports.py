@@ -54,18 +54,27 @@ def row_label(row: dict) -> str:
     return row["mode"] + (f":{row['strategy']}" if row.get("strategy") else "")
 
 
-def markdown_table(report: dict) -> str:
-    """The report as a Markdown table: one line per mode / strategy, every metric, time per query."""
+def table_rows(report: dict) -> list[dict]:
+    """One dict per mode / strategy: every metric any row has, the time per query, then per stage in pipeline order
+    (None where a row lacks a value)."""
     rows = report["rows"]
     metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
     stages = sorted(dict.fromkeys(s for r in rows for s in r.get("timings_ms", {})),
                     key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
-    header = ["mode:strategy", "queries", *metrics, "ms/query", *(f"{s} ms" for s in stages)]
+    return [{"mode:strategy": row_label(r), "queries": r["queries"], **{m: r["metrics"].get(m) for m in metrics},
+             "ms/query": r["ms_per_query"], **{f"{s} ms": r.get("timings_ms", {}).get(s) for s in stages}}
+            for r in rows]
+
+
+def markdown_table(report: dict) -> str:
+    """The report as a Markdown table: one line per mode / strategy, every metric, time per query."""
+    rows = table_rows(report)
+    header = list(rows[0]) if rows else ["mode:strategy", "queries", "ms/query"]
     lines = [f"### {report['kind']} on {report['dataset']} ({report['created']})", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        cells = [row_label(r), str(r["queries"]), *(_cell(r["metrics"].get(m)) for m in metrics),
-                 _cell(r["ms_per_query"], 0), *(_cell(r.get("timings_ms", {}).get(s), 0) for s in stages)]
+    for row in rows:
+        # times in whole milliseconds, metrics to 4 places
+        cells = [_cell(value, 0 if name.endswith("ms") or name == "ms/query" else 4) for name, value in row.items()]
         lines.append("| " + " | ".join(cells) + " |")
     if report.get("command"):
         lines += ["", f"Command: `{report['command']}`"]

@@ -91,12 +91,12 @@ def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, 
         "embedding_model": settings.embedding_model, "llm_model": settings.llm_base_url or settings.llm_model,
         "index_type": settings.index_type})
     for mode, strategy in modes:
-        reranker = sift.reranker(mode, strategy)
+        reranker = sift.reranker(mode, strategy) if mode != "none" else None
         run, rerank_ms = {}, []
         for i, qid in enumerate(judged):
             candidates = retrieved[qid]
             head, tail = candidates[: settings.candidates_k], candidates[settings.candidates_k:]
-            if mode != "none":
+            if reranker is not None:
                 start = time.perf_counter()
                 head = reranker.rerank(queries[qid], head).candidates
                 rerank_ms.append(1000 * (time.perf_counter() - start))

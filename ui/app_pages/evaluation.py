@@ -8,20 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from app.evals import EVALS, default_dataset, reports, run_eval
+from app.evals.reports import table_rows
 from ui.markdown import escape
 from ui.state import leave_notice, show_notice, sift
 
 PICKED = "picked-report"  # session-state key: the report to show first (the one just written)
-
-
-def report_rows(report: dict) -> pd.DataFrame:
-    """One line per mode / strategy: every metric, the time per query and per stage."""
-    rows = []
-    for r in report["rows"]:
-        label = r["mode"] + (f":{r['strategy']}" if r.get("strategy") else "")
-        rows.append({"mode:strategy": label, "queries": r["queries"], **r["metrics"],
-                     "ms/query": r["ms_per_query"], **{f"{s} ms": v for s, v in r.get("timings_ms", {}).items()}})
-    return pd.DataFrame(rows)
 
 
 def run_small_eval(kind: str, dataset: str, modes: list[str], limit: int) -> None:
@@ -57,7 +48,7 @@ else:
     setup = report.get("setup", {})
     st.caption(escape(f"{report['kind']} on {report['dataset']} · {report['created']} · "
                       + ", ".join(f"{k} {v}" for k, v in setup.items())))
-    st.dataframe(report_rows(report), hide_index=True)
+    st.dataframe(pd.DataFrame(table_rows(report)), hide_index=True)
     if files.plot.is_file():
         st.image(str(files.plot), width=720, caption=f"{report['quality_metric']} against time per query")
     if report.get("command"):
