@@ -24,10 +24,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from app.config import Settings
-from app.eval_cli import eval_app
-from app.pipeline import Sift
-from ingestion.ingest import FileResult
+from sift.app.config import Settings
+from sift.app.eval_cli import eval_app
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import FileResult
 
 cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
 cli.add_typer(eval_app, name="eval")
@@ -141,7 +141,7 @@ def ask(
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from a corpus, with numbered citations; --json adds the rerank trace."""
-    from app.pipeline import Answer, Status
+    from sift.app.pipeline import Answer, Status
 
     answer = None
     for event in _sift().ask_stream(question, corpus, k=k, mode=mode, strategy=strategy):
@@ -170,8 +170,8 @@ def sample() -> None:
 
 def main() -> None:
     """Entry point: run the CLI, turning Sift's errors into one readable line."""
-    from app.models import ModelNotFound, ServerError
-    from ingestion.store import StoreError
+    from sift.app.models import ModelNotFound, ServerError
+    from sift.ingestion.store import StoreError
 
     try:
         cli(standalone_mode=False)

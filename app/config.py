@@ -5,7 +5,7 @@ Values come, highest priority first, from keyword arguments, ``SIFT_*`` environm
 
 Example::
 
-    >>> from app.config import Settings
+    >>> from sift.app.config import Settings
     >>> s = Settings(data_dir="/tmp/sift-demo")
     >>> s.resolved_database_url()
     'sqlite:////tmp/sift-demo/sift.db'

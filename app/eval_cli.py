@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from app.config import Settings
+from sift.app.config import Settings
 
 eval_app = typer.Typer(help="Measure Sift's components on standard test collections.", no_args_is_help=True)
 
@@ -73,8 +73,8 @@ def _run(kind: str, dataset: Path, modes: list[str] | None, strategy: str | None
     """Run one eval with a progress bar per stage on stderr, write its report, print the table (or the JSON)."""
     from tqdm import tqdm
 
-    from app.evals import run_eval
-    from app.evals.reports import markdown_table
+    from sift.app.evals import run_eval
+    from sift.app.evals.reports import markdown_table
 
     settings = Settings()
     if out is not None:

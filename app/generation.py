@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.models import ChatModel, Message
-from retrieval.types import Candidate
+from sift.app.models import ChatModel, Message
+from sift.retrieval.types import Candidate
 
 CANNOT_ANSWER = "I cannot answer this from the documents in this corpus."
 

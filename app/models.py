@@ -6,8 +6,8 @@ Each model is loaded once per process and cached.
 
 Example::
 
-    >>> from app.config import Settings
-    >>> from app.models import chat_model
+    >>> from sift.app.config import Settings
+    >>> from sift.app.models import chat_model
     >>> llm = chat_model(Settings())
     >>> llm.chat([{"role": "user", "content": "Say hello."}], max_new_tokens=8)  # doctest: +SKIP
     'Hello! How can I help you today?'
@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.config import PACKAGED, Settings
+from sift.app.config import PACKAGED, Settings
 
 # No code path may reach a model hub; make the libraries fail fast instead of timing out on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

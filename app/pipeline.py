@@ -18,16 +18,16 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from app.config import Settings
-from app.generation import CANNOT_ANSWER, Citation, Generator, finish
-from app.models import Message, chat_model, embedding_model
-from app.reranker import build_reranker
-from ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback, collect_files
-from ingestion.loaders import safe_source_name
-from ingestion.store import StoredDocument, Store
-from retrieval.dense import DenseRetriever
-from rerank import LLM_MODES, MODES, STRATEGIES, Reranker, default_weights
-from retrieval.types import Candidate
+from sift.app.config import Settings
+from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
+from sift.app.models import Message, chat_model, embedding_model
+from sift.app.reranker import build_reranker
+from sift.ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback, collect_files
+from sift.ingestion.loaders import safe_source_name
+from sift.ingestion.store import StoredDocument, Store
+from sift.retrieval.dense import DenseRetriever
+from sift.rerank import LLM_MODES, MODES, STRATEGIES, Reranker, default_weights
+from sift.retrieval.types import Candidate
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
 SAMPLE_CORPUS_NAME = "sample"

@@ -2,17 +2,17 @@
 
 Example::
 
-    >>> from app.config import Settings
-    >>> from app.reranker import build_reranker
+    >>> from sift.app.config import Settings
+    >>> from sift.app.reranker import build_reranker
     >>> build_reranker(Settings(), mode="none").mode
     'none'
 """
 
 from __future__ import annotations
 
-from app.config import Settings
-from app.models import ModelNotFound, OpenAICompatibleLLM, local_folder, embedding_model, local_llm
-from rerank import LLM_MODES, LocalLM, Reranker, ServerLM
+from sift.app.config import Settings
+from sift.app.models import ModelNotFound, OpenAICompatibleLLM, local_folder, embedding_model, local_llm
+from sift.rerank import LLM_MODES, LocalLM, Reranker, ServerLM
 
 
 def _language_model(settings: Settings) -> LocalLM | ServerLM:

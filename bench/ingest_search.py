@@ -61,10 +61,10 @@ from llama_index.core.vector_stores import VectorStoreQuery
 from pydantic import PrivateAttr
 from sqlalchemy import select
 
-from app.config import Settings
-from app.pipeline import Sift
-from ingestion.schema import ChunkRow
-from ingestion.vectors import build_index
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ingestion.schema import ChunkRow
+from sift.ingestion.vectors import build_index
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared beside the checkout
 WIKIQA = DATASETS / "cmu-wikiqa-s10"

@@ -17,9 +17,9 @@ import json
 import time
 from pathlib import Path
 
-from app.config import Settings
-from app.reranker import build_reranker
-from rerank.evaluation import evaluate_rerank
+from sift.app.config import Settings
+from sift.app.reranker import build_reranker
+from sift.rerank.evaluation import evaluate_rerank
 
 ALL = ["none", "relevance:logits", "relevance:generative", "rebel-one-turn:logits", "rebel-one-turn:generative",
        "rebel-two-turn:logits", "rebel-two-turn:generative"]

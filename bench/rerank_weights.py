@@ -19,8 +19,8 @@ from functools import lru_cache
 import numpy as np
 from ranx import Qrels, Run, evaluate
 
-from rerank.composite import zscore
-from rerank.evaluation import load_trec
+from sift.rerank.composite import zscore
+from sift.rerank.evaluation import load_trec
 
 
 @lru_cache(maxsize=2)

@@ -6,7 +6,7 @@ the embedding model's own tokenizer, so a passage never exceeds what the model r
 Example::
 
     >>> from transformers import AutoTokenizer
-    >>> from app.models import packaged_embedding_folder
+    >>> from sift.app.models import packaged_embedding_folder
     >>> tokenizer = AutoTokenizer.from_pretrained(packaged_embedding_folder())
     >>> spans = chunk_text("One sentence. " * 200, tokenizer, chunk_size=64, chunk_overlap=8)
     >>> spans[0].start_char, spans[0].token_count <= 64

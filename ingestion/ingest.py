@@ -5,9 +5,9 @@ file being written. Identical content is not re-embedded.
 
 Example::
 
-    >>> from app.config import Settings
-    >>> from app.models import embedding_model
-    >>> from ingestion.store import Store
+    >>> from sift.app.config import Settings
+    >>> from sift.app.models import embedding_model
+    >>> from sift.ingestion.store import Store
     >>> settings = Settings(data_dir="/tmp/sift-doc")
     >>> ingestor = Ingestor(Store.open(settings), embedding_model(settings), settings)
     >>> [r.status for r in ingestor.ingest("notes", [IngestItem.from_bytes("a.txt", b"Tides follow the moon.")])]
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.config import Settings
-from ingestion.chunking import chunk_text
-from ingestion.loaders import MAX_EXPANSION, UnreadableFile, load_document, media_type_of, safe_source_name
-from ingestion.store import DocumentMeta, NewChunk, Store
+from sift.app.config import Settings
+from sift.ingestion.chunking import chunk_text
+from sift.ingestion.loaders import MAX_EXPANSION, UnreadableFile, load_document, media_type_of, safe_source_name
+from sift.ingestion.store import DocumentMeta, NewChunk, Store
 
 Status = Literal["added", "unchanged", "replaced", "failed"]
 

@@ -9,7 +9,7 @@ Only ingestion writes through this module; retrieval and the app read through it
 
 Example::
 
-    >>> from app.config import Settings
+    >>> from sift.app.config import Settings
     >>> store = Store.open(Settings(data_dir="/tmp/sift-doc"))
     >>> store.corpus("notes", create=True).name
     'notes'
@@ -29,9 +29,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from ingestion import vectors
-from ingestion.schema import ChunkRow, Conversation, Corpus, Document, MessageRow, RerankTraceRow, utcnow
+from sift.app.config import Settings
+from sift.ingestion import vectors
+from sift.ingestion.schema import ChunkRow, Conversation, Corpus, Document, MessageRow, RerankTraceRow, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

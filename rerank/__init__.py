@@ -4,10 +4,10 @@ It knows nothing of storage or UI: give it model objects, call ``Reranker.rerank
 See ``rerank/README.md`` for the modes, strategies, defaults and the benchmark behind them.
 """
 
-from rerank.local_lm import LocalLM
-from rerank.reranker import LLM_MODES, MODES, STRATEGIES, Reranker, default_weights
-from rerank.server_lm import ServerLM
-from rerank.types import CriterionScore, RankedCandidate, RerankResult, RerankTrace
+from sift.rerank.local_lm import LocalLM
+from sift.rerank.reranker import LLM_MODES, MODES, STRATEGIES, Reranker, default_weights
+from sift.rerank.server_lm import ServerLM
+from sift.rerank.types import CriterionScore, RankedCandidate, RerankResult, RerankTrace
 
 __all__ = ["CriterionScore", "LLM_MODES", "LocalLM", "MODES", "RankedCandidate", "RerankResult", "RerankTrace",
            "Reranker", "STRATEGIES", "ServerLM", "default_weights"]

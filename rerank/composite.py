@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rerank.types import CriterionScore
+from sift.rerank.types import CriterionScore
 
 DIVERSITY = "diversity"
 

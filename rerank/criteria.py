@@ -7,7 +7,7 @@ relevance 1.0 and 0.25 for each secondary criterion (0.5 * 5 / 10). Those are ``
 
 Example::
 
-    >>> from rerank.criteria import criterion
+    >>> from sift.rerank.criteria import criterion
     >>> criterion("depth").scale
     5
     >>> criterion("humour").description  # free-form criteria (two-turn) describe themselves

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from retrieval.types import Candidate
+from sift.retrieval.types import Candidate
 
 
 def load_trec(folder: str | Path) -> tuple[list[dict], str]:

@@ -8,7 +8,7 @@ criterion not written, is reported missing and falls back instead of being guess
 
 Example::
 
-    >>> from rerank.criteria import criterion
+    >>> from sift.rerank.criteria import criterion
     >>> parse_scores("**Relevance**: 7/10\\nDepth - 3.5\\nClarity: lots", [criterion("relevance"), criterion("depth"),
     ...                                                                  criterion("clarity")])
     {'relevance': 7.0, 'depth': 3.5}
@@ -20,8 +20,8 @@ import re
 
 import numpy as np
 
-from rerank import prompts
-from rerank.criteria import Criterion
+from sift.rerank import prompts
+from sift.rerank.criteria import Criterion
 
 _NUMBER = r"(\d+(?:\.\d+)?)(?:\s*/\s*(\d+))?"
 

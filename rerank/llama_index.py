@@ -6,7 +6,7 @@ and come back best first with the composite as their score, cut to ``top_n``. Th
 
 Example::
 
-    >>> from rerank.llama_index import SiftRerank
+    >>> from sift.rerank.llama_index import SiftRerank
     >>> post = SiftRerank(reranker=Reranker("relevance", "logits", lm=lm, embedder=minilm), top_n=3)   # doctest: +SKIP
     >>> engine = RetrieverQueryEngine.from_args(retriever, node_postprocessors=[post])              # doctest: +SKIP
 """
@@ -20,8 +20,8 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from rerank.types import RerankTrace
-from retrieval.types import Candidate
+from sift.rerank.types import RerankTrace
+from sift.retrieval.types import Candidate
 
 
 class SiftRerank(BaseNodePostprocessor):

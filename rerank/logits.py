@@ -4,7 +4,7 @@ query's tokens after the passage (UPR). Both run as prefix-shared batched forwar
 
 Example::
 
-    >>> from rerank.criteria import criterion
+    >>> from sift.rerank.criteria import criterion
     >>> scores = judge_scores(lm, "lobster roll", blocks, [criterion("relevance"), criterion("depth")])  # doctest: +SKIP
     >>> scores.shape                                                                        # doctest: +SKIP
     (20, 2)
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rerank import prompts
-from rerank.criteria import Criterion
+from sift.rerank import prompts
+from sift.rerank.criteria import Criterion
 
 
 def judge_scores(lm, query: str, blocks: list[str], criteria: list[Criterion]) -> np.ndarray:

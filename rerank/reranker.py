@@ -9,7 +9,7 @@ query-passage embedding similarity — are criteria of the composite too, so a w
 
 Example::
 
-    >>> from rerank import Reranker, LocalLM
+    >>> from sift.rerank import Reranker, LocalLM
     >>> reranker = Reranker("relevance", "logits", lm=LocalLM(llm.model, llm.tokenizer), embedder=minilm)  # doctest: +SKIP
     >>> result = reranker.rerank("how do lobsters molt", candidates)                                  # doctest: +SKIP
     >>> result.trace.to_dict()["candidates"][0]["final_rank"]                                         # doctest: +SKIP
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rerank import generative, logits
-from rerank.composite import DIVERSITY, combine
-from rerank.criteria import (EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, TWO_TURN_MENU,
+from sift.rerank import generative, logits
+from sift.rerank.composite import DIVERSITY, combine
+from sift.rerank.criteria import (EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, TWO_TURN_MENU,
                              Criterion, criterion)
-from rerank.prompts import passage_block
-from rerank.types import RankedCandidate, RerankResult, RerankTrace
-from retrieval.types import Candidate
+from sift.rerank.prompts import passage_block
+from sift.rerank.types import RankedCandidate, RerankResult, RerankTrace
+from sift.retrieval.types import Candidate
 
 MODES = ("none", "relevance", "rebel-one-turn", "rebel-two-turn", "cross-encoder")
 LLM_MODES = ("relevance", "rebel-one-turn", "rebel-two-turn")

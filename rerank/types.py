@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from retrieval.types import Candidate
+from sift.retrieval.types import Candidate
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 Example::
 
-    >>> from app.config import Settings
-    >>> from app.models import embedding_model
-    >>> from ingestion.store import Store
+    >>> from sift.app.config import Settings
+    >>> from sift.app.models import embedding_model
+    >>> from sift.ingestion.store import Store
     >>> settings = Settings()
     >>> retriever = DenseRetriever(Store.open(settings), embedding_model(settings))
     >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingestion import vectors
-from ingestion.store import Store
-from retrieval.types import Candidate
+from sift.ingestion import vectors
+from sift.ingestion.store import Store
+from sift.retrieval.types import Candidate
 
 
 class DenseRetriever:

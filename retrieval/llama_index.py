@@ -13,8 +13,8 @@ from __future__ import annotations
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from retrieval.dense import DenseRetriever
-from retrieval.types import Candidate
+from sift.retrieval.dense import DenseRetriever
+from sift.retrieval.types import Candidate
 
 
 def candidate_to_node(candidate: Candidate) -> NodeWithScore:

@@ -14,7 +14,7 @@ from tests.conftest import SAMPLE_CORPUS
 
 def sift(data_dir, *args, check=True) -> subprocess.CompletedProcess:
     env = {**os.environ, "SIFT_DATA_DIR": str(data_dir)}
-    process = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
+    process = subprocess.run([sys.executable, "-m", "sift.app.cli", *args], capture_output=True, text=True, env=env,
                              timeout=600, cwd=SAMPLE_CORPUS.parent)
     if check and process.returncode != 0:
         raise AssertionError(f"sift {' '.join(args)} failed ({process.returncode}):\n{process.stderr}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from sift.app.config import Settings
 
 
 def test_defaults(tmp_path):

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from app.config import Settings
-from app.pipeline import Sift
-from ingestion.ingest import IngestItem
-from ingestion.schema import ChunkRow, Document
-from ingestion.store import CorpusNotFound, Store
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import IngestItem
+from sift.ingestion.schema import ChunkRow, Document
+from sift.ingestion.store import CorpusNotFound, Store
 from tests.conftest import REPO, SAMPLE_CORPUS
 
 CORPUS = "logbook"
@@ -137,9 +137,9 @@ class IngestingChild:
     SCRIPT = f"""
 import sys
 from pathlib import Path
-from app.config import Settings
-from app.pipeline import Sift
-from ingestion.ingest import IngestItem
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import IngestItem
 
 data_dir, corpus, folder = sys.argv[1:4]
 sift = Sift(Settings(data_dir=data_dir))

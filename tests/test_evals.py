@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.config import Settings
-from app.eval_cli import eval_app
-from app.evals import reports, run_eval
-from app.evals.common import parse_modes, scratch_sift
-from app.evals.metrics import best_over_references, exact_match, normalize_answer, ranking_metrics, token_f1
-from app.evals.qa import load_cmu
-from app.evals.reports import list_reports, markdown_table, new_report, write_report
-from rerank.evaluation import load_trec
+from sift.app.config import Settings
+from sift.app.eval_cli import eval_app
+from sift.app.evals import reports, run_eval
+from sift.app.evals.common import parse_modes, scratch_sift
+from sift.app.evals.metrics import best_over_references, exact_match, normalize_answer, ranking_metrics, token_f1
+from sift.app.evals.qa import load_cmu
+from sift.app.evals.reports import list_reports, markdown_table, new_report, write_report
+from sift.rerank.evaluation import load_trec
 
 
 def test_answer_metrics_match_hand_computed_values():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import Settings
-from app.generation import CANNOT_ANSWER, answer_messages, finish, passages_block
-from app.pipeline import Answer, Sift, Status, Token
-from retrieval.types import Candidate
+from sift.app.config import Settings
+from sift.app.generation import CANNOT_ANSWER, answer_messages, finish, passages_block
+from sift.app.pipeline import Answer, Sift, Status, Token
+from sift.retrieval.types import Candidate
 from tests.conftest import SAMPLE_CORPUS
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import faiss
 import pytest
 
-from app.config import Settings
-from app.pipeline import Sift
-from ingestion.ingest import FileResult, IngestItem
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import FileResult, IngestItem
 from tests.conftest import SAMPLE_CORPUS
 
 CORPUS = "harbour"

@@ -8,8 +8,8 @@ import faiss
 import numpy as np
 import pytest
 
-from app.pipeline import Sift
-from ingestion.ingest import IngestItem
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import IngestItem
 from tests.conftest import SAMPLE_CORPUS
 
 
@@ -50,7 +50,7 @@ def test_chunks_are_sized_and_located(settings):
     text = (SAMPLE_CORPUS / "lighthouse-keepers-daily-life.txt").read_text()
     sift.ingest([IngestItem.from_bytes("keepers.txt", text.encode())], "c")
     with sift.store.session() as session:
-        from ingestion.schema import ChunkRow
+        from sift.ingestion.schema import ChunkRow
         rows = session.query(ChunkRow).order_by(ChunkRow.ordinal).all()
     assert [r.ordinal for r in rows] == list(range(len(rows)))
     for row in rows:

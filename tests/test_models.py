@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import Settings
-from app.models import (ModelNotFound, OpenAICompatibleLLM, ServerError, chat_model, embedding_model,
+from sift.app.config import Settings
+from sift.app.models import (ModelNotFound, OpenAICompatibleLLM, ServerError, chat_model, embedding_model,
                         local_llm)
 from tests.openai_standin import serve
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from app.config import Settings
-from app.models import OpenAICompatibleLLM, local_llm, packaged_embedding_folder
-from app.reranker import build_reranker
-from rerank import LocalLM, Reranker, ServerLM
-from rerank.local_lm import Tail
-from retrieval.types import Candidate
+from sift.app.config import Settings
+from sift.app.models import OpenAICompatibleLLM, local_llm, packaged_embedding_folder
+from sift.app.reranker import build_reranker
+from sift.rerank import LocalLM, Reranker, ServerLM
+from sift.rerank.local_lm import Tail
+from sift.retrieval.types import Candidate
 from tests.openai_standin import serve
 
 pytestmark = pytest.mark.slow
@@ -172,7 +172,7 @@ def test_llama_index_postprocessor_in_a_query_engine(lm, embedder):
     from llama_index.core.retrievers import BaseRetriever
     from llama_index.core.schema import NodeWithScore, TextNode
 
-    from rerank.llama_index import SiftRerank
+    from sift.rerank.llama_index import SiftRerank
 
     class FixedRetriever(BaseRetriever):
         def _retrieve(self, query_bundle):
@@ -202,7 +202,7 @@ def server(llm):
 
 def test_server_query_likelihood_matches_the_local_model(server, lm):
     remote = ServerLM(OpenAICompatibleLLM(server, "smollm2"), concurrency=2)
-    from rerank import logits
+    from sift.rerank import logits
 
     served, local = logits.query_likelihood(remote, QUERY, TEXTS), logits.query_likelihood(lm, QUERY, TEXTS)
     # The server tokenises the prompt whole, the local backend segment by segment: close, same order.

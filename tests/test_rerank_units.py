@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from rerank.composite import combine, zscore
-from rerank.criteria import criterion
-from rerank.generative import parse_criteria, parse_scores
-from rerank.prompts import passage_block
-from rerank.reranker import Reranker
-from retrieval.types import Candidate
+from sift.rerank.composite import combine, zscore
+from sift.rerank.criteria import criterion
+from sift.rerank.generative import parse_criteria, parse_scores
+from sift.rerank.prompts import passage_block
+from sift.rerank.reranker import Reranker
+from sift.retrieval.types import Candidate
 
 CRITERIA = [criterion("relevance"), criterion("depth"), criterion("clarity")]
 
@@ -91,7 +91,7 @@ def test_configuration_errors_are_explained():
 def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
     from typer.testing import CliRunner
 
-    from app.eval_cli import eval_app
+    from sift.app.eval_cli import eval_app
 
     hits = [{"content": f"passage {i}", "qid": 7, "docid": f"d{i}", "rank": i + 1, "score": 10.0 - i}
             for i in range(5)]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from llama_index.core.schema import QueryBundle
 
-from app.config import Settings
-from app.pipeline import Sift
-from ingestion import vectors
-from retrieval.llama_index import SiftRetriever
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ingestion import vectors
+from sift.retrieval.llama_index import SiftRetriever
 from tests.conftest import SAMPLE_CORPUS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-from ingestion.store import Store
+from sift.ingestion.store import Store
 
 
 def test_schema_is_migrated_once(any_db_settings):

@@ -12,11 +12,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app.config import Settings
-from app.generation import Citation
-from app.pipeline import Answer, Sift, Status, Token
+from sift.app.config import Settings
+from sift.app.generation import Citation
+from sift.app.pipeline import Answer, Sift, Status, Token
 from tests.conftest import REPO, SAMPLE_CORPUS
-from ui.markdown import escape
+from sift.ui.markdown import escape
 
 HOME = str(REPO / "ui" / "Home.py")
 QUESTION = "Who designed the Pharos of Alexandria?"

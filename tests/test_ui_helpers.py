@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from app.config import Settings
-from app.pipeline import Sift
-from ui.inspector_view import candidate_rows, change_colour, change_label, rank_movement_chart, weight_rows
-from ui.markdown import escape
-from ui.uploads import ingest_uploads, result_row
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ui.inspector_view import candidate_rows, change_colour, change_label, rank_movement_chart, weight_rows
+from sift.ui.markdown import escape
+from sift.ui.uploads import ingest_uploads, result_row
 
 
 def candidate(chunk_id: int, retrieval_rank: int, final_rank: int, relevance: float | None) -> dict:

@@ -7,8 +7,8 @@ old-style multipage app for the first session after start-up, bypassing this fil
 
 import streamlit as st
 
-from ui.markdown import escape
-from ui.state import CORPUS, keep_widget_values, sift
+from sift.ui.markdown import escape
+from sift.ui.state import CORPUS, keep_widget_values, sift
 
 st.set_page_config(page_title="Sift", page_icon="🔎", layout="wide")
 keep_widget_values()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ui.state import leave_notice
+from sift.ui.state import leave_notice
 
 PENDING = "confirm-pending"  # session-state key: the action waiting for its "Yes"
 

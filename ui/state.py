@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.pipeline import Sift
-from ui.markdown import escape
+from sift.app.pipeline import Sift
+from sift.ui.markdown import escape
 
 CORPUS = "corpus"  # session-state key of the sidebar's corpus picker (ui/Home.py)
 NOTICE = "notice"  # session-state key of a message a callback leaves for the next page run

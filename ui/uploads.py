@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from app.pipeline import FileResult, Sift
+from sift.app.pipeline import FileResult, Sift
 
 RESULT_COLOURS = {"added": "#1b7f3b", "replaced": "#1565c0", "unchanged": "#8a8a8a", "failed": "#c62828"}
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.config import Settings
-from app.evals.common import EvalProgress, parse_modes
-from app.evals.reports import ReportFiles, list_reports, write_report
+from sift.app.config import Settings
+from sift.app.evals.common import EvalProgress, parse_modes
+from sift.app.evals.reports import ReportFiles, list_reports, write_report
 
 EVALS = {
     "rerank": ("The reranker alone on TREC DL (nDCG@10)", "trec-dl19"),
@@ -40,9 +40,9 @@ def run_eval(settings: Settings, kind: str, dataset: Path, modes: list[str] | No
     Without ``modes``, the rerank eval runs the settings' mode, and the others compare it with ``none``.
     ``options`` go to the eval itself (e.g. ``candidates`` for rerank).
     """
-    from app.evals.qa import evaluate_qa
-    from app.evals.rerank import evaluate_rerank_modes
-    from app.evals.retrieval import evaluate_retrieval
+    from sift.app.evals.qa import evaluate_qa
+    from sift.app.evals.rerank import evaluate_rerank_modes
+    from sift.app.evals.retrieval import evaluate_retrieval
 
     if kind not in EVALS:
         raise ValueError(f"Unknown eval {kind!r}; choose from {', '.join(EVALS)}.")

@@ -12,10 +12,10 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from app.config import Settings
-from app.pipeline import Sift
-from ingestion.ingest import IngestItem
-from rerank import LLM_MODES, MODES, STRATEGIES
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import IngestItem
+from sift.rerank import LLM_MODES, MODES, STRATEGIES
 
 EvalProgress = Callable[[str, int, int], None]
 """Called as work advances with (what is being done, steps done, steps in all)."""

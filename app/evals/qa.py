@@ -25,12 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config import Settings
-from app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
-from app.evals.metrics import best_over_references, exact_match, token_f1
-from app.evals.reports import new_report
-from app.generation import without_citations
-from ingestion.ingest import IngestItem
+from sift.app.config import Settings
+from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
+from sift.app.evals.metrics import best_over_references, exact_match, token_f1
+from sift.app.evals.reports import new_report
+from sift.app.generation import without_citations
+from sift.ingestion.ingest import IngestItem
 
 CORPUS = "cmu-wikiqa"
 QUESTIONS_FILE = "question_answer_pairs.txt"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rerank.evaluation import machine_info
+from sift.rerank.evaluation import machine_info
 
 STAGES = ("rewrite", "retrieve", "rerank", "generate")
 """The pipeline's stages in order: the order of the time columns."""

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.config import Settings
-from app.evals.common import EvalProgress
-from app.evals.reports import new_report
-from app.reranker import build_reranker
-from rerank.evaluation import evaluate_rerank
+from sift.app.config import Settings
+from sift.app.evals.common import EvalProgress
+from sift.app.evals.reports import new_report
+from sift.app.reranker import build_reranker
+from sift.rerank.evaluation import evaluate_rerank
 
 
 def evaluate_rerank_modes(settings: Settings, folder: Path, modes: list[tuple[str, str | None]],

@@ -20,11 +20,11 @@ import json
 import time
 from pathlib import Path
 
-from app.config import Settings
-from app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
-from app.evals.metrics import RANKING_METRICS, ranking_metrics
-from app.evals.reports import new_report
-from ingestion.ingest import IngestItem
+from sift.app.config import Settings
+from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
+from sift.app.evals.metrics import RANKING_METRICS, ranking_metrics
+from sift.app.evals.reports import new_report
+from sift.ingestion.ingest import IngestItem
 
 CORPUS = "beir"
 

@@ -7,9 +7,9 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from app.pipeline import Answer, Status, Token
-from ui.markdown import escape
-from ui.state import KEPT, current_corpus, sift
+from sift.app.pipeline import Answer, Status, Token
+from sift.ui.markdown import escape
+from sift.ui.state import KEPT, current_corpus, sift
 
 CONVERSATION = KEPT + "conversation"
 NEW = 0  # the conversation picked when none is: a new one, started by its first question (ids start at 1)

@@ -9,10 +9,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from ui.confirm import confirm_button
-from ui.markdown import escape
-from ui.state import CORPUS, current_corpus, leave_notice, show_notice, sift
-from ui.uploads import RESULT_COLOURS, ingest_uploads, result_colour, result_row
+from sift.ui.confirm import confirm_button
+from sift.ui.markdown import escape
+from sift.ui.state import CORPUS, current_corpus, leave_notice, show_notice, sift
+from sift.ui.uploads import RESULT_COLOURS, ingest_uploads, result_colour, result_row
 
 NEW_CORPUS = "new-corpus"
 UPLOAD_ROUND = "upload-round"  # part of the uploader's key: a new round starts with an empty uploader

@@ -7,10 +7,10 @@ so their reports show here too.
 import pandas as pd
 import streamlit as st
 
-from app.evals import EVALS, default_dataset, reports, run_eval
-from app.evals.reports import table_rows
-from ui.markdown import escape
-from ui.state import leave_notice, show_notice, sift
+from sift.app.evals import EVALS, default_dataset, reports, run_eval
+from sift.app.evals.reports import table_rows
+from sift.ui.markdown import escape
+from sift.ui.state import leave_notice, show_notice, sift
 
 PICKED = "picked-report"  # session-state key: the report to show first (the one just written)
 

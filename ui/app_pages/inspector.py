@@ -7,10 +7,10 @@ The page owns the choice of query and passage; the table and chart are built fro
 import pandas as pd
 import streamlit as st
 
-from ui.inspector_view import (candidate_rows, change_colour, criterion_names, passage_label, rank_movement_chart,
+from sift.ui.inspector_view import (candidate_rows, change_colour, criterion_names, passage_label, rank_movement_chart,
                                weight_rows)
-from ui.markdown import escape
-from ui.state import current_corpus, sift
+from sift.ui.markdown import escape
+from sift.ui.state import current_corpus, sift
 
 st.title("Why these passages?")
 corpus = current_corpus()
