@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sift.app.models import ChatModel, Message
+from sift.rerank.prompts import passage_block
 from sift.retrieval.types import Candidate
 
 CANNOT_ANSWER = "I cannot answer this from the documents in this corpus."
@@ -70,14 +71,9 @@ class Grounded:
 
 
 def passages_block(passages: list[Candidate]) -> str:
-    """The passages as numbered, delimited data. Delimiters inside the text are neutralised so a passage cannot
-    close its own block and speak as the user."""
-    blocks = []
-    for number, passage in enumerate(passages, start=1):
-        text = passage.text.replace("<passage", "‹passage").replace("</passage", "‹/passage")
-        label = (passage.title or passage.source).replace('"', "'")
-        blocks.append(f'<passage id="{number}" source="{label}">\n{text}\n</passage>')
-    return "\n".join(blocks)
+    """The passages as numbered, delimited data (``passage_block``: a passage cannot close its own block)."""
+    return "\n".join(passage_block(p.text, id=number, source=p.title or p.source)
+                     for number, p in enumerate(passages, start=1))
 
 
 def answer_messages(question: str, passages: list[Candidate]) -> list[Message]:

@@ -194,7 +194,7 @@ class Reranker:
             methods[RELEVANCE.name] = "cross-encoder"
             timings["cross_encoder"] = _ms(t)
             return
-        blocks = [passage_block(c.text, c.source or None, c.document_date.date().isoformat() if c.document_date
+        blocks = [passage_block(c.text, source=c.source or None, date=c.document_date.date().isoformat() if c.document_date
                                 else None) for c in candidates]
         if self.strategy == "generative":
             crit = [RELEVANCE] + llm_criteria

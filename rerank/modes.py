@@ -1,0 +1,52 @@
+"""The names of the reranker's modes and strategies, defined once: the settings, the CLI and the UI refer to these.
+
+Example::
+
+    >>> from sift.rerank.modes import Mode, Strategy
+    >>> Mode("rebel-two-turn").uses_llm, Mode.NONE.uses_llm
+    (True, False)
+    >>> [s.value for s in Strategy]
+    ['logits', 'generative']
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """What the reranker judges a passage on.
+
+    none: retrieval order. relevance: the LLM judges relevance. rebel-one-turn: relevance + depth, diversity,
+    clarity, authoritativeness, recency. rebel-two-turn: criteria inferred per query. cross-encoder: a
+    sentence-transformers CrossEncoder scores relevance. All but none blend in the first-stage signals.
+    """
+
+    NONE = "none"
+    RELEVANCE = "relevance"
+    REBEL_ONE_TURN = "rebel-one-turn"
+    REBEL_TWO_TURN = "rebel-two-turn"
+    CROSS_ENCODER = "cross-encoder"
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether the mode scores with the LLM (and so has a strategy)."""
+        return self in (Mode.RELEVANCE, Mode.REBEL_ONE_TURN, Mode.REBEL_TWO_TURN)
+
+
+class Strategy(StrEnum):
+    """How the LLM gives its scores.
+
+    logits: read from next-token probabilities, no text generated (fast). generative: the model writes its scores
+    (for servers without log-probabilities).
+    """
+
+    LOGITS = "logits"
+    GENERATIVE = "generative"
+
+
+class RelevanceMethod(StrEnum):
+    """How the logits strategy scores relevance: mean log P(query | passage), or the expected 0-10 judged score."""
+
+    QUERY_LIKELIHOOD = "query-likelihood"
+    JUDGE = "judge"
