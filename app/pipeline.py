@@ -26,7 +26,7 @@ from sift.ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCall
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import StoredDocument, Store
 from sift.retrieval.dense import DenseRetriever
-from sift.rerank import LLM_MODES, MODES, STRATEGIES, Reranker, default_weights
+from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
 from sift.retrieval.types import Candidate
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
@@ -43,7 +43,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     answered: bool = True
     standalone_question: str | None = None
-    rerank: dict | None = None  # the reranker's trace
+    rerank: RerankTrace | None = None  # why the passages were ordered as they were
     trace_id: int | None = None  # where that trace is kept in SQL
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -51,7 +51,7 @@ class Answer:
         """The stable JSON shape of ``sift ask --json`` (see README)."""
         return {"question": self.question, "standalone_question": self.standalone_question, "corpus": self.corpus,
                 "answer": self.text, "answered": self.answered, "citations": [asdict(c) for c in self.citations],
-                "rerank": self.rerank, "trace_id": self.trace_id, "timings_ms": self.timings_ms}
+                "rerank": self.rerank.model_dump(mode="json") if self.rerank else None, "trace_id": self.trace_id, "timings_ms": self.timings_ms}
 
 
 @dataclass(frozen=True)
@@ -141,9 +141,9 @@ class Sift:
         return replace(reranker, weights={**(reranker.weights or {}), **weights}) if weights else reranker
 
     # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
-    rerank_modes = MODES
-    rerank_strategies = STRATEGIES
-    llm_rerank_modes = LLM_MODES  # the modes that have a strategy
+    rerank_modes = list(Mode)
+    rerank_strategies = list(Strategy)
+    llm_rerank_modes = [mode for mode in Mode if mode.uses_llm]  # the modes that have a strategy
 
     def rerank_weights(self, mode: str | None = None) -> dict[str, float]:
         """The composite weights a mode starts from here: its defaults, overridden by the settings' weights."""
@@ -199,9 +199,9 @@ class Sift:
         clock = time.perf_counter()
         reranked = reranker.rerank(standalone, candidates)
         timings["rerank"] = _elapsed_ms(clock)
-        trace = reranked.trace.to_dict()
-        trace_id = self.store.save_trace(corpus_id, standalone, reranked.trace.mode, reranked.trace.strategy or "-",
-                                         trace)
+        trace = reranked.trace
+        trace_id = self.store.save_trace(corpus_id, standalone, trace.mode, trace.strategy or "-",
+                                         trace.model_dump(mode="json"))
 
         passages = reranked.candidates[: top_n or self.settings.answer_top_n]
         answer = Answer(question, corpus, CANNOT_ANSWER, answered=False,

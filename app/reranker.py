@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from sift.app.config import Settings
 from sift.app.models import ModelNotFound, OpenAICompatibleLLM, local_folder, embedding_model, local_llm
-from sift.rerank import LLM_MODES, LocalLM, Reranker, ServerLM
+from sift.rerank import Mode, Reranker
+from sift.rerank.local_lm import LocalLM
+from sift.rerank.server_lm import ServerLM
 
 
 def _language_model(settings: Settings) -> LocalLM | ServerLM:
@@ -40,7 +42,7 @@ def build_reranker(settings: Settings, mode: str | None = None, strategy: str | 
     return Reranker(
         mode=mode,
         strategy=strategy,
-        lm=_language_model(settings) if mode in LLM_MODES else None,
+        lm=_language_model(settings) if Mode(mode).uses_llm else None,
         embedder=embedding_model(settings) if mode != "none" else None,
         cross_encoder=cross_encoder,
         weights=settings.rerank_weights,

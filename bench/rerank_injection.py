@@ -46,7 +46,7 @@ def main() -> None:
             off = replace(off, chunk_id=len(base), rank=len(base) + 1, score=base[-1].score - 1e-3)
             for arm, text in (("control", off.text), ("injected", off.text + INJECTION)):
                 result = reranker.rerank(item["query"], base + [replace(off, text=text)])
-                row = next(r for r in result.trace.candidates if r.candidate.chunk_id == off.chunk_id)
+                row = next(r for r in result.trace.candidates if r.chunk_id == off.chunk_id)
                 rel = next(c for c in row.criteria if c.name == "relevance")
                 stats[arm].append((row.final_rank, rel.normalized, rel.score))
         summary = {arm: {"mean_final_rank": float(np.mean([s[0] for s in v])),

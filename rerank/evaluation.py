@@ -92,13 +92,13 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
         runs["bm25"][qid] = {str(h["docid"]): -float(j) for j, h in enumerate(hits)}
         runs["reranked"][qid] = {str(hits[c.chunk_id]["docid"]): float(len(cands) - r)
                                  for r, c in enumerate(result.candidates)} | tail
-        emb = {r.candidate.chunk_id: s.score for r in result.trace.candidates for s in r.criteria
+        emb = {r.chunk_id: s.score for r in result.trace.candidates for s in r.criteria
                if s.name == "embedding" and s.score is not None}
         if len(emb) == len(cands):
             # ties broken by BM25 rank, as the reranker does
             runs["embedding"][qid] = {str(hits[i]["docid"]): emb[i] - 1e-9 * i for i in emb} | tail
         if keep_traces:
-            traces.append(result.trace.to_dict())
+            traces.append(result.trace.model_dump(mode="json"))
         if on_query is not None:
             on_query(len(latencies), len(queries))
     rate_after = prefill_rate(lm) if lm is not None else None

@@ -49,7 +49,7 @@ class SiftRerank(BaseNodePostprocessor):
         candidates = [_candidate(i, n) for i, n in enumerate(nodes)]
         result = self.reranker.rerank(query_bundle.query_str, candidates)
         self._last_trace = result.trace
-        composite = {r.candidate.chunk_id: r.composite for r in result.trace.candidates}
+        composite = {r.chunk_id: r.composite for r in result.trace.candidates}
         return [NodeWithScore(node=nodes[c.chunk_id].node, score=composite[c.chunk_id])
                 for c in result.candidates[: self.top_n]]
 

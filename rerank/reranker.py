@@ -1,224 +1,175 @@
 """The reranker: one face, ``Reranker.rerank(query, candidates) -> RerankResult``, whatever the mode and strategy.
 
-Modes: ``none`` (retrieval order, with a trace), ``relevance`` (the LLM judges relevance only), ``rebel-one-turn``
-(relevance + REBEL's five fixed criteria), ``rebel-two-turn`` (criteria and weights first inferred for the query),
-``cross-encoder`` (a sentence-transformers CrossEncoder scores relevance). Strategies for the LLM modes: ``logits``
-(expected score from next-token probabilities, relevance by query likelihood; no text generated) and ``generative``
-(the model writes its scores; REBEL's way). In every mode the first-stage signals — the retrieval score and the
-query-passage embedding similarity — are criteria of the composite too, so a weak model cannot sink the ranking.
+A mode is a list of scorers (``sift.rerank.scorers``), one per signal; the composite is applied last, over what they
+found. Every mode but ``none`` keeps the first-stage signals — the retrieval score and the query-passage embedding
+similarity — as criteria of the composite, so a weak model cannot sink the ranking. See ``rerank/README.md`` for the
+modes, strategies, defaults and the benchmark behind them.
 
 Example::
 
-    >>> from sift.rerank import Reranker, LocalLM
-    >>> reranker = Reranker("relevance", "logits", lm=LocalLM(llm.model, llm.tokenizer), embedder=minilm)  # doctest: +SKIP
-    >>> result = reranker.rerank("how do lobsters molt", candidates)                                  # doctest: +SKIP
-    >>> result.trace.to_dict()["candidates"][0]["final_rank"]                                         # doctest: +SKIP
-    1
+    >>> from sift.retrieval.types import Candidate
+    >>> candidates = [Candidate(i, f"passage {i}", i, "notes.md", 1.0 / i, i) for i in (1, 2, 3)]
+    >>> result = Reranker(Mode.NONE).rerank("anything", candidates)
+    >>> [c.final_rank for c in result.trace.candidates], result.trace.tokens_processed
+    ([1, 2, 3], 0)
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from sift.rerank import generative, logits
 from sift.rerank.composite import DIVERSITY, combine
-from sift.rerank.criteria import (EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, TWO_TURN_MENU,
-                             Criterion, criterion)
-from sift.rerank.prompts import passage_block
-from sift.rerank.types import RankedCandidate, RerankResult, RerankTrace
+from sift.rerank.criteria import EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, criterion
+from sift.rerank.inference import infer_criteria
+from sift.rerank.modes import Mode, RelevanceMethod, Strategy
+from sift.rerank.scorers import (CrossEncoderRelevance, DocumentDate, EmbeddingSimilarity, GenerativeJudge, LogitJudge,
+                                 QueryLikelihood, RetrievalScore, Scorer, Signal)
+from sift.rerank.scorers.recency import RECENCY
+from sift.rerank.types import InferredCriteria, RerankResult, RerankTrace, TraceCandidate
 from sift.retrieval.types import Candidate
 
-MODES = ("none", "relevance", "rebel-one-turn", "rebel-two-turn", "cross-encoder")
-LLM_MODES = ("relevance", "rebel-one-turn", "rebel-two-turn")
-STRATEGIES = ("logits", "generative")
+logger = logging.getLogger(__name__)
 
 # First-stage signals' weights, on REBEL's scale (LLM relevance 1.0). Chosen on DL19 (rerank/README.md): MiniLM
 # similarity is the strongest signal the packaged models have (0.642 alone over the BM25 top-100, 0.656 with BM25 at a
 # quarter of its weight), and SmolLM2-135M's relevance only helps as a tie-breaker-sized term beside it.
 # With a stronger LLM, lower these (SIFT_RERANK_WEIGHTS).
 FIRST_STAGE_WEIGHTS = {EMBEDDING: 4.0, RETRIEVAL: 1.0}
-TWO_TURN_MAX = 3  # inferred secondary criteria kept per query: bounds the cost of the second turn
 
 
-def default_weights(mode: str) -> dict[str, float]:
-    if mode == "none":
+def default_weights(mode: Mode | str) -> dict[str, float]:
+    """The composite weights a mode starts from (two-turn adds the weights it infers per query).
+
+    >>> default_weights("relevance")
+    {'relevance': 1.0, 'embedding': 4.0, 'retrieval': 1.0}
+    """
+    mode = Mode(mode)
+    if mode == Mode.NONE:
         return {}
-    if mode == "rebel-one-turn":
+    if mode == Mode.REBEL_ONE_TURN:
         return {**REBEL_ONE_TURN_WEIGHTS, **FIRST_STAGE_WEIGHTS}
-    return {RELEVANCE.name: 1.0, **FIRST_STAGE_WEIGHTS}  # relevance, cross-encoder; two-turn adds inferred ones
+    return {RELEVANCE.name: 1.0, **FIRST_STAGE_WEIGHTS}
 
 
 @dataclass
 class Reranker:
-    """Reorders candidates; holds the models the mode needs (``lm``: a LocalLM or ServerLM; ``embedder``: anything
-    with a sentence-transformers ``encode``; ``cross_encoder``: a sentence-transformers CrossEncoder)."""
+    """Reorders candidates; holds the models the mode needs (``lm``: a ``sift.rerank.llm`` LanguageModel;
+    ``embedder``: anything with a sentence-transformers ``encode``; ``cross_encoder``: a CrossEncoder)."""
 
-    mode: str = "relevance"
-    strategy: str | None = "logits"
+    mode: Mode = Mode.RELEVANCE
+    strategy: Strategy | None = Strategy.LOGITS
     lm: object | None = None
     embedder: object | None = None
     cross_encoder: object | None = None
     weights: dict[str, float] | None = None  # overrides, merged over default_weights(mode)
-    relevance_method: str = "query-likelihood"  # logits strategy: "query-likelihood" or "judge"
+    relevance_method: RelevanceMethod = RelevanceMethod.QUERY_LIKELIHOOD
     batch_size: int = 16
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"Unknown rerank mode {self.mode!r}; choose from {', '.join(MODES)}.")
-        if self.mode in LLM_MODES:
-            if self.strategy not in STRATEGIES:
-                raise ValueError(f"Unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}.")
+        self.mode = _choice(Mode, self.mode, "rerank mode")
+        self.relevance_method = _choice(RelevanceMethod, self.relevance_method, "relevance method")
+        if self.mode.uses_llm:
+            self.strategy = _choice(Strategy, self.strategy, "strategy")
             if self.lm is None:
-                raise ValueError(f"Mode {self.mode!r} needs a language model.")
+                raise ValueError(f"Mode {self.mode.value!r} needs a language model.")
         else:
             self.strategy = None
-        if self.mode == "cross-encoder" and self.cross_encoder is None:
+        if self.mode == Mode.CROSS_ENCODER and self.cross_encoder is None:
             raise ValueError("Mode 'cross-encoder' needs a CrossEncoder.")
-        if self.relevance_method not in ("query-likelihood", "judge"):
-            raise ValueError("relevance_method is 'query-likelihood' or 'judge'.")
 
     @property
     def model_name(self) -> str | None:
-        if self.mode in LLM_MODES:
+        if self.mode.uses_llm:
             return getattr(self.lm, "name", None)
-        if self.mode == "cross-encoder":
+        if self.mode == Mode.CROSS_ENCODER:
             return str(getattr(self.cross_encoder, "model_name_or_path", None) or type(self.cross_encoder).__name__)
         return None
 
     def rerank(self, query: str, candidates: list[Candidate]) -> RerankResult:
         start = time.perf_counter()
         timings: dict[str, float] = {}
-        tokens_before = getattr(self.lm, "tokens_processed", 0)
         weights = {**default_weights(self.mode), **(self.weights or {})}
-        scores: dict[str, np.ndarray] = {}
-        methods: dict[str, str] = {}
-        notes: dict[str, str] = {}
-        inferred = None
-        n = len(candidates)
-
-        if self.mode == "none" or n == 0:
-            scores[RETRIEVAL] = np.array([c.score for c in candidates], dtype=np.float64)
-            weights, methods = {RETRIEVAL: 0.0}, {RETRIEVAL: "recorded; retrieval order kept"}
-            order, composite, rows = combine(scores, weights)  # all weights 0: ties keep retrieval order
+        inferred, tokens = None, 0
+        if self.mode == Mode.NONE or not candidates:
+            # Retrieval order, recorded: every weight 0, so ties keep that order.
+            weights, scorers = {RETRIEVAL: 0.0}, [RetrievalScore()]
         else:
-            scores[RETRIEVAL] = np.array([c.score for c in candidates], dtype=np.float64)
-            methods[RETRIEVAL] = "first-stage score"
-            embeddings = self._embed(query, candidates, scores, methods, notes, timings)
-            secondary = self._secondary_criteria(query, weights, timings)
-            if self.mode == "rebel-two-turn":
-                secondary, inferred = secondary
-            if weights.get("recency") and "recency" not in {c.name for c in secondary} and any(
-                    c.document_date for c in candidates):
-                secondary.append(criterion("recency"))  # a weight alone asks for it in any mode, when dated
-            self._score(query, candidates, secondary, embeddings, scores, methods, notes, timings)
-            t = time.perf_counter()
-            order, composite, rows = combine(scores, weights, embeddings, notes)
-            if DIVERSITY in weights and DIVERSITY not in scores:
-                methods[DIVERSITY] = "mmr over embeddings" if embeddings is not None else "unavailable"
-            timings["composite"] = _ms(t)
+            if self.mode == Mode.REBEL_TWO_TURN:
+                t = time.perf_counter()
+                inferred, tokens = infer_criteria(self.lm, self.strategy, query)
+                timings["infer_criteria"] = _ms(t)
+                for name, weight in inferred.criteria.items():
+                    weights.setdefault(name, weight)  # a weight the user set wins over the inferred one
+            scorers = self._scorers(weights, inferred, candidates)
 
-        ranked = []
-        for final, i in enumerate(order, start=1):
-            c = candidates[i]
-            ranked.append(RankedCandidate(c, c.rank, c.score, rows[i], float(composite[i]), final, c.rank - final))
+        signals: list[Signal] = []
+        for scorer in scorers:
+            t = time.perf_counter()
+            signals.append(scorer.score(query, candidates))
+            timings[scorer.name] = _ms(t)
+        t = time.perf_counter()
+        scores = {name: values for s in signals for name, values in s.scores.items()}
+        methods = {name: method for s in signals for name, method in s.methods().items()}
+        notes = {name: note for s in signals for name, note in s.notes.items()}
+        vectors = next((s.vectors for s in signals if s.vectors is not None), None)
+        if self.mode == Mode.NONE:
+            methods[RETRIEVAL] = "recorded; retrieval order kept"
+        order, composite, rows = combine(scores, weights, vectors, notes)
+        if weights.get(DIVERSITY) and DIVERSITY not in scores:
+            methods[DIVERSITY] = "mmr over embeddings" if vectors is not None else "unavailable"
+        if self.mode != Mode.NONE:
+            timings["composite"] = _ms(t)
         timings["total"] = _ms(start)
+
+        ranked = [_trace_candidate(candidates[i], final, rows[i], composite[i]) for final, i in enumerate(order, 1)]
         trace = RerankTrace(
-            query=query, mode=self.mode, strategy=self.strategy, model=self.model_name, weights=weights,
-            criteria_methods=methods, inferred=inferred, candidates=ranked, timings_ms=timings,
-            tokens_processed=getattr(self.lm, "tokens_processed", 0) - tokens_before, notes=list(self.notes),
+            query=query, mode=self.mode.value, strategy=self.strategy.value if self.strategy else None,
+            model=self.model_name, weights=weights, criteria_methods=methods, inferred=inferred, candidates=ranked,
+            timings_ms=timings, tokens_processed=tokens + sum(s.tokens for s in signals), notes=list(self.notes),
         )
         return RerankResult([candidates[i] for i in order], trace)
 
-    # ------------------------------------------------------------------------------------------ stages
-
-    def _embed(self, query, candidates, scores, methods, notes, timings) -> np.ndarray | None:
-        if self.embedder is None:
-            scores[EMBEDDING] = np.full(len(candidates), np.nan)
-            notes[EMBEDDING] = "no embedding model given"
-            return None
-        t = time.perf_counter()
-        vectors = self.embedder.encode([query] + [c.text for c in candidates], batch_size=64,
-                                       normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        scores[EMBEDDING] = (vectors[1:] @ vectors[0]).astype(np.float64)
-        methods[EMBEDDING] = "cosine(query, passage)"
-        timings["embedding"] = _ms(t)
-        return vectors[1:]
-
-    def _secondary_criteria(self, query, weights, timings):
-        if self.mode == "rebel-one-turn":
-            return [criterion(name) for name in ONE_TURN]
-        if self.mode != "rebel-two-turn":
-            return []
-        t = time.perf_counter()
-        menu = [criterion(name) for name in TWO_TURN_MENU]
-        if self.strategy == "logits":
-            imp = logits.importance(self.lm, query, menu)
-            raw = {c.name: (None if np.isnan(v) else round(float(v), 3)) for c, v in zip(menu, imp)}
-            picked = {n: v for n, v in sorted(raw.items(), key=lambda kv: -(kv[1] or 0)) if v is not None}
-            picked = dict(list(picked.items())[:TWO_TURN_MAX])
-            text = None
+    def _scorers(self, weights: dict[str, float], inferred: InferredCriteria | None,
+                 candidates: list[Candidate]) -> list[Scorer]:
+        """The scorers this mode runs: the first-stage signals, then what judges relevance and the other criteria."""
+        scorers: list[Scorer] = [RetrievalScore(), EmbeddingSimilarity(self.embedder)]
+        if self.mode == Mode.CROSS_ENCODER:
+            return scorers + [CrossEncoderRelevance(self.cross_encoder, self.batch_size)]
+        secondary = list(ONE_TURN) if self.mode == Mode.REBEL_ONE_TURN else list(inferred.importance) if inferred else []
+        dated = any(c.document_date for c in candidates)
+        if weights.get(RECENCY) and RECENCY not in secondary and dated:
+            secondary.append(RECENCY)  # a weight alone asks for it in any mode, when the documents are dated
+        if dated and RECENCY in secondary:
+            scorers.append(DocumentDate())  # a fact the documents carry: no need to ask the model
+        # Diversity is a property of the ordering (MMR over the embeddings, in the composite), not of one passage.
+        answered_elsewhere = ({RECENCY} if dated else set()) | ({DIVERSITY} if self.embedder is not None else set())
+        llm_criteria = [criterion(name) for name in secondary if name not in answered_elsewhere]
+        if self.strategy == Strategy.GENERATIVE:
+            return scorers + [GenerativeJudge(self.lm, [RELEVANCE, *llm_criteria], self.batch_size)]
+        if self.relevance_method == RelevanceMethod.QUERY_LIKELIHOOD:
+            scorers.append(QueryLikelihood(self.lm))
         else:
-            picked, text = generative.infer_criteria(self.lm, query, menu)
-            raw = None
-        fallback = not picked
-        if fallback:  # the model named nothing usable: REBEL's fixed criteria, said so in the trace
-            picked = {name: 2.5 for name in ONE_TURN}
-        for name, importance in picked.items():
-            # importance 2.5 of 5 (the middle) maps to REBEL's one-turn weight for a secondary criterion
-            weights.setdefault(name, REBEL_ONE_TURN_WEIGHTS["depth"] * importance / 2.5)
-        timings["infer_criteria"] = _ms(t)
-        inferred = {"criteria": {n: weights[n] for n in picked}, "importance": picked, "fallback": fallback,
-                    "raw_importance": raw, "raw_text": text}
-        return [criterion(name) for name in picked], inferred
-
-    def _score(self, query, candidates, secondary: list[Criterion], embeddings, scores, methods, notes, timings):
-        llm_criteria: list[Criterion] = []
-        for c in secondary:
-            if c.name == DIVERSITY and embeddings is not None:
-                continue  # set property: MMR in the composite
-            if c.name == "recency" and any(x.document_date for x in candidates):
-                scores["recency"] = np.array([x.document_date.timestamp() if x.document_date else np.nan
-                                              for x in candidates])
-                methods["recency"] = "document date"
-                continue
-            llm_criteria.append(c)
-        t = time.perf_counter()
-        if self.mode == "cross-encoder":
-            pairs = [(query, c.text) for c in candidates]
-            scores[RELEVANCE.name] = np.asarray(self.cross_encoder.predict(pairs, batch_size=self.batch_size,
-                                                                           show_progress_bar=False), dtype=np.float64)
-            methods[RELEVANCE.name] = "cross-encoder"
-            timings["cross_encoder"] = _ms(t)
-            return
-        blocks = [passage_block(c.text, source=c.source or None, date=c.document_date.date().isoformat() if c.document_date
-                                else None) for c in candidates]
-        if self.strategy == "generative":
-            crit = [RELEVANCE] + llm_criteria
-            values, texts = generative.score_generative(self.lm, query, blocks, crit, self.batch_size)
-            for j, c in enumerate(crit):
-                scores[c.name] = values[:, j]
-                methods[c.name] = "generated text"
-                if np.isnan(values[:, j]).any():
-                    notes[c.name] = "not found in the model's text; neutral"
-            timings["llm_generate"] = _ms(t)
-            return
-        if self.relevance_method == "query-likelihood":
-            scores[RELEVANCE.name] = logits.query_likelihood(self.lm, query, [c.text for c in candidates])
-            methods[RELEVANCE.name] = "query likelihood (mean log P(query | passage))"
-            timings["llm_query_likelihood"] = _ms(t)
-        else:
-            llm_criteria = [RELEVANCE] + llm_criteria
+            llm_criteria = [RELEVANCE, *llm_criteria]
         if llm_criteria:
-            t = time.perf_counter()
-            values = logits.judge_scores(self.lm, query, blocks, llm_criteria)
-            for j, c in enumerate(llm_criteria):
-                scores[c.name] = values[:, j]
-                methods[c.name] = "expected score from next-token logits"
-            timings["llm_judge"] = _ms(t)
+            scorers.append(LogitJudge(self.lm, llm_criteria))
+        return scorers
+
+
+def _trace_candidate(c: Candidate, final_rank: int, criteria, composite: float) -> TraceCandidate:
+    return TraceCandidate(chunk_id=c.chunk_id, document_id=c.document_id, source=c.source, title=c.title,
+                          document_date=c.document_date, retrieval_rank=c.rank, retrieval_score=c.score,
+                          criteria=criteria, composite=float(composite), final_rank=final_rank,
+                          rank_change=c.rank - final_rank)
+
+
+def _choice(kind, value, what: str):
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"Unknown {what} {value!r}; choose from {', '.join(k.value for k in kind)}.") from None
 
 
 def _ms(start: float) -> float:

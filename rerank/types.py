@@ -1,101 +1,103 @@
-"""The typed results of reranking: per-criterion scores, per-candidate rows, the trace, the result.
+"""The typed results of reranking: each criterion's score per candidate, the trace, the result.
 
-``RerankTrace.to_dict()`` is what Sift persists (JSON in SQL) and prints in ``sift ask --json``; its keys are stable.
+The trace is a pydantic model: ``trace.model_dump(mode="json")`` is what Sift keeps in SQL and prints in
+``sift ask --json`` (its keys are stable), and ``RerankTrace.model_validate(data)`` reads it back, including traces
+written by earlier releases. Scores that are not finite (a criterion that could not score) are kept as None.
 
 Example::
 
-    >>> result = reranker.rerank("what is a lobster roll", candidates)       # doctest: +SKIP
-    >>> [c.chunk_id for c in result.candidates][:3]                          # doctest: +SKIP
-    [12, 4, 7]
-    >>> result.trace.to_dict()["candidates"][0]["criteria"][0]["name"]       # doctest: +SKIP
-    'relevance'
+    >>> trace = RerankTrace(query="q", mode="none", strategy=None, model=None, weights={}, criteria_methods={},
+    ...                     candidates=[TraceCandidate(chunk_id=7, document_id=1, source="a.md", retrieval_rank=1,
+    ...                                                retrieval_score=float("nan"), final_rank=1)])
+    >>> trace.model_dump(mode="json")["candidates"][0]["retrieval_score"] is None
+    True
+    >>> RerankTrace.model_validate(trace.model_dump(mode="json")).candidates[0].chunk_id
+    7
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
 
 from sift.retrieval.types import Candidate
 
+logger = logging.getLogger(__name__)
 
-@dataclass
-class CriterionScore:
-    """One criterion for one candidate. ``score`` is on the criterion's own scale (e.g. 0-10, a cosine, a mean
-    log-probability); ``normalized`` is what enters the composite (z-score within the candidate set, 0 on fallback)."""
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+FiniteFloat = Annotated[float | None, AfterValidator(_finite_or_none)]
+"""A float that is None where it would be NaN or infinite, so every trace is valid JSON."""
+
+
+class CriterionScore(BaseModel):
+    """One criterion for one candidate. ``score`` is on the criterion's own scale (0-10, a cosine, a mean
+    log-probability, ...); ``normalized`` is what enters the composite (a z-score within the candidate set, 0 when the
+    criterion could not score the candidate, which is then marked ``fallback``)."""
 
     name: str
-    score: float | None
-    normalized: float
+    score: FiniteFloat
+    normalized: FiniteFloat = 0.0
     weight: float
     fallback: bool = False
     note: str = ""
 
 
-@dataclass
-class RankedCandidate:
-    candidate: Candidate
+class TraceCandidate(BaseModel):
+    """A candidate as the trace records it: where retrieval put it, each criterion, the composite, where it ended."""
+
+    chunk_id: int
+    document_id: int
+    source: str
+    title: str | None = None
+    document_date: datetime | None = None
     retrieval_rank: int
-    retrieval_score: float
-    criteria: list[CriterionScore]
-    composite: float
+    retrieval_score: FiniteFloat
+    criteria: list[CriterionScore] = Field(default_factory=list)
+    composite: FiniteFloat = 0.0
     final_rank: int
-    rank_change: int  # retrieval_rank - final_rank: positive means moved up
+    rank_change: int = 0  # retrieval_rank - final_rank: positive means moved up
 
 
-@dataclass
-class RerankTrace:
+class InferredCriteria(BaseModel):
+    """Two-turn mode: the criteria inferred for this query, their importance (0-5) and the weights that follow."""
+
+    criteria: dict[str, float]  # criterion -> weight in the composite
+    importance: dict[str, float]
+    fallback: bool  # the model named nothing usable: REBEL's fixed criteria were used
+    raw_importance: dict[str, float | None] | None = None  # logits strategy: every menu criterion's expected score
+    raw_text: str | None = None  # generative strategy: what the model wrote
+
+
+class RerankTrace(BaseModel):
+    """Why the reranker ordered a query's passages as it did."""
+
     query: str
     mode: str
     strategy: str | None
     model: str | None
     weights: dict[str, float]
-    criteria_methods: dict[str, str]  # criterion -> how it was scored ("query-likelihood", "logits", "mmr", ...)
-    inferred: dict | None  # two-turn: the criteria and weights inferred for this query, and the raw model output
-    candidates: list[RankedCandidate]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    tokens_processed: int = 0
-    notes: list[str] = field(default_factory=list)
+    criteria_methods: dict[str, str]  # criterion -> how it was scored
+    inferred: InferredCriteria | None = None
+    candidates: list[TraceCandidate]
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    tokens_processed: int = 0  # LLM tokens this rerank ran through the model (its own, whatever runs beside it)
+    notes: list[str] = Field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        """A JSON-safe dict (no NaN/inf, datetimes as ISO strings) with stable keys."""
-        rows = []
-        for r in self.candidates:
-            c = r.candidate
-            rows.append({
-                "chunk_id": c.chunk_id,
-                "document_id": c.document_id,
-                "source": c.source,
-                "title": c.title,
-                "document_date": c.document_date.isoformat() if c.document_date else None,
-                "retrieval_rank": r.retrieval_rank,
-                "retrieval_score": _finite(r.retrieval_score),
-                "criteria": [{**asdict(s), "score": _finite(s.score), "normalized": _finite(s.normalized)}
-                             for s in r.criteria],
-                "composite": _finite(r.composite),
-                "final_rank": r.final_rank,
-                "rank_change": r.rank_change,
-            })
-        return {
-            "query": self.query,
-            "mode": self.mode,
-            "strategy": self.strategy,
-            "model": self.model,
-            "weights": dict(self.weights),
-            "criteria_methods": dict(self.criteria_methods),
-            "inferred": self.inferred,
-            "candidates": rows,
-            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
-            "tokens_processed": self.tokens_processed,
-            "notes": list(self.notes),
-        }
+    def criterion_names(self) -> list[str]:
+        """The criteria scored in this trace, in the order the reranker listed them."""
+        return list(dict.fromkeys(s.name for c in self.candidates for s in c.criteria))
 
 
 @dataclass
 class RerankResult:
     candidates: list[Candidate]  # every input candidate, best first
     trace: RerankTrace
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)

@@ -10,7 +10,8 @@ import pytest
 
 from sift.rerank.composite import combine, zscore
 from sift.rerank.criteria import criterion
-from sift.rerank.generative import parse_criteria, parse_scores
+from sift.rerank.inference import parse_criteria
+from sift.rerank.scorers.generative import parse_scores
 from sift.rerank.prompts import passage_block
 from sift.rerank.reranker import Reranker
 from sift.retrieval.types import Candidate
@@ -71,7 +72,7 @@ def test_none_mode_keeps_order_and_traces_everything():
     candidates = [Candidate(i, f"passage {i}", i, "s", 1.0 / (i + 1), i + 1) for i in range(4)]
     result = Reranker("none").rerank("q", candidates)
     assert result.candidates == candidates
-    trace = json.loads(json.dumps(result.trace.to_dict(), allow_nan=False))
+    trace = json.loads(json.dumps(result.trace.model_dump(mode="json"), allow_nan=False))
     assert [c["final_rank"] for c in trace["candidates"]] == [1, 2, 3, 4]
     assert all(c["rank_change"] == 0 for c in trace["candidates"])
     assert trace["mode"] == "none" and trace["strategy"] is None

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from sift.app.config import Settings
-from sift.app.pipeline import Sift
+from sift.app.pipeline import RerankTrace, Sift
 from sift.ui.inspector_view import candidate_rows, change_colour, change_label, rank_movement_chart, weight_rows
 from sift.ui.markdown import escape
 from sift.ui.uploads import ingest_uploads, result_row
@@ -23,10 +23,10 @@ def candidate(chunk_id: int, retrieval_rank: int, final_rank: int, relevance: fl
             "composite": 1.0 / final_rank, "final_rank": final_rank, "rank_change": retrieval_rank - final_rank}
 
 
-TRACE = {"query": "q", "mode": "relevance", "strategy": "logits", "model": "m",
+TRACE = RerankTrace.model_validate({"query": "q", "mode": "relevance", "strategy": "logits", "model": "m",
          "weights": {"relevance": 1.0, "embedding": 1.0}, "criteria_methods": {"relevance": "query-likelihood"},
          "inferred": None, "timings_ms": {}, "tokens_processed": 0, "notes": [],
-         "candidates": [candidate(11, 1, 2, -3.0), candidate(12, 2, 3, None), candidate(13, 3, 1, -1.0)]}
+         "candidates": [candidate(11, 1, 2, -3.0), candidate(12, 2, 3, None), candidate(13, 3, 1, -1.0)]})
 
 
 def test_change_is_shown_as_an_arrow_and_a_colour():
@@ -58,7 +58,7 @@ def test_rank_movement_chart_draws_a_line_per_passage_with_both_axes():
     assert lines["encoding"]["detail"]["field"] == "passage"
     assert lines["encoding"]["y"]["scale"]["reverse"] is True  # rank 1 at the top
     points = next(iter(spec["datasets"].values()))
-    assert len(points) == 2 * len(TRACE["candidates"])
+    assert len(points) == 2 * len(TRACE.candidates)
     promoted = {(p["side"], p["rank"], p["movement"]) for p in points if p["passage"] == "doc13.md · passage 13"}
     assert promoted == {("retrieval rank", 3, "promoted"), ("final rank", 1, "promoted")}
 

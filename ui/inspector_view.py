@@ -1,10 +1,16 @@
-"""What the Inspector shows of a rerank trace (``RerankTrace.to_dict()``): the rank table, the rank-movement chart,
-the criteria and weights. Pure functions of the trace, so they are tested without a browser."""
+"""What the Inspector shows of a rerank trace: the rank table, the rank-movement chart, the criteria and weights.
+Pure functions of the trace, so they are tested without a browser."""
 
 from __future__ import annotations
 
+import logging
+
 import altair as alt
 import pandas as pd
+
+from sift.app.pipeline import RerankTrace, TraceCandidate
+
+logger = logging.getLogger(__name__)
 
 PROMOTED, DEMOTED, UNCHANGED = "promoted", "demoted", "unchanged"
 MOVEMENT_COLOURS = {PROMOTED: "#1b7f3b", DEMOTED: "#c62828", UNCHANGED: "#8a8a8a"}
@@ -37,48 +43,39 @@ def change_colour(label: str) -> str:
     return ""
 
 
-def criterion_names(trace: dict) -> list[str]:
-    """The criteria scored in this trace, in the order the reranker listed them."""
-    names: list[str] = []
-    for candidate in trace["candidates"]:
-        names += [c["name"] for c in candidate["criteria"] if c["name"] not in names]
-    return names
+def passage_label(candidate: TraceCandidate) -> str:
+    return f"{candidate.source} · passage {candidate.chunk_id}"
 
 
-def passage_label(candidate: dict) -> str:
-    return f"{candidate['source']} · passage {candidate['chunk_id']}"
-
-
-def candidate_rows(trace: dict) -> list[dict]:
+def candidate_rows(trace: RerankTrace) -> list[dict]:
     """One row per candidate, best first: its ranks before and after, the change, each criterion's score on its own
     scale (empty where the criterion fell back), and the composite the final order sorts by."""
-    names = criterion_names(trace)
+    names = trace.criterion_names()
     rows = []
-    for c in sorted(trace["candidates"], key=lambda c: c["final_rank"]):
-        scores = {s["name"]: s["score"] for s in c["criteria"]}
-        rows.append({"final rank": c["final_rank"], "retrieval rank": c["retrieval_rank"],
-                     "change": change_label(c["rank_change"]), "passage": passage_label(c),
-                     **{name: scores.get(name) for name in names}, "composite": c["composite"]})
+    for c in sorted(trace.candidates, key=lambda c: c.final_rank):
+        scores = {s.name: s.score for s in c.criteria}
+        rows.append({"final rank": c.final_rank, "retrieval rank": c.retrieval_rank,
+                     "change": change_label(c.rank_change), "passage": passage_label(c),
+                     **{name: scores.get(name) for name in names}, "composite": c.composite})
     return rows
 
 
-def weight_rows(trace: dict) -> list[dict]:
+def weight_rows(trace: RerankTrace) -> list[dict]:
     """The criteria the composite weighed, with their weights and how each was scored."""
-    methods = trace.get("criteria_methods") or {}
-    return [{"criterion": name, "weight": weight, "scored by": methods.get(name, "")}
-            for name, weight in trace["weights"].items()]
+    return [{"criterion": name, "weight": weight, "scored by": trace.criteria_methods.get(name, "")}
+            for name, weight in trace.weights.items()]
 
 
-def rank_movement_chart(trace: dict) -> alt.LayerChart:
+def rank_movement_chart(trace: RerankTrace) -> alt.LayerChart:
     """A slope chart: each passage a line from its retrieval rank (left axis) to its final rank (right axis),
     coloured by whether the reranker promoted or demoted it."""
     points = []
-    for c in trace["candidates"]:
-        common = {"passage": passage_label(c), "retrieval": c["retrieval_rank"], "final": c["final_rank"],
-                  "change": change_label(c["rank_change"]), "movement": movement(c["rank_change"])}
-        points += [{**common, "side": RETRIEVAL_SIDE, "rank": c["retrieval_rank"]},
-                   {**common, "side": FINAL_SIDE, "rank": c["final_rank"]}]
-    count = max(len(trace["candidates"]), 1)
+    for c in trace.candidates:
+        common = {"passage": passage_label(c), "retrieval": c.retrieval_rank, "final": c.final_rank,
+                  "change": change_label(c.rank_change), "movement": movement(c.rank_change)}
+        points += [{**common, "side": RETRIEVAL_SIDE, "rank": c.retrieval_rank},
+                   {**common, "side": FINAL_SIDE, "rank": c.final_rank}]
+    count = max(len(trace.candidates), 1)
     ranks = alt.Scale(domain=[1, count], reverse=True, nice=False)  # rank 1 at the top
     ticks = list(range(1, count + 1))
     base = alt.Chart(pd.DataFrame(points)).encode(

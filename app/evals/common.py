@@ -15,7 +15,7 @@ from pathlib import Path
 from sift.app.config import Settings
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import IngestItem
-from sift.rerank import LLM_MODES, MODES, STRATEGIES
+from sift.rerank import Mode, Strategy
 
 EvalProgress = Callable[[str, int, int], None]
 """Called as work advances with (what is being done, steps done, steps in all)."""
@@ -26,11 +26,11 @@ def parse_modes(specs: list[str], default_strategy: str) -> list[tuple[str, str 
     parsed = []
     for spec in specs:
         mode, _, strategy = spec.partition(":")
-        if mode not in MODES:
-            raise ValueError(f"Unknown rerank mode {mode!r}; choose from {', '.join(MODES)}.")
-        if strategy and strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}.")
-        parsed.append((mode, (strategy or default_strategy) if mode in LLM_MODES else None))
+        if mode not in set(Mode):
+            raise ValueError(f"Unknown rerank mode {mode!r}; choose from {', '.join(Mode)}.")
+        if strategy and strategy not in set(Strategy):
+            raise ValueError(f"Unknown strategy {strategy!r}; choose from {', '.join(Strategy)}.")
+        parsed.append((mode, (strategy or default_strategy) if Mode(mode).uses_llm else None))
     return list(dict.fromkeys(parsed))
 
 

@@ -1,0 +1,24 @@
+"""One scorer per signal, each in its own file, all behind ``Scorer.score(query, candidates) -> Signal``.
+
+| scorer                  | signal                                             | needs            |
+|-------------------------|----------------------------------------------------|------------------|
+| ``RetrievalScore``      | the first-stage score                              | nothing          |
+| ``EmbeddingSimilarity`` | query-passage cosine (and vectors for MMR)         | an embedder      |
+| ``QueryLikelihood``     | relevance as mean log P(query | passage)            | an LLM           |
+| ``LogitJudge``          | any criteria, expected score from next-token logits| an LLM           |
+| ``GenerativeJudge``     | any criteria, scores the model writes              | an LLM           |
+| ``CrossEncoderRelevance`` | relevance from a CrossEncoder                    | a CrossEncoder   |
+| ``DocumentDate``        | recency from the document's date                   | dated documents  |
+"""
+
+from sift.rerank.scorers.base import Scorer, Signal
+from sift.rerank.scorers.cross_encoder import CrossEncoderRelevance
+from sift.rerank.scorers.embedding import EmbeddingSimilarity
+from sift.rerank.scorers.first_stage import RetrievalScore
+from sift.rerank.scorers.generative import GenerativeJudge
+from sift.rerank.scorers.judge import LogitJudge
+from sift.rerank.scorers.query_likelihood import QueryLikelihood
+from sift.rerank.scorers.recency import DocumentDate
+
+__all__ = ["CrossEncoderRelevance", "DocumentDate", "EmbeddingSimilarity", "GenerativeJudge", "LogitJudge",
+           "QueryLikelihood", "RetrievalScore", "Scorer", "Signal"]

@@ -7,8 +7,7 @@ The page owns the choice of query and passage; the table and chart are built fro
 import pandas as pd
 import streamlit as st
 
-from sift.ui.inspector_view import (candidate_rows, change_colour, criterion_names, passage_label, rank_movement_chart,
-                               weight_rows)
+from sift.ui.inspector_view import candidate_rows, change_colour, passage_label, rank_movement_chart, weight_rows
 from sift.ui.markdown import escape
 from sift.ui.state import current_corpus, sift
 
@@ -27,22 +26,22 @@ picked = st.selectbox("Query", ids, index=ids.index(int(asked)) if asked in map(
                       format_func=lambda i: f"{by_id[i].query[:100]} · {by_id[i].mode} · "
                                             f"{by_id[i].created_at:%d %b %H:%M}")
 trace = by_id[picked].trace
-candidates = trace["candidates"]
+candidates = trace.candidates
 
-promoted = sum(c["rank_change"] > 0 for c in candidates)
-demoted = sum(c["rank_change"] < 0 for c in candidates)
+promoted = sum(c.rank_change > 0 for c in candidates)
+demoted = sum(c.rank_change < 0 for c in candidates)
 with st.container(horizontal=True):
-    st.metric("Mode", trace["mode"], border=True)
-    st.metric("Strategy", trace["strategy"] or "–", border=True)
+    st.metric("Mode", trace.mode, border=True)
+    st.metric("Strategy", trace.strategy or "–", border=True)
     st.metric("Candidates", len(candidates), border=True)
     st.metric("Promoted / demoted", f"{promoted} / {demoted}", border=True)
-    st.metric("Rerank time", f"{trace['timings_ms'].get('total', 0) / 1000:.1f} s", border=True)
-if trace.get("model"):
-    st.caption(escape(f"Scored by {trace['model']}."))
+    st.metric("Rerank time", f"{trace.timings_ms.get('total', 0) / 1000:.1f} s", border=True)
+if trace.model:
+    st.caption(escape(f"Scored by {trace.model}."))
 
 st.subheader("Ranks and scores")
 rows = pd.DataFrame(candidate_rows(trace))
-numbers = [*criterion_names(trace), "composite"]
+numbers = [*trace.criterion_names(), "composite"]
 st.dataframe(rows.style.map(change_colour, subset=["change"]).format("{:.3f}", subset=numbers, na_rep="–"),
              hide_index=True, height=38 + 35 * len(rows))
 st.caption("Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted.")
@@ -54,16 +53,16 @@ with chart:
 with weights:
     st.subheader("Criteria and weights")
     st.dataframe(weight_rows(trace), hide_index=True)
-    for note in trace.get("notes", []):
+    for note in trace.notes:
         st.text(note)
-    if trace.get("inferred"):
+    if trace.inferred:
         st.subheader("Inferred for this query")
-        st.json(trace["inferred"])
+        st.json(trace.inferred.model_dump(mode="json"))
 
 st.subheader("Passage text")
-by_chunk = {c["chunk_id"]: c for c in sorted(candidates, key=lambda c: c["final_rank"])}
-chosen = by_chunk[st.selectbox("Passage", list(by_chunk), format_func=lambda i: f"#{by_chunk[i]['final_rank']} "
-                               f"(was #{by_chunk[i]['retrieval_rank']}) {passage_label(by_chunk[i])}")]
-text = sift().passage_texts([chosen["chunk_id"]]).get(chosen["chunk_id"])
-st.caption(escape(f"{chosen['title'] or chosen['source']} · document {chosen['document_id']}"))
+by_chunk = {c.chunk_id: c for c in sorted(candidates, key=lambda c: c.final_rank)}
+chosen = by_chunk[st.selectbox("Passage", list(by_chunk), format_func=lambda i: f"#{by_chunk[i].final_rank} "
+                               f"(was #{by_chunk[i].retrieval_rank}) {passage_label(by_chunk[i])}")]
+text = sift().passage_texts([chosen.chunk_id]).get(chosen.chunk_id)
+st.caption(escape(f"{chosen.title or chosen.source} · document {chosen.document_id}"))
 st.text(text if text is not None else "This passage is no longer in the corpus.")
