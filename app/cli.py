@@ -16,6 +16,7 @@ Errors print one readable line on stderr and exit with status 1. ``--json`` outp
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from datetime import datetime
@@ -26,8 +27,12 @@ import typer
 
 from sift.app.config import Settings
 from sift.app.eval_cli import eval_app
+from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import FileResult
+
+# Named, not __name__: run as `python -m sift.app.cli` this module is __main__, outside the configured sift loggers.
+logger = logging.getLogger("sift.app.cli")
 
 cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
 cli.add_typer(eval_app, name="eval")
@@ -37,7 +42,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 def _sift() -> Sift:
-    return Sift(Settings())
+    settings = Settings()
+    configure_logging(settings)
+    return Sift(settings)
 
 
 def _print_json(value) -> None:
@@ -176,19 +183,23 @@ def main() -> None:
     try:
         cli(standalone_mode=False)
     except (StoreError, ModelNotFound, ServerError, ValueError, FileNotFoundError) as exc:
+        logger.error("sift %s failed", " ".join(sys.argv[1:2]), exc_info=exc)
         typer.secho(f"error: {exc}", err=True, fg="red")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click's own usage errors
+    except Exception as exc:  # click's own usage errors, and anything unexpected
         import click
 
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        logger.exception("sift %s failed unexpectedly", " ".join(sys.argv[1:2]))
+        typer.secho(f"error: {type(exc).__name__}: {exc} (the traceback is in {Settings().resolved_log_file()})",
+                    err=True, fg="red")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

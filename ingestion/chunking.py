@@ -15,10 +15,13 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import io
 import re
 import unicodedata
@@ -19,6 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+
+logger = logging.getLogger(__name__)
 
 MEDIA_TYPES = {
     ".txt": "text/plain",
@@ -166,6 +169,7 @@ def _load_pdf(data: bytes) -> LoadedDocument:
     except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, RecursionError) as exc:
         raise UnreadableFile(f"corrupt or unreadable PDF ({type(exc).__name__}: {str(exc)[:200]})") from exc
     except Exception as exc:  # pypdf raises assorted errors on malformed files; all mean the same to a user
+        logger.info("unreadable PDF", exc_info=exc)
         if "cryptography" in str(exc).lower() or "aes" in str(exc).lower():
             raise UnreadableFile("encrypted PDF: it cannot be decrypted") from exc
         raise UnreadableFile(f"corrupt or unreadable PDF ({type(exc).__name__}: {str(exc)[:200]})") from exc
@@ -204,6 +208,7 @@ def _load_docx(data: bytes, max_expanded_bytes: int) -> LoadedDocument:
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise UnreadableFile(f"corrupt DOCX ({type(exc).__name__}: {str(exc)[:200]})") from exc
     except Exception as exc:  # lxml and python-docx raise assorted errors on malformed parts
+        logger.info("unreadable DOCX", exc_info=exc)
         raise UnreadableFile(f"corrupt DOCX ({type(exc).__name__}: {str(exc)[:200]})") from exc
     blocks = [p.text for p in document.paragraphs]
     for table in document.tables:

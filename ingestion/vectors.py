@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 # Measured by bench/ingest_search.py on clustered synthetic vectors: 1/8 of the lists gave recall@10 0.79 at 100k,
 # FAISS's default HNSW efSearch (16) gave 0.65; these settings trade a little latency for recall near 0.95.
@@ -106,7 +109,8 @@ def load_index(folder: Path, corpus_id: int, version: int, kind: str) -> faiss.I
         return None
     try:
         return faiss.read_index(str(path))
-    except RuntimeError:  # an unreadable file is treated as missing: SQL holds the vectors
+    except RuntimeError as exc:  # an unreadable file is treated as missing: SQL holds the vectors
+        logger.warning("index file %s is unreadable (%s); it will be rebuilt from SQL", path, exc)
         return None
 
 

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from sift.rerank.types import RerankTrace
 from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
 
 
 class SiftRerank(BaseNodePostprocessor):

@@ -11,7 +11,10 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
+
+logger = logging.getLogger(__name__)
 
 
 class Mode(StrEnum):

@@ -13,11 +13,14 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import numpy as np
 
 from sift.ingestion import vectors
 from sift.ingestion.store import Store
 from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
 
 
 class DenseRetriever:

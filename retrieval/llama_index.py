@@ -10,11 +10,14 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from sift.retrieval.dense import DenseRetriever
 from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
 
 
 def candidate_to_node(candidate: Candidate) -> NodeWithScore:

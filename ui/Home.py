@@ -5,10 +5,14 @@ The pages live in ui/app_pages/, not ui/pages/: Streamlit runs a folder named "p
 old-style multipage app for the first session after start-up, bypassing this file.
 """
 
+import logging
+
 import streamlit as st
 
 from sift.ui.markdown import escape
 from sift.ui.state import CORPUS, keep_widget_values, sift
+
+logger = logging.getLogger("sift.ui.Home")  # run as a script, so __name__ is "__main__"
 
 st.set_page_config(page_title="Sift", page_icon="🔎", layout="wide")
 keep_widget_values()
@@ -26,5 +30,6 @@ try:
         st.session_state[CORPUS] = corpora[0] if corpora else None
     st.sidebar.selectbox("Corpus", corpora, key=CORPUS, placeholder="No corpus yet")
     page.run()
-except Exception as exc:  # whatever a page did not handle: one readable line, never a traceback
+except Exception as exc:  # whatever a page did not handle: one readable line; the traceback goes to the log
+    logger.exception("The page failed")
     st.error(escape(f"Sift ran into a problem: {exc}"))

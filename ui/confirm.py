@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from sift.ui.state import leave_notice
+from sift.ui.state import leave_notice, notice_failure
 
 PENDING = "confirm-pending"  # session-state key: the action waiting for its "Yes"
 
@@ -34,5 +34,5 @@ def _run(action: Callable[[], str]) -> None:
     st.session_state[PENDING] = None
     try:
         leave_notice("success", action())
-    except Exception as exc:  # a readable line, never a traceback
-        leave_notice("error", str(exc))
+    except Exception as exc:  # a readable line for the user, the traceback to the log
+        notice_failure(exc, "a delete")

@@ -3,10 +3,15 @@ messages left by button callbacks, and widget values kept across pages."""
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
+from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
 from sift.ui.markdown import escape
+
+logger = logging.getLogger(__name__)
 
 CORPUS = "corpus"  # session-state key of the sidebar's corpus picker (ui/Home.py)
 NOTICE = "notice"  # session-state key of a message a callback leaves for the next page run
@@ -15,7 +20,9 @@ KEPT = "kept-"  # prefix of the widget keys whose values outlive a visit to anot
 
 @st.cache_resource(show_spinner="Loading Sift…")
 def sift() -> Sift:
-    return Sift()
+    sift = Sift()
+    configure_logging(sift.settings)
+    return sift
 
 
 def current_corpus() -> str | None:
@@ -25,6 +32,12 @@ def current_corpus() -> str | None:
 def leave_notice(kind: str, text: str) -> None:
     """Keep a message for the page to show: callbacks run before the page is drawn, so they cannot show it."""
     st.session_state[NOTICE] = (kind, text)
+
+
+def notice_failure(exc: Exception, doing: str) -> None:
+    """Leave the user one readable line about what failed; its traceback goes to the log."""
+    logger.error("%s failed", doing, exc_info=exc)
+    leave_notice("error", str(exc))
 
 
 def show_notice() -> None:

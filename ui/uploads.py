@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from sift.app.pipeline import FileResult, Sift
+
+logger = logging.getLogger(__name__)
 
 RESULT_COLOURS = {"added": "#1b7f3b", "replaced": "#1565c0", "unchanged": "#8a8a8a", "failed": "#c62828"}
 

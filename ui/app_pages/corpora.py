@@ -11,7 +11,7 @@ import streamlit as st
 
 from sift.ui.confirm import confirm_button
 from sift.ui.markdown import escape
-from sift.ui.state import CORPUS, current_corpus, leave_notice, show_notice, sift
+from sift.ui.state import CORPUS, current_corpus, leave_notice, notice_failure, show_notice, sift
 from sift.ui.uploads import RESULT_COLOURS, ingest_uploads, result_colour, result_row
 
 NEW_CORPUS = "new-corpus"
@@ -23,8 +23,8 @@ def create_corpus() -> None:
     try:
         st.session_state[CORPUS] = sift().create_corpus(st.session_state[NEW_CORPUS])
         leave_notice("success", f"Corpus “{st.session_state[CORPUS]}” is ready for files.")
-    except Exception as exc:  # a readable line, never a traceback
-        leave_notice("error", str(exc))
+    except Exception as exc:  # a readable line for the user, the traceback to the log
+        notice_failure(exc, "creating a corpus")
     st.session_state[NEW_CORPUS] = ""
 
 
@@ -47,7 +47,7 @@ def add_files(files: list, corpus: str) -> None:
     try:
         ingest_uploads(sift(), files, corpus, on_progress)
     except Exception as exc:
-        leave_notice("error", str(exc))
+        notice_failure(exc, "an upload")
     st.session_state[UPLOAD_RESULTS] = (corpus, rows)
     st.session_state[UPLOAD_ROUND] = st.session_state.get(UPLOAD_ROUND, 0) + 1
     st.rerun()  # draws the page again with an empty uploader and the new documents
