@@ -1,0 +1,217 @@
+"""Follow-up questions: when a question needs the conversation, and what to search for beside it.
+
+The question as asked is always retrieved; this module only decides whether something should be searched *beside*
+it, and what. Cheap signals come first: a question with no pronoun that points back ("it", "they", "his"), no
+ellipsis ("What about the second one?", "Why?") stands alone and is left as it is. A question that points back gets
+its referent filled in from the conversation — the last thing a user question named, else the title of what the last
+answer cited — and only then, where configured, the LLM is asked for a rewrite, which is kept only if it still holds
+the question's own words. The pipeline fuses the candidates of both searches, so a bad rewrite can add passages but
+never push out the ones the question finds by itself.
+
+Example::
+
+    >>> history = [Turn("Who designed the Pharos of Alexandria?", "Sostratus of Cnidus [1].", ("Famous lighthouses",))]
+    >>> standalone_question("When was it built?", history).standalone
+    'When was the Pharos of Alexandria built?'
+    >>> standalone_question("How do Fresnel lenses work?", history).standalone
+    'How do Fresnel lenses work?'
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+# Pronouns that point back to something named earlier; their possessive forms become "<referent>'s".
+_SUBJECTS = {"he", "she", "it", "they", "him", "them"}
+_POSSESSIVES = {"his", "its", "their", "hers", "theirs"}
+# "her" is "his" or "him": possessive when a noun follows ("her album"), an object otherwise ("did they marry her?").
+_AMBIGUOUS = {"her"}
+_ELLIPSIS = re.compile(r"^\s*(and|but|so|what about|how about|what else|anything else|tell me more|more)\b", re.I)
+_WORD = re.compile(r"[\w'’-]+", re.UNICODE)
+# Capitalised runs that name something ("Pharos of Alexandria", "Zappa and the Mothers of Invention"); linking words
+# may sit inside a run but not at its ends.
+_NAME = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|the|and|de|la|von|van|for|in)\s+)*[A-Z0-9][\w'’-]*)*")
+_QUESTION_OPENERS = {"what", "who", "whom", "whose", "when", "where", "why", "how", "which", "is", "are", "was",
+                     "were", "do", "does", "did", "can", "could", "should", "would", "will", "has", "have", "had",
+                     "tell", "explain", "describe", "list", "give", "name", "i", "in", "on", "at", "for", "and", "but",
+                     "besides", "other", "aside", "after", "before", "during", "a", "an", "the"}
+_NOT_A_NOUN = {"a", "an", "the", "to", "and", "or", "in", "on", "at", "for", "with", "about", "from", "by", "of",
+               "if", "when", "that", "this", "be", "been", "is", "was", "?"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange: the user's question, the answer, and the titles (or names) of what the answer cited."""
+
+    question: str
+    answer: str = ""
+    cited: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What a question becomes: the question as asked, what to search for beside it, and why."""
+
+    question: str
+    standalone: str
+    method: Literal["as asked", "referent", "llm"]
+    reason: str
+
+    @property
+    def rewritten(self) -> bool:
+        return self.standalone != self.question
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def points_back(question: str) -> str | None:
+    """Why the question needs the conversation (a pronoun, an ellipsis, too short to stand alone), or None.
+
+    >>> points_back("When did they disband?"), points_back("Did Fernandez have a label?")
+    ("pronoun 'they'", None)
+    """
+    tokens = words(question)
+    pronoun = next((w for w in tokens if w in _SUBJECTS | _POSSESSIVES | _AMBIGUOUS), None)
+    if pronoun:
+        return f"pronoun {pronoun!r}"
+    if _ELLIPSIS.match(question):
+        return "ellipsis"
+    if len(tokens) <= 2:
+        return "too short to stand alone"
+    return None
+
+
+def referent(history: list[Turn], question: str) -> str | None:
+    """What the conversation is about: the last name a user question gave that this question lacks, else the title
+    of what the last answer cited."""
+    asked = question.lower()
+    for turn in reversed(history):
+        for name in _names(turn.question):
+            if name.lower() not in asked:
+                return name
+        for title in turn.cited:
+            if title and title.lower() not in asked:
+                return title
+    return None
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised runs in a question, longest first, without the question word a sentence starts with."""
+    found = []
+    for match in _NAME.finditer(text):
+        parts = match.group(0).split()
+        while parts and parts[0].lower() in _QUESTION_OPENERS:
+            parts = parts[1:]
+        while parts and parts[-1].lower() in {"of", "the", "and", "de", "la", "von", "van", "for", "in"}:
+            parts = parts[:-1]
+        if parts:
+            found.append(" ".join(parts))
+    return sorted(found, key=len, reverse=True)
+
+
+def fill_in(question: str, name: str) -> str:
+    """The question with its first pointing-back pronoun replaced by ``name`` (``about name`` added to an ellipsis).
+
+    >>> fill_in("What was his position?", "Ozzie Smith")
+    "What was Ozzie Smith's position?"
+    >>> fill_in("What else is significant?", "Pinhead")
+    'What else is significant about Pinhead?'
+    """
+    tokens = list(_WORD.finditer(question))
+    the = "the " if _takes_article(name) else ""
+    for i, match in enumerate(tokens):
+        word = match.group(0).lower()
+        following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else "?"
+        if word in _POSSESSIVES or (word in _AMBIGUOUS and following not in _NOT_A_NOUN):
+            replacement = f"{the}{name}'s"
+        elif word in _SUBJECTS or word in _AMBIGUOUS:
+            replacement = f"{the}{name}"
+        else:
+            continue
+        if match.start() == 0:
+            replacement = replacement[0].upper() + replacement[1:]
+        return question[: match.start()] + replacement + question[match.end():]
+    body = question.rstrip().rstrip("?").rstrip()
+    return f"{body} about {the}{name}?"
+
+
+def _takes_article(name: str) -> bool:
+    # "the Pharos of Alexandria", but not "the Ozzie Smith": a name with a linking word inside reads as a thing.
+    inner = name.split()[1:-1]
+    return any(w in {"of", "for"} for w in inner) and not name.lower().startswith("the ")
+
+
+def standalone_question(question: str, history: list[Turn], llm=None, max_new_tokens: int = 48) -> FollowUp:
+    """What to search for beside ``question``, given the earlier ``history`` (oldest first).
+
+    ``llm`` (anything with ``chat(messages, max_new_tokens)``), when given, is asked last, and its rewrite is kept only
+    if it keeps the question's own words; otherwise the referent filled in from the conversation stands.
+    """
+    why = points_back(question) if history else None
+    if why is None:
+        return FollowUp(question, question, "as asked", "stands alone" if history else "first question")
+    name = referent(history, question)
+    filled = fill_in(question, name) if name else question
+    if llm is None:
+        if name is None:
+            return FollowUp(question, question, "as asked", f"{why}, but nothing earlier to refer to")
+        return FollowUp(question, filled, "referent", f"{why} -> {name}")
+    rewritten = _llm_rewrite(llm, question, history, max_new_tokens)
+    problem = _rewrite_problem(rewritten, question)
+    if problem is None:
+        return FollowUp(question, rewritten, "llm", f"{why}; rewritten by the LLM")
+    logger.info("LLM rewrite of %r rejected (%s): %r", question[:80], problem, rewritten[:120])
+    method = "referent" if name else "as asked"
+    return FollowUp(question, filled, method, f"{why}; LLM rewrite rejected ({problem})"
+                    + (f" -> {name}" if name else ""))
+
+
+REWRITE_PROMPT = (
+    "Rewrite the user's last question so that it can be understood without the conversation: replace pronouns "
+    "and references with what they refer to. Reply with the rewritten question only."
+)
+
+
+def _llm_rewrite(llm, question: str, history: list[Turn], max_new_tokens: int) -> str:
+    transcript = "\n".join(f"user: {t.question}\nassistant: {t.answer[:300]}" for t in history[-3:])
+    messages = [{"role": "system", "content": REWRITE_PROMPT},
+                {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast question: {question}"}]
+    lines = llm.chat(messages, max_new_tokens=max_new_tokens).strip().strip('"').splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def _rewrite_problem(rewritten: str, question: str) -> str | None:
+    """Why an LLM rewrite cannot stand in for the question, or None when it can."""
+    if not rewritten.endswith("?"):
+        return "not a question"
+    if len(rewritten) > 3 * len(question) + 80:
+        return "too long"
+    own = {w for w in words(question) if len(w) > 3 and w not in _SUBJECTS | _POSSESSIVES | _AMBIGUOUS}
+    kept = {w for w in words(rewritten)}
+    if own and len(own & kept) / len(own) < 0.6:
+        return "lost the question's words"
+    return None
+
+
+def legacy_rewrite(question: str, history: list[Turn], llm) -> str:
+    """Sift 0.1's rewriter, kept only as the baseline of ``sift eval rewrite``: always asks the LLM, and when the
+    answer is not a question glues the previous question in front (the behaviour that let question 1 hijack
+    question 2)."""
+    if not history:
+        return question
+    transcript = "\n".join(f"{role}: {text[:500]}" for t in history[-3:]
+                           for role, text in (("user", t.question), ("assistant", t.answer)))
+    messages = [{"role": "system", "content": REWRITE_PROMPT},
+                {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast question: {question}"}]
+    lines = llm.chat(messages, max_new_tokens=64).strip().strip('"').splitlines()
+    candidate = lines[0].strip() if lines else ""
+    if not candidate or len(candidate) > 4 * len(question) + 100 or not candidate.rstrip().endswith("?"):
+        return f"{history[-1].question} {question}"
+    return candidate
