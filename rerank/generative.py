@@ -22,6 +22,7 @@ import numpy as np
 
 from sift.rerank import prompts
 from sift.rerank.criteria import Criterion
+from sift.rerank.llm import LanguageModel, Scored
 
 _NUMBER = r"(\d+(?:\.\d+)?)(?:\s*/\s*(\d+))?"
 
@@ -44,20 +45,20 @@ def parse_scores(text: str, criteria: list[Criterion]) -> dict[str, float]:
     return found
 
 
-def score_generative(lm, query: str, blocks: list[str], criteria: list[Criterion], batch_size: int | None = None
-                     ) -> tuple[np.ndarray, list[str]]:
-    """[n_passages, n_criteria] scores (nan where the text gave none) and the raw texts."""
+def score_generative(lm: LanguageModel, query: str, blocks: list[str], criteria: list[Criterion],
+                     batch_size: int | None = None) -> tuple[Scored, list[str]]:
+    """[n_passages, n_criteria] scores (nan where the text gave none) with the tokens spent, and the raw texts."""
     question = prompts.generative_question(criteria)
     chats = [[{"role": "system", "content": prompts.SYSTEM},
               {"role": "user", "content": prompts.judge_user(query, b, question)}] for b in blocks]
-    texts = lm.generate(chats, max_new_tokens=6 * len(criteria) + 2,  # "Depth: 3\n" is ~5 tokens
-                         batch_size=batch_size)
+    generated = lm.generate(chats, max_new_tokens=6 * len(criteria) + 2,  # "Depth: 3\n" is ~5 tokens
+                            batch_size=batch_size)
     scores = np.full((len(blocks), len(criteria)), np.nan)
-    for i, text in enumerate(texts):
+    for i, text in enumerate(generated.texts):
         parsed = parse_scores(text, criteria)
         for j, c in enumerate(criteria):
             scores[i, j] = parsed.get(c.name, np.nan)
-    return scores, texts
+    return Scored(scores, generated.tokens), generated.texts
 
 
 def parse_criteria(text: str, limit: int = 3) -> dict[str, float]:
@@ -79,9 +80,9 @@ def parse_criteria(text: str, limit: int = 3) -> dict[str, float]:
     return found
 
 
-def infer_criteria(lm, query: str, menu: list[Criterion]) -> tuple[dict[str, float], str]:
-    """Ask the model which criteria matter for this query: ({criterion: weight 0-5}, raw text)."""
+def infer_criteria(lm: LanguageModel, query: str, menu: list[Criterion]) -> tuple[dict[str, float], str, int]:
+    """Ask the model which criteria matter for this query: ({criterion: weight 0-5}, raw text, tokens spent)."""
     chat = [{"role": "system", "content": "You design evaluation criteria for search results."},
             {"role": "user", "content": prompts.infer_criteria_user(query, menu)}]
-    text = lm.generate([chat], max_new_tokens=48)[0]
-    return parse_criteria(text), text
+    generated = lm.generate([chat], max_new_tokens=48)
+    return parse_criteria(generated.texts[0]), generated.texts[0], generated.tokens

@@ -9,8 +9,8 @@ query-passage embedding similarity — are criteria of the composite too, so a w
 
 Example::
 
-    >>> from sift.rerank import Reranker, LocalLM
-    >>> reranker = Reranker("relevance", "logits", lm=LocalLM(llm.model, llm.tokenizer), embedder=minilm)  # doctest: +SKIP
+    >>> from sift.rerank import Reranker
+    >>> reranker = Reranker("relevance", "logits", lm=language_model(settings), embedder=minilm)  # doctest: +SKIP
     >>> result = reranker.rerank("how do lobsters molt", candidates)                                  # doctest: +SKIP
     >>> result.trace.to_dict()["candidates"][0]["final_rank"]                                         # doctest: +SKIP
     1
@@ -27,6 +27,7 @@ from sift.rerank import generative, logits
 from sift.rerank.composite import DIVERSITY, combine
 from sift.rerank.criteria import (EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, TWO_TURN_MENU,
                              Criterion, criterion)
+from sift.rerank.llm import LanguageModel
 from sift.rerank.prompts import passage_block
 from sift.rerank.types import RankedCandidate, RerankResult, RerankTrace
 from sift.retrieval.types import Candidate
@@ -58,7 +59,7 @@ class Reranker:
 
     mode: str = "relevance"
     strategy: str | None = "logits"
-    lm: object | None = None
+    lm: LanguageModel | None = None
     embedder: object | None = None
     cross_encoder: object | None = None
     weights: dict[str, float] | None = None  # overrides, merged over default_weights(mode)
@@ -92,7 +93,7 @@ class Reranker:
     def rerank(self, query: str, candidates: list[Candidate]) -> RerankResult:
         start = time.perf_counter()
         timings: dict[str, float] = {}
-        tokens_before = getattr(self.lm, "tokens_processed", 0)
+        spent: list[int] = []  # tokens of each model call this rerank makes; the model may serve others meanwhile
         weights = {**default_weights(self.mode), **(self.weights or {})}
         scores: dict[str, np.ndarray] = {}
         methods: dict[str, str] = {}
@@ -108,13 +109,13 @@ class Reranker:
             scores[RETRIEVAL] = np.array([c.score for c in candidates], dtype=np.float64)
             methods[RETRIEVAL] = "first-stage score"
             embeddings = self._embed(query, candidates, scores, methods, notes, timings)
-            secondary = self._secondary_criteria(query, weights, timings)
+            secondary = self._secondary_criteria(query, weights, timings, spent)
             if self.mode == "rebel-two-turn":
                 secondary, inferred = secondary
             if weights.get("recency") and "recency" not in {c.name for c in secondary} and any(
                     c.document_date for c in candidates):
                 secondary.append(criterion("recency"))  # a weight alone asks for it in any mode, when dated
-            self._score(query, candidates, secondary, embeddings, scores, methods, notes, timings)
+            self._score(query, candidates, secondary, embeddings, scores, methods, notes, timings, spent)
             t = time.perf_counter()
             order, composite, rows = combine(scores, weights, embeddings, notes)
             if DIVERSITY in weights and DIVERSITY not in scores:
@@ -129,7 +130,7 @@ class Reranker:
         trace = RerankTrace(
             query=query, mode=self.mode, strategy=self.strategy, model=self.model_name, weights=weights,
             criteria_methods=methods, inferred=inferred, candidates=ranked, timings_ms=timings,
-            tokens_processed=getattr(self.lm, "tokens_processed", 0) - tokens_before, notes=list(self.notes),
+            tokens_processed=sum(spent), notes=list(self.notes),
         )
         return RerankResult([candidates[i] for i in order], trace)
 
@@ -148,7 +149,7 @@ class Reranker:
         timings["embedding"] = _ms(t)
         return vectors[1:]
 
-    def _secondary_criteria(self, query, weights, timings):
+    def _secondary_criteria(self, query, weights, timings, spent):
         if self.mode == "rebel-one-turn":
             return [criterion(name) for name in ONE_TURN]
         if self.mode != "rebel-two-turn":
@@ -156,13 +157,16 @@ class Reranker:
         t = time.perf_counter()
         menu = [criterion(name) for name in TWO_TURN_MENU]
         if self.strategy == "logits":
-            imp = logits.importance(self.lm, query, menu)
+            scored = logits.importance(self.lm, query, menu)
+            spent.append(scored.tokens)
+            imp = scored.values
             raw = {c.name: (None if np.isnan(v) else round(float(v), 3)) for c, v in zip(menu, imp)}
             picked = {n: v for n, v in sorted(raw.items(), key=lambda kv: -(kv[1] or 0)) if v is not None}
             picked = dict(list(picked.items())[:TWO_TURN_MAX])
             text = None
         else:
-            picked, text = generative.infer_criteria(self.lm, query, menu)
+            picked, text, tokens = generative.infer_criteria(self.lm, query, menu)
+            spent.append(tokens)
             raw = None
         fallback = not picked
         if fallback:  # the model named nothing usable: REBEL's fixed criteria, said so in the trace
@@ -175,7 +179,8 @@ class Reranker:
                     "raw_importance": raw, "raw_text": text}
         return [criterion(name) for name in picked], inferred
 
-    def _score(self, query, candidates, secondary: list[Criterion], embeddings, scores, methods, notes, timings):
+    def _score(self, query, candidates, secondary: list[Criterion], embeddings, scores, methods, notes, timings,
+               spent):
         llm_criteria: list[Criterion] = []
         for c in secondary:
             if c.name == DIVERSITY and embeddings is not None:
@@ -198,7 +203,9 @@ class Reranker:
                                 else None) for c in candidates]
         if self.strategy == "generative":
             crit = [RELEVANCE] + llm_criteria
-            values, texts = generative.score_generative(self.lm, query, blocks, crit, self.batch_size)
+            scored, _ = generative.score_generative(self.lm, query, blocks, crit, self.batch_size)
+            spent.append(scored.tokens)
+            values = scored.values
             for j, c in enumerate(crit):
                 scores[c.name] = values[:, j]
                 methods[c.name] = "generated text"
@@ -207,14 +214,18 @@ class Reranker:
             timings["llm_generate"] = _ms(t)
             return
         if self.relevance_method == "query-likelihood":
-            scores[RELEVANCE.name] = logits.query_likelihood(self.lm, query, [c.text for c in candidates])
+            scored = logits.query_likelihood(self.lm, query, [c.text for c in candidates])
+            spent.append(scored.tokens)
+            scores[RELEVANCE.name] = scored.values
             methods[RELEVANCE.name] = "query likelihood (mean log P(query | passage))"
             timings["llm_query_likelihood"] = _ms(t)
         else:
             llm_criteria = [RELEVANCE] + llm_criteria
         if llm_criteria:
             t = time.perf_counter()
-            values = logits.judge_scores(self.lm, query, blocks, llm_criteria)
+            scored = logits.judge_scores(self.lm, query, blocks, llm_criteria)
+            spent.append(scored.tokens)
+            values = scored.values
             for j, c in enumerate(llm_criteria):
                 scores[c.name] = values[:, j]
                 methods[c.name] = "expected score from next-token logits"
