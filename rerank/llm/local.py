@@ -51,7 +51,7 @@ class Tail:
     read: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class TreeOutput:
     read_logprobs: np.ndarray  # [n_middles, n_tails, max_read] log P(read token | prompt), -inf where unused
     target_logprob: np.ndarray  # [n_middles, n_tails] mean log P(target tokens), nan where the tail has none
@@ -126,7 +126,7 @@ class LocalLM:
 
         ``user(passage, question)`` builds the user message. Levels that are two tokens (SmolLM2 writes "10" as
         "1", "0") are read exactly: P(10) = P("1") P("0" | "1") and P(1) = P("1") (1 - P(digit | "1")), through one
-        extra tail per such first token. Returns [n_passages, n_questions, max_levels], nan where unreadable.
+        extra tail per such first token. Values: [n_passages, n_questions, max_levels], nan where unreadable.
         """
         p_sent, q_sent = "\x00P\x00", "\x00Q\x00"
         head, rest = self.chat_pieces(system, user(p_sent, q_sent), p_sent)
