@@ -177,7 +177,7 @@ def sample() -> None:
 
 def main() -> None:
     """Entry point: run the CLI, turning Sift's errors into one readable line."""
-    from sift.app.models import ModelNotFound, ServerError
+    from sift.rerank.llm import ModelNotFound, ServerError
     from sift.ingestion.store import StoreError
 
     try:

@@ -8,7 +8,7 @@ instead of guessing.
 
 Example::
 
-    >>> generator = Generator(chat_model(settings))                                 # doctest: +SKIP
+    >>> generator = Generator(language_model(settings))                               # doctest: +SKIP
     >>> text = "".join(generator.stream("Who designed the Pharos?", passages))      # doctest: +SKIP
     >>> finish(text, passages).text                                                 # doctest: +SKIP
     'Sostratus of Cnidus designed it [1].'
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sift.app.models import ChatModel, Message
+from sift.rerank.llm import LanguageModel, Message
 from sift.rerank.prompts import passage_block
 from sift.retrieval.types import Candidate
 
@@ -87,14 +87,14 @@ def answer_messages(question: str, passages: list[Candidate]) -> list[Message]:
 
 
 class Generator:
-    """Streams answers and rewrites follow-up questions with one chat model (local or OpenAI-compatible)."""
+    """Streams answers and rewrites follow-up questions with the language model (local or OpenAI-compatible)."""
 
-    def __init__(self, llm: ChatModel, max_new_tokens: int = 256):
+    def __init__(self, llm: LanguageModel, max_new_tokens: int = 256):
         self.llm = llm
         self.max_new_tokens = max_new_tokens
 
     def stream(self, question: str, passages: list[Candidate]) -> Iterator[str]:
-        yield from self.llm.stream_chat(answer_messages(question, passages), self.max_new_tokens)
+        yield from self.llm.stream(answer_messages(question, passages), self.max_new_tokens)
 
     def standalone_question(self, question: str, history: list[Message]) -> str:
         """The question rewritten to stand alone, given the conversation so far (user/assistant messages)."""

@@ -20,13 +20,14 @@ from pathlib import Path
 
 from sift.app.config import Settings
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
-from sift.app.models import Message, chat_model, embedding_model
+from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker
 from sift.ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback, collect_files
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import StoredDocument, Store
 from sift.retrieval.dense import DenseRetriever
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
+from sift.rerank.llm import Message
 from sift.retrieval.types import Candidate
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
@@ -154,7 +155,7 @@ class Sift:
 
     @cached_property
     def generator(self) -> Generator:
-        return Generator(chat_model(self.settings), self.settings.answer_max_tokens)
+        return Generator(language_model(self.settings), self.settings.answer_max_tokens)
 
     def ask(self, question: str, corpus: str, history: list[Message] | None = None, **options) -> Answer:
         """Answer a question (``ask_stream`` without the intermediate events)."""

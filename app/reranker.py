@@ -1,4 +1,5 @@
-"""Build the reranker the settings ask for, loading what its mode needs through app.models.
+"""Build the reranker the settings ask for, loading what its mode needs through app.models (the LLM is the one the
+generator uses too).
 
 Example::
 
@@ -10,21 +11,13 @@ Example::
 
 from __future__ import annotations
 
+import logging
+
 from sift.app.config import Settings
-from sift.app.models import ModelNotFound, OpenAICompatibleLLM, local_folder, embedding_model, local_llm
+from sift.app.models import ModelNotFound, embedding_model, language_model, local_folder
 from sift.rerank import Mode, Reranker
-from sift.rerank.local_lm import LocalLM
-from sift.rerank.server_lm import ServerLM
 
-
-def _language_model(settings: Settings) -> LocalLM | ServerLM:
-    if settings.llm_base_url:
-        if not settings.llm_api_model:
-            raise ModelNotFound("Set SIFT_LLM_API_MODEL to the model name the server at SIFT_LLM_BASE_URL serves.")
-        return ServerLM(OpenAICompatibleLLM(settings.llm_base_url, settings.llm_api_model, settings.llm_api_key))
-    llm = local_llm(settings)
-    # One LocalLM per call but the model's lock is shared, so scoring and answering never overlap on one model.
-    return LocalLM(llm.model, llm.tokenizer, name=llm.name, batch_size=settings.rerank_batch_size, lock=llm.lock)
+logger = logging.getLogger(__name__)
 
 
 def build_reranker(settings: Settings, mode: str | None = None, strategy: str | None = None) -> Reranker:
@@ -42,7 +35,7 @@ def build_reranker(settings: Settings, mode: str | None = None, strategy: str | 
     return Reranker(
         mode=mode,
         strategy=strategy,
-        lm=_language_model(settings) if Mode(mode).uses_llm else None,
+        lm=language_model(settings) if Mode(mode).uses_llm else None,
         embedder=embedding_model(settings) if mode != "none" else None,
         cross_encoder=cross_encoder,
         weights=settings.rerank_weights,

@@ -136,14 +136,14 @@ class Reranker:
                  candidates: list[Candidate]) -> list[Scorer]:
         """The scorers this mode runs: the first-stage signals, then what judges relevance and the other criteria."""
         scorers: list[Scorer] = [RetrievalScore(), EmbeddingSimilarity(self.embedder)]
-        if self.mode == Mode.CROSS_ENCODER:
-            return scorers + [CrossEncoderRelevance(self.cross_encoder, self.batch_size)]
         secondary = list(ONE_TURN) if self.mode == Mode.REBEL_ONE_TURN else list(inferred.importance) if inferred else []
         dated = any(c.document_date for c in candidates)
         if weights.get(RECENCY) and RECENCY not in secondary and dated:
             secondary.append(RECENCY)  # a weight alone asks for it in any mode, when the documents are dated
         if dated and RECENCY in secondary:
             scorers.append(DocumentDate())  # a fact the documents carry: no need to ask the model
+        if self.mode == Mode.CROSS_ENCODER:
+            return scorers + [CrossEncoderRelevance(self.cross_encoder, self.batch_size)]
         # Diversity is a property of the ordering (MMR over the embeddings, in the composite), not of one passage.
         answered_elsewhere = ({RECENCY} if dated else set()) | ({DIVERSITY} if self.embedder is not None else set())
         llm_criteria = [criterion(name) for name in secondary if name not in answered_elsewhere]

@@ -77,7 +77,7 @@ def serve(llm, model_name: str = "standin", api_key: str | None = None, logprobs
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            for piece in llm.stream_chat(messages, limit):
+            for piece in llm.stream(messages, limit):
                 chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
                          "model": model_name, "choices": [{"index": 0, "delta": {"content": piece}}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())

@@ -66,6 +66,10 @@ def sift(tmp_path_factory):
     return sift
 
 
+def test_the_generator_and_the_reranker_share_one_model(sift):
+    assert sift.generator.llm is sift.reranker("relevance", "logits").lm
+
+
 def test_answer_streams_and_cites(sift):
     events = list(sift.ask_stream("Who designed the Pharos of Alexandria?", "sample"))
     statuses = [e.text for e in events if isinstance(e, Status)]

@@ -4,16 +4,19 @@ llama-index adapter, and the OpenAI-compatible path against a local server answe
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
 from sift.app.config import Settings
-from sift.app.models import OpenAICompatibleLLM, local_llm, packaged_embedding_folder
+from sift.app.models import language_model, packaged_embedding_folder
 from sift.app.reranker import build_reranker
-from sift.rerank import LocalLM, Reranker, ServerLM
-from sift.rerank.local_lm import Tail
+from sift.rerank import Reranker
+from sift.rerank.llm import LocalLM, ServerLM
+from sift.rerank.scorers import QueryLikelihood
+from sift.rerank.llm import Generated, Tail
 from sift.retrieval.types import Candidate
 from tests.openai_standin import serve
 
@@ -34,18 +37,18 @@ def candidates(texts=TEXTS):
 
 @pytest.fixture(scope="session")
 def llm():
-    return local_llm(Settings())
+    return language_model(Settings())
 
 
 @pytest.fixture(scope="session")
 def lm(llm):
-    return LocalLM(llm.model, llm.tokenizer, name=llm.name, batch_size=2, lock=llm.lock)
+    return language_model(Settings(rerank_batch_size=2))  # the same model and lock, smaller batches
 
 
 def check_complete(result, given, weights_expected=()):
     """No candidate lost or duplicated; every row has every weighted criterion; ranks consistent; JSON-safe."""
     assert sorted(c.chunk_id for c in result.candidates) == sorted(c.chunk_id for c in given)
-    trace = json.loads(json.dumps(result.trace.to_dict(), allow_nan=False))
+    trace = json.loads(json.dumps(result.trace.model_dump(mode="json"), allow_nan=False))
     assert [r["final_rank"] for r in trace["candidates"]] == list(range(1, len(given) + 1))
     for row in trace["candidates"]:
         assert row["rank_change"] == row["retrieval_rank"] - row["final_rank"]
@@ -77,9 +80,10 @@ def test_prefix_shared_tree_equals_plain_forward(lm, llm):
 
 
 def test_two_token_levels_make_a_distribution(lm):
-    probs = lm.judge("Judge.", lambda p, q: f"{p}\n{q}", ["Lobsters molt."], [("Rate 0-10.", "Score: ")],
-                     [[str(v) for v in range(11)]])
-    assert probs.shape == (1, 1, 11) and abs(probs.sum() - 1) < 1e-6 and probs[0, 0, 10] > 0
+    judged = lm.judge("Judge.", lambda p, q: f"{p}\n{q}", ["Lobsters molt."], [("Rate 0-10.", "Score: ")],
+                      [[str(v) for v in range(11)]])
+    probs = judged.values
+    assert judged.tokens > 0 and probs.shape == (1, 1, 11) and abs(probs.sum() - 1) < 1e-6 and probs[0, 0, 10] > 0
 
 
 @pytest.mark.parametrize("mode, strategy, method", [
@@ -115,7 +119,8 @@ def test_unusable_generated_text_falls_back_to_first_stage_signals(llm, embedder
         """The real model, its answers cut to three characters (as a server hitting max_tokens would)."""
 
         def generate(self, conversations, max_new_tokens, batch_size=None):
-            return [t[:3] for t in super().generate(conversations, max_new_tokens, batch_size)]
+            generated = super().generate(conversations, max_new_tokens, batch_size)
+            return Generated([t[:3] for t in generated.texts], generated.tokens)
 
     lm = Truncated(llm.model, llm.tokenizer, lock=llm.lock, batch_size=3)
     given = candidates()
@@ -127,6 +132,18 @@ def test_unusable_generated_text_falls_back_to_first_stage_signals(llm, embedder
         assert "neutral" in by["relevance"]["note"]
         assert not by["embedding"]["fallback"]
     assert result.candidates[0].chunk_id == 1  # the first-stage signals alone still find the answer
+
+
+def test_concurrent_reranks_count_their_own_tokens(lm, embedder):
+    """Two chat sessions rerank at once on the one shared model: each trace counts only its own rerank's tokens."""
+    eight = candidates(TEXTS + [INJECTION] + [f"Passage {i} about lighthouses and their keepers." for i in range(4)])
+    jobs = [("how do lobsters grow", candidates()), ("what do lighthouse keepers do", eight)]
+    reranker = Reranker("relevance", "logits", lm=lm, embedder=embedder)
+    alone = [reranker.rerank(query, given).trace.tokens_processed for query, given in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda job: reranker.rerank(*job).trace.tokens_processed, jobs * 2))
+    assert len(eight) == 8 and alone[0] < alone[1]
+    assert together == alone * 2
 
 
 def test_default_resists_a_prompt_injection(lm, embedder):
@@ -184,7 +201,7 @@ def test_llama_index_postprocessor_in_a_query_engine(lm, embedder):
     engine = RetrieverQueryEngine(retriever=FixedRetriever(), response_synthesizer=NoText(llm=MockLLM()),
                                   node_postprocessors=[post])
     response = engine.query(QUERY)
-    order = [f"n{r.candidate.chunk_id}" for r in post.last_trace.candidates]
+    order = [f"n{r.chunk_id}" for r in post.last_trace.candidates]
     assert [n.node.node_id for n in response.source_nodes] == order[:2] and order[0] == "n1"
     assert len(post.last_trace.candidates) == 3  # all reranked, top_n kept
     assert response.source_nodes[0].score >= response.source_nodes[1].score
@@ -201,20 +218,18 @@ def server(llm):
 
 
 def test_server_query_likelihood_matches_the_local_model(server, lm):
-    remote = ServerLM(OpenAICompatibleLLM(server, "smollm2"), concurrency=2)
-    from sift.rerank import logits
-
-    served, local = logits.query_likelihood(remote, QUERY, TEXTS), logits.query_likelihood(lm, QUERY, TEXTS)
+    remote = ServerLM(server, "smollm2", concurrency=2)
+    served, local = QueryLikelihood(remote).score(QUERY, candidates()), QueryLikelihood(lm).score(QUERY, candidates())
     # The server tokenises the prompt whole, the local backend segment by segment: close, same order.
-    np.testing.assert_allclose(served, local, atol=0.25)
-    assert list(np.argsort(served)) == list(np.argsort(local))
-    assert remote.tokens_processed > 0
+    np.testing.assert_allclose(served.scores["relevance"], local.scores["relevance"], atol=0.25)
+    assert list(np.argsort(served.scores["relevance"])) == list(np.argsort(local.scores["relevance"]))
+    assert served.tokens > 0 and local.tokens > 0
 
 
 @pytest.mark.parametrize("mode, strategy", [("relevance", "logits"), ("rebel-one-turn", "logits"),
                                             ("relevance", "generative")])
 def test_server_modes_end_to_end(server, embedder, mode, strategy):
-    remote = ServerLM(OpenAICompatibleLLM(server, "smollm2"), concurrency=2)
+    remote = ServerLM(server, "smollm2", concurrency=2)
     given = candidates()
     result = Reranker(mode, strategy, lm=remote, embedder=embedder,
                       relevance_method="judge" if mode == "rebel-one-turn" else "query-likelihood").rerank(QUERY, given)
@@ -230,7 +245,7 @@ def test_server_modes_end_to_end(server, embedder, mode, strategy):
 def test_server_without_logprobs_falls_back(llm, embedder):
     url, srv = serve(llm, model_name="smollm2", logprobs=False)
     try:
-        remote = ServerLM(OpenAICompatibleLLM(url, "smollm2"), concurrency=2)
+        remote = ServerLM(url, "smollm2", concurrency=2)
         given = candidates()
         result = Reranker("relevance", "logits", lm=remote, embedder=embedder,
                           relevance_method="judge").rerank(QUERY, given)

@@ -1,4 +1,5 @@
-"""The local transformers backend: prefix-shared batched forward passes and batched greedy generation.
+"""The language model in this process (transformers): chat and streaming for the generator, and for the reranker
+prefix-shared batched forward passes and batched greedy generation; plus the cached loader.
 
 The scoring prompt of every candidate has the same shape: a *head* shared by all candidates (instructions, query),
 a *middle* that differs per candidate (the passage), and a few short *tails* that differ per question asked about
@@ -7,23 +8,37 @@ runs the length-sorted middles, expands again per tail, and applies the LM head 
 token is computed exactly once. Padding sits on the left of each segment, masked out, with positions counted only
 over real tokens, so the results equal a plain forward pass of each full prompt up to floating point.
 
+One ``LocalLM`` (one lock) per loaded model: scoring and answering take turns on it, and every call returns the
+tokens it ran, so concurrent reranks and chats never mix their counts.
+
 Example::
 
-    >>> lm = LocalLM(llm.model, llm.tokenizer, name="smollm2")               # doctest: +SKIP
-    >>> out = lm.tree("Rate: ", ["passage one", "passage two"], [Tail(" ok?", read=[lm.token_id("1")])])  # doctest: +SKIP
-    >>> out.read_logprobs.shape                                                # doctest: +SKIP
+    >>> lm = load_local_lm("/models/smollm2", None, "cpu", "/tmp/sift-cache")                 # doctest: +SKIP
+    >>> lm.chat([{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=8)  # doctest: +SKIP
+    'The capital of France is Paris.'
+    >>> out = lm.tree("Rate: ", ["passage one", "passage two"], [Tail(" ok?", read=(lm.token_id("1"),))])  # doctest: +SKIP
+    >>> out.read_logprobs.shape                                                                   # doctest: +SKIP
     (2, 1, 1)
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+import os
+import shutil
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from sift.rerank.llm.base import Generated, Message, Scored
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,7 +51,7 @@ class Tail:
     read: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class TreeOutput:
     read_logprobs: np.ndarray  # [n_middles, n_tails, max_read] log P(read token | prompt), -inf where unused
     target_logprob: np.ndarray  # [n_middles, n_tails] mean log P(target tokens), nan where the tail has none
@@ -51,7 +66,8 @@ class LocalLM:
     tokenizer: object
     name: str = "local"
     batch_size: int = 16
-    tokens_processed: int = 0  # running count of tokens run through the model, for traces and benchmarks
+    # generate() and the tree's cache are not re-entrant on one model, and Streamlit serves sessions from several
+    # threads: every use of the model holds this lock.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -77,15 +93,40 @@ class LocalLM:
         head, tail = text.split(sentinel)
         return head, tail
 
+    # ------------------------------------------------------------------------------------------ chat
+
+    def chat(self, messages: list[Message], max_new_tokens: int = 256) -> str:
+        return "".join(self.stream(messages, max_new_tokens))
+
+    def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(
+            **{k: v.to(self.device) for k, v in encoded.items()},
+            max_new_tokens=max_new_tokens,
+            do_sample=False,  # greedy: the most faithful to the passages (a repetition penalty garbles names)
+            streamer=streamer,
+            pad_token_id=self._pad_id,
+        )
+        with self.lock:
+            worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
+            worker.start()
+            yield from streamer
+            worker.join()
+
     # ------------------------------------------------------------------------------------------ scoring
 
     def judge(self, system: str, user: Callable[[str, str], str], passages: list[str],
-              questions: list[tuple[str, str]], levels: list[list[str]]) -> np.ndarray:
+              questions: list[tuple[str, str]], levels: list[list[str]]) -> Scored:
         """P(answer = level) for every passage and (question, assistant prefill), renormalised over the levels.
 
         ``user(passage, question)`` builds the user message. Levels that are two tokens (SmolLM2 writes "10" as
         "1", "0") are read exactly: P(10) = P("1") P("0" | "1") and P(1) = P("1") (1 - P(digit | "1")), through one
-        extra tail per such first token. Returns [n_passages, n_questions, max_levels], nan where unreadable.
+        extra tail per such first token. Values: [n_passages, n_questions, max_levels], nan where unreadable.
         """
         p_sent, q_sent = "\x00P\x00", "\x00Q\x00"
         head, rest = self.chat_pieces(system, user(p_sent, q_sent), p_sent)
@@ -103,7 +144,6 @@ class LocalLM:
                 tails.append(Tail(base + self.tokenizer.decode([f]), read=seconds))
             plans.append((len(tails) - 1 - len(firsts), ids, ext))
         out = self.tree(head, passages, tails)
-        self.tokens_processed += out.tokens
         n_lv = max(len(lv) for lv in levels)
         probs = np.full((len(passages), len(questions), n_lv), np.nan, dtype=np.float64)
         for q, (t, ids, ext) in enumerate(plans):
@@ -119,13 +159,12 @@ class LocalLM:
                     p[:, k] = first[:, k] * np.exp(out.read_logprobs[:, col, seconds.index(tok[1])])
             total = p.sum(1, keepdims=True)
             probs[:, q, : len(ids)] = np.where(total > 0, p / np.where(total > 0, total, 1), np.nan)
-        return probs
+        return Scored(probs, out.tokens)
 
-    def query_likelihood(self, head: str, passages: list[str], tail: str, query: str) -> np.ndarray:
+    def query_likelihood(self, head: str, passages: list[str], tail: str, query: str) -> Scored:
         """Mean log P(query tokens | head + passage + tail) per passage (UPR-style relevance)."""
         out = self.tree(head, passages, [Tail(tail, target=" " + query.strip())])
-        self.tokens_processed += out.tokens
-        return out.target_logprob[:, 0].astype(np.float64)
+        return Scored(out.target_logprob[:, 0].astype(np.float64), out.tokens)
 
     @torch.inference_mode()
     def tree(self, head: str, middles: list[str], tails: list[Tail], batch_size: int | None = None) -> TreeOutput:
@@ -211,8 +250,8 @@ class LocalLM:
     # ------------------------------------------------------------------------------------------ generation
 
     @torch.inference_mode()
-    def generate(self, conversations: list[list[dict]], max_new_tokens: int, batch_size: int | None = None
-                 ) -> list[str]:
+    def generate(self, conversations: list[list[Message]], max_new_tokens: int, batch_size: int | None = None
+                 ) -> Generated:
         """Greedy answers to several chats, batched and length-sorted."""
         batch_size = batch_size or self.batch_size
         prompts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
@@ -233,8 +272,7 @@ class LocalLM:
                 for row, i in enumerate(idx):
                     texts[i] = self.tokenizer.decode(new[row], skip_special_tokens=True)
                 tokens += sum(lengths) + int((new != self._pad_id).sum())
-        self.tokens_processed += tokens
-        return texts
+        return Generated(texts, tokens)
 
 
 def _left_pad(seqs: list[list[int]], device, pad_id: int):
@@ -246,3 +284,73 @@ def _left_pad(seqs: list[list[int]], device, pad_id: int):
             ids[row, width - len(s):] = torch.tensor(s, device=device)
             mask[row, width - len(s):] = 1
     return ids, mask, [len(s) for s in seqs]
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def quiet_transformers() -> None:
+    """Keep the CLI's output to Sift's own lines: no weight-loading bars or tokenizer length warnings."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+@lru_cache(maxsize=8)
+def load_local_lm(folder: str, gguf_file: str | None, device: str, cache_dir: str, batch_size: int = 16) -> LocalLM:
+    """The model in ``folder`` (a transformers folder, or the GGUF file ``gguf_file`` inside it), loaded once per
+    process: CPU fp32, CUDA bf16. Every batch size shares the one loaded model and its lock.
+
+    A GGUF file is converted to a transformers folder under ``cache_dir`` the first time (~20 s for SmolLM2-135M).
+    """
+    return replace(_loaded(folder, gguf_file, device, cache_dir), batch_size=batch_size)
+
+
+@lru_cache(maxsize=2)
+def _loaded(folder: str, gguf_file: str | None, device: str, cache_dir: str) -> LocalLM:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    name = gguf_file.removesuffix(".gguf") if gguf_file else Path(folder).name
+    if gguf_file:
+        folder = str(_converted_gguf(Path(folder) / gguf_file, Path(cache_dir)))
+    logger.info("Loading the language model %s on %s", name, device)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    model.to(device).eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LocalLM(model, tokenizer, name=name)
+
+
+def _converted_gguf(gguf_path: Path, cache_dir: Path) -> Path:
+    """A transformers folder holding the GGUF model's dequantised weights, made on first use.
+
+    transformers dequantises a GGUF file on every load (~20 s for SmolLM2-135M); the converted folder loads in about
+    a second. The folder name carries the file's size and modification time, so a changed file is converted again.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stat = gguf_path.stat()
+    target = cache_dir / f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    if (target / "config.json").is_file():
+        return target
+    logger.info("Converting %s to a transformers folder in %s", gguf_path, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                     local_files_only=True)
+    # A model built from the config holds the same dequantised weights without the GGUF marker that
+    # save_pretrained refuses.
+    model = type(quantized)(quantized.config)
+    model.load_state_dict(quantized.state_dict())
+    model.config.quantization_config = None
+    temporary = cache_dir / f".{target.name}.{os.getpid()}.tmp"
+    model.save_pretrained(temporary)
+    tokenizer.save_pretrained(temporary)
+    try:
+        os.replace(temporary, target)  # atomic: a half-written folder is never taken for a converted model
+    except OSError:  # another process converted it first
+        shutil.rmtree(temporary, ignore_errors=True)
+    return target
