@@ -100,7 +100,7 @@ def test_conversation_is_stored(sift):
                       conversation_id=conversation)
     messages = sift.messages(conversation)
     assert [m.role for m in messages] == ["user", "assistant"]
-    assert messages[1].content == answer.text and messages[1].details["trace_id"] == answer.trace_id
+    assert messages[1].content == answer.text and messages[1].details.trace_id == answer.trace_id
     assert answer.rerank["mode"] == "none"
 
 

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from sift.app.config import Settings
 from sift.app.generation import Citation
+from sift.app.history import MessageDetails
 from sift.app.pipeline import Answer, Sift, Status, Token
 from tests.conftest import REPO, SAMPLE_CORPUS
 from sift.ui.markdown import escape
@@ -90,8 +91,9 @@ def test_chat_turn_answers_with_citations_and_comes_back_after_a_reload(data_dir
 def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, monkeypatch):
     sift = Sift(Settings())
     conversation = sift.start_conversation("sample", "Pharos")
-    sift.store.add_message(conversation, "user", QUESTION)
-    sift.store.add_message(conversation, "assistant", "Sostratus of Cnidus [1].", {"citations": [], "trace_id": None})
+    sift.history.add_message(conversation, "user", QUESTION)
+    sift.history.add_message(conversation, "assistant", "Sostratus of Cnidus [1].",
+                             MessageDetails(citations=[], trace_id=None, answered=True, standalone_question=None))
     calls = []
 
     def fake_ask_stream(self, question, corpus, history=None, **options):
@@ -248,7 +250,7 @@ def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
                                            "fallback": True, "note": "no date"}],
                              "final_rank": final, "rank_change": p.rank - final}
                             for p, final in zip(passages, [2, 3, 1])]}
-    sift.store.save_trace(sift.store.corpus("sample").id, "lighthouse keepers", "rebel-two-turn", "logits", trace)
+    sift.history.save_trace(sift.store.corpus("sample").id, "lighthouse keepers", "rebel-two-turn", "logits", trace)
     at = open_app("inspector")
 
     assert [m.value for m in at.metric] == ["rebel-two-turn", "logits", "3", "1 / 2", "1.5 s"]
