@@ -107,8 +107,9 @@ class Sift:
 
     def ingest(self, items: list[IngestItem], corpus: str,
                on_progress: ProgressCallback | None = None) -> list[FileResult]:
-        options = IngestOptions(self.settings.chunk_size, self.settings.chunk_overlap,
-                                self.settings.embedding_batch_size, self.settings.max_upload_bytes)
+        options = IngestOptions(chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap,
+                                embedding_batch_size=self.settings.embedding_batch_size,
+                                max_file_bytes=self.settings.max_upload_bytes)
         return Ingestor(self.store, self.embedder, options).ingest(corpus, items, on_progress)
 
     def create_corpus(self, name: str) -> str:
@@ -210,8 +211,8 @@ class Sift:
         reranked = reranker.rerank(standalone, candidates)
         timings["rerank"] = _elapsed_ms(clock)
         trace = reranked.trace.to_dict()
-        trace_id = self.history.save_trace(corpus_id, standalone, reranked.trace.mode, reranked.trace.strategy or "-",
-                                         trace)
+        trace_id = self.history.save_trace(corpus_id, standalone, reranked.trace.mode,
+                                           reranked.trace.strategy or "-", trace)
 
         passages = reranked.candidates[: top_n or self.settings.answer_top_n]
         answer = Answer(question, corpus, CANNOT_ANSWER, answered=False,
