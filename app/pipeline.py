@@ -20,9 +20,10 @@ from pathlib import Path
 
 from sift.app.config import Settings
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
+from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker
-from sift.ingestion.ingest import FileResult, Ingestor, IngestItem, ProgressCallback, collect_files
+from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import StoredDocument, Store
 from sift.retrieval.dense import DenseRetriever
@@ -78,7 +79,12 @@ class Sift:
 
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.settings)
+        return Store.open(self.settings.resolved_database_url(), self.settings.data_dir, self.settings.index_type)
+
+    @cached_property
+    def history(self) -> History:
+        """Conversations and traces, in the store's database (opened after the store: its tables come first)."""
+        return History.open(self.store.engine)
 
     @cached_property
     def embedder(self):
@@ -102,7 +108,10 @@ class Sift:
 
     def ingest(self, items: list[IngestItem], corpus: str,
                on_progress: ProgressCallback | None = None) -> list[FileResult]:
-        return Ingestor(self.store, self.embedder, self.settings).ingest(corpus, items, on_progress)
+        options = IngestOptions(chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap,
+                                embedding_batch_size=self.settings.embedding_batch_size,
+                                max_file_bytes=self.settings.max_upload_bytes)
+        return Ingestor(self.store, self.embedder, options).ingest(corpus, items, on_progress)
 
     def create_corpus(self, name: str) -> str:
         return self.store.corpus(name, create=True).name
@@ -118,6 +127,8 @@ class Sift:
         return self.store.delete_document(corpus, document_id)
 
     def delete_corpus(self, corpus: str) -> int:
+        """Remove a corpus with its conversations and traces. Returns the number of documents it had."""
+        self.history.delete_corpus(self.store.corpus(corpus).id)
         return self.store.delete_corpus(corpus)
 
     def ensure_sample_corpus(self, on_progress: ProgressCallback | None = None) -> list[FileResult] | None:
@@ -179,7 +190,7 @@ class Sift:
             raise ValueError("The question is empty.")
         corpus_id = self.store.corpus(corpus).id
         if conversation_id is not None:
-            self.store.add_message(conversation_id, "user", question)
+            self.history.add_message(conversation_id, "user", question)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         standalone = question
@@ -201,8 +212,7 @@ class Sift:
         reranked = reranker.rerank(standalone, candidates)
         timings["rerank"] = _elapsed_ms(clock)
         trace = reranked.trace
-        trace_id = self.store.save_trace(corpus_id, standalone, trace.mode, trace.strategy or "-",
-                                         trace.model_dump(mode="json"))
+        trace_id = self.history.save_trace(corpus_id, trace)
 
         passages = reranked.candidates[: top_n or self.settings.answer_top_n]
         answer = Answer(question, corpus, CANNOT_ANSWER, answered=False,
@@ -222,28 +232,28 @@ class Sift:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
         if conversation_id is not None:
-            self.store.add_message(conversation_id, "assistant", answer.text, {
-                "citations": [asdict(c) for c in answer.citations], "trace_id": trace_id,
-                "answered": answer.answered, "standalone_question": answer.standalone_question})
+            self.history.add_message(conversation_id, "assistant", answer.text, MessageDetails(
+                citations=answer.citations, trace_id=trace_id, answered=answer.answered,
+                standalone_question=answer.standalone_question))
         yield answer
 
     # ------------------------------------------------------------------------------------------ history
 
     def start_conversation(self, corpus: str, title: str) -> int:
-        return self.store.start_conversation(corpus, title)
+        return self.history.start_conversation(self.store.corpus(corpus).id, title)
 
-    def conversations(self, corpus: str):
-        return self.store.conversations(corpus)
+    def conversations(self, corpus: str) -> list[Conversation]:
+        return self.history.conversations(self.store.corpus(corpus).id)
 
-    def messages(self, conversation_id: int):
-        return self.store.messages(conversation_id)
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        return self.history.messages(conversation_id)
 
-    def traces(self, corpus: str, limit: int = 50):
+    def traces(self, corpus: str, limit: int = 50) -> list[StoredTrace]:
         """Past rerank traces of a corpus, newest first (the inspector's list of past queries)."""
-        return self.store.traces(corpus, limit)
+        return self.history.traces(self.store.corpus(corpus).id, limit)
 
-    def trace(self, trace_id: int):
-        return self.store.trace(trace_id)
+    def trace(self, trace_id: int) -> StoredTrace | None:
+        return self.history.trace(trace_id)
 
     def passage_texts(self, chunk_ids: list[int]) -> dict[int, str]:
         """Passage text by chunk id (a trace records ids; the inspector shows the text on selection)."""

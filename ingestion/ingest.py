@@ -5,11 +5,11 @@ file being written. Identical content is not re-embedded.
 
 Example::
 
-    >>> from sift.app.config import Settings
-    >>> from sift.app.models import embedding_model
-    >>> from sift.ingestion.store import Store
-    >>> settings = Settings(data_dir="/tmp/sift-doc")
-    >>> ingestor = Ingestor(Store.open(settings), embedding_model(settings), settings)
+    >>> from sentence_transformers import SentenceTransformer
+    >>> store = Store.open("sqlite:////tmp/sift-doc/sift.db", Path("/tmp/sift-doc"))
+    >>> model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> options = IngestOptions(chunk_size=200, chunk_overlap=30, embedding_batch_size=64, max_file_bytes=2**20)
+    >>> ingestor = Ingestor(store, model, options)  # doctest: +SKIP
     >>> [r.status for r in ingestor.ingest("notes", [IngestItem.from_bytes("a.txt", b"Tides follow the moon.")])]
     ['added']  # doctest: +SKIP
 """
@@ -17,17 +17,30 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sift.app.config import Settings
 from sift.ingestion.chunking import chunk_text
 from sift.ingestion.loaders import MAX_EXPANSION, UnreadableFile, load_document, media_type_of, safe_source_name
 from sift.ingestion.store import DocumentMeta, NewChunk, Store
 
+logger = logging.getLogger(__name__)
+
 Status = Literal["added", "unchanged", "replaced", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How files become passages: passage length and overlap in embedding-model tokens, how many passages are
+    embedded at once, and the largest file accepted (refused before it is read)."""
+
+    chunk_size: int
+    chunk_overlap: int
+    embedding_batch_size: int
+    max_file_bytes: int
 
 
 @dataclass(frozen=True)
@@ -84,10 +97,10 @@ def collect_files(paths: Iterable[Path]) -> list[IngestItem]:
 class Ingestor:
     """Writes files into a corpus of the store."""
 
-    def __init__(self, store: Store, model, settings: Settings):
+    def __init__(self, store: Store, model, options: IngestOptions):
         self.store = store
         self.model = model
-        self.settings = settings
+        self.options = options
 
     def ingest(self, corpus_name: str, items: list[IngestItem],
                on_progress: ProgressCallback | None = None) -> list[FileResult]:
@@ -103,9 +116,10 @@ class Ingestor:
         return results
 
     def _ingest_one(self, corpus_id: int, item: IngestItem) -> FileResult:
-        limit = self.settings.max_upload_bytes
+        limit = self.options.max_file_bytes
         try:
             if item.size > limit:
+                # Names the setting a user raises (the app's SIFT_MAX_UPLOAD_MB), so the message says what to do.
                 raise UnreadableFile(
                     f"too large: {item.size / 2**20:.1f} MiB, the limit is {limit / 2**20:.1f} MiB (SIFT_MAX_UPLOAD_MB)"
                 )
@@ -115,10 +129,10 @@ class Ingestor:
             if self.store.document_fingerprint(corpus_id, item.source) == digest:
                 return FileResult(item.source, "unchanged")
             document = load_document(item.source, data, max_expanded_bytes=MAX_EXPANSION * limit)
-            spans = chunk_text(document.text, self.model.tokenizer, self.settings.chunk_size,
-                               self.settings.chunk_overlap)
+            spans = chunk_text(document.text, self.model.tokenizer, self.options.chunk_size,
+                               self.options.chunk_overlap)
             embeddings = self.model.encode(
-                [s.text for s in spans], batch_size=self.settings.embedding_batch_size,
+                [s.text for s in spans], batch_size=self.options.embedding_batch_size,
                 normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
             )
             meta = DocumentMeta(item.source, digest, document.media_type, len(data), document.title,
@@ -132,4 +146,5 @@ class Ingestor:
         except OSError as exc:
             return FileResult(item.source, "failed", f"cannot read the file: {exc.strerror or exc}")
         except Exception as exc:  # one file's failure must never stop the others
+            logger.warning("Ingesting %s failed", item.source, exc_info=True)
             return FileResult(item.source, "failed", f"{type(exc).__name__}: {exc}")

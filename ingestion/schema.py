@@ -1,15 +1,16 @@
-"""The SQL schema: corpora, documents, passages (chunks) and rerank traces.
+"""The corpus store's SQL schema: corpora, documents and passages (chunks).
 
 Alembic owns the schema's history (``ingestion/migrations``); these ORM classes describe its current state.
 A chunk's primary key is also its id in the corpus's FAISS index, and its embedding is kept here too, so the
-FAISS file is derived data that can always be rebuilt from SQL.
+FAISS file is derived data that can always be rebuilt from SQL. Layers above may keep tables of their own in the
+same database (pointing at ``corpora.id``); they describe and migrate those themselves.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -72,41 +73,3 @@ class ChunkRow(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
     document: Mapped[Document] = relationship(back_populates="chunks")
-
-
-class RerankTraceRow(Base):
-    """Why the reranker ordered a query's passages as it did (the trace is the reranker's own JSON)."""
-
-    __tablename__ = "rerank_traces"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
-    query: Mapped[str] = mapped_column(Text)
-    mode: Mapped[str] = mapped_column(String(50))
-    strategy: Mapped[str] = mapped_column(String(50))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    trace: Mapped[dict] = mapped_column(JSON)
-
-
-class Conversation(Base):
-    """A chat about one corpus; its messages come back after a reload."""
-
-    __tablename__ = "conversations"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class MessageRow(Base):
-    """One turn: the user's question, or Sift's answer with its citations and the id of its rerank trace."""
-
-    __tablename__ = "messages"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(20))
-    content: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -5,18 +5,19 @@ SQL is the source of truth. Each document is written in one transaction that als
 vectors in SQL otherwise). A crash between the two leaves a FAISS file of an older version, which the next reader
 replaces by rebuilding from SQL, so SQL rows and FAISS vectors always agree once the store is reopened.
 
-Only ingestion writes through this module; retrieval and the app read through it.
+Only ingestion writes through this module; retrieval and the app read through it. Layers above may keep tables of
+their own in the same database, on the store's engine, under migrations (and a version table) of their own.
 
 Example::
 
-    >>> from sift.app.config import Settings
-    >>> store = Store.open(Settings(data_dir="/tmp/sift-doc"))
+    >>> store = Store.open("sqlite:////tmp/sift-doc/sift.db", Path("/tmp/sift-doc"))
     >>> store.corpus("notes", create=True).name
     'notes'
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,9 +30,10 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from sift.app.config import Settings
 from sift.ingestion import vectors
-from sift.ingestion.schema import ChunkRow, Conversation, Corpus, Document, MessageRow, RerankTraceRow, utcnow
+from sift.ingestion.schema import ChunkRow, Corpus, Document, utcnow
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -122,10 +124,14 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the database to the newest schema with alembic (a no-op when it is already there)."""
+def upgrade_schema(engine: Engine, migrations: Path = MIGRATIONS) -> None:
+    """Bring the database to the newest schema of a migrations folder with alembic (a no-op when it is there).
+
+    The store's own folder by default; a layer with tables of its own runs its folder after, with a version table
+    of its own (set in that folder's env.py).
+    """
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -144,11 +150,16 @@ class Store:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, settings: Settings) -> Store:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = _engine(settings.resolved_database_url())
+    def open(cls, database_url: str, data_dir: Path, index_type: str = "flat") -> Store:
+        """The store over a database (migrated to the newest schema) with its index files under ``data_dir``.
+
+        ``index_type`` is the kind of FAISS index built for each corpus: flat (exact), ivf or hnsw.
+        """
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        engine = _engine(database_url)
         upgrade_schema(engine)
-        return cls(engine, settings.data_dir / "indexes", settings.index_type)
+        return cls(engine, data_dir / "indexes", index_type)
 
     def session(self) -> Session:
         return self._sessions()
@@ -177,7 +188,11 @@ class Store:
             return list(session.scalars(select(Corpus.name).order_by(Corpus.name)))
 
     def delete_corpus(self, name: str) -> int:
-        """Remove a corpus, its documents, chunks, traces and index files. Returns the number of documents."""
+        """Remove a corpus, its documents, chunks and index files. Returns the number of documents.
+
+        Rows other layers keep about the corpus are theirs to remove first; their foreign keys cascade on databases
+        that enforce them.
+        """
         corpus = self.corpus(name)
         with self._lock, self.session() as session:
             count = session.scalar(select(func.count(Document.id)).where(Document.corpus_id == corpus.id)) or 0
@@ -185,10 +200,6 @@ class Store:
             document_ids = select(Document.id).where(Document.corpus_id == corpus.id)
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(document_ids)))
             session.execute(delete(Document).where(Document.corpus_id == corpus.id))
-            session.execute(delete(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus.id))
-            conversation_ids = select(Conversation.id).where(Conversation.corpus_id == corpus.id)
-            session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversation_ids)))
-            session.execute(delete(Conversation).where(Conversation.corpus_id == corpus.id))
             session.execute(delete(Corpus).where(Corpus.id == corpus.id))
             session.commit()
             self._indexes.pop(corpus.id, None)
@@ -384,54 +395,3 @@ class Store:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return vectors.build_index(ids, matrix, matrix.shape[1], self.index_type)
-
-    # ------------------------------------------------------------------------------------------ traces
-
-    def save_trace(self, corpus_id: int, query: str, mode: str, strategy: str, trace: dict) -> int:
-        with self.session() as session:
-            row = RerankTraceRow(corpus_id=corpus_id, query=query, mode=mode, strategy=strategy, trace=trace)
-            session.add(row)
-            session.commit()
-            return row.id
-
-    def traces(self, corpus_name: str, limit: int = 50) -> list[RerankTraceRow]:
-        corpus = self.corpus(corpus_name)
-        with self.session() as session:
-            return list(session.scalars(
-                select(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus.id)
-                .order_by(RerankTraceRow.id.desc()).limit(limit)
-            ))
-
-    def trace(self, trace_id: int) -> RerankTraceRow | None:
-        with self.session() as session:
-            return session.get(RerankTraceRow, trace_id)
-
-    # ------------------------------------------------------------------------------------------ conversations
-
-    def start_conversation(self, corpus_name: str, title: str) -> int:
-        corpus = self.corpus(corpus_name)
-        with self.session() as session:
-            conversation = Conversation(corpus_id=corpus.id, title=title[:300] or "Conversation")
-            session.add(conversation)
-            session.commit()
-            return conversation.id
-
-    def add_message(self, conversation_id: int, role: str, content: str, details: dict | None = None) -> int:
-        with self.session() as session:
-            message = MessageRow(conversation_id=conversation_id, role=role, content=content, details=details)
-            session.add(message)
-            session.commit()
-            return message.id
-
-    def conversations(self, corpus_name: str) -> list[Conversation]:
-        corpus = self.corpus(corpus_name)
-        with self.session() as session:
-            return list(session.scalars(
-                select(Conversation).where(Conversation.corpus_id == corpus.id).order_by(Conversation.id.desc())
-            ))
-
-    def messages(self, conversation_id: int) -> list[MessageRow]:
-        with self.session() as session:
-            return list(session.scalars(
-                select(MessageRow).where(MessageRow.conversation_id == conversation_id).order_by(MessageRow.id)
-            ))

@@ -2,11 +2,10 @@
 
 Example::
 
-    >>> from sift.app.config import Settings
-    >>> from sift.app.models import embedding_model
+    >>> from sentence_transformers import SentenceTransformer
     >>> from sift.ingestion.store import Store
-    >>> settings = Settings()
-    >>> retriever = DenseRetriever(Store.open(settings), embedding_model(settings))
+    >>> store = Store.open("sqlite:///data/sift.db", Path("data"))
+    >>> retriever = DenseRetriever(store, SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2"))
     >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP
     ['fresnel-lens.pdf', 'fresnel-lens.pdf', 'history-of-lighthouses.md']
 """

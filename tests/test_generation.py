@@ -82,11 +82,11 @@ def test_answer_streams_and_cites(sift):
     # The 135M model's wording varies; what must hold is an answer about the question, cited to the right passage.
     assert answer.answered and "Pharos" in answer.text and "[1]" in answer.text
     assert answer.citations[0].source == "history-of-lighthouses.md"
-    top3 = {c["chunk_id"] for c in answer.rerank["candidates"] if c["final_rank"] <= 3}
+    top3 = {c.chunk_id for c in answer.rerank.candidates if c.final_rank <= 3}
     assert {c.chunk_id for c in answer.citations} <= top3  # only passages the answer was written from
     assert set(answer.timings_ms) == {"retrieve", "rerank", "generate"}
     # The rerank trace is returned and kept: every candidate, with its retrieval and final rank.
-    assert len(answer.rerank["candidates"]) == 20
+    assert len(answer.rerank.candidates) == 20
     stored = sift.trace(answer.trace_id)
     assert stored.query == "Who designed the Pharos of Alexandria?" and stored.trace == answer.rerank
     assert [t.id for t in sift.traces("sample")][0] == answer.trace_id
@@ -95,7 +95,7 @@ def test_answer_streams_and_cites(sift):
 def test_off_topic_question_is_not_answered(sift):
     answer = sift.ask("How do I bake sourdough bread?", "sample")
     assert (answer.text, answer.answered, answer.citations) == (CANNOT_ANSWER, False, [])
-    assert answer.rerank["mode"] == "none" and "generate" not in answer.timings_ms  # no LLM time spent
+    assert answer.rerank.mode == "none" and "generate" not in answer.timings_ms  # no LLM time spent
 
 
 def test_conversation_is_stored(sift):
@@ -104,8 +104,8 @@ def test_conversation_is_stored(sift):
                       conversation_id=conversation)
     messages = sift.messages(conversation)
     assert [m.role for m in messages] == ["user", "assistant"]
-    assert messages[1].content == answer.text and messages[1].details["trace_id"] == answer.trace_id
-    assert answer.rerank["mode"] == "none"
+    assert messages[1].content == answer.text and messages[1].details.trace_id == answer.trace_id
+    assert answer.rerank.mode == "none"
 
 
 def test_follow_up_is_rewritten_before_retrieval(sift):

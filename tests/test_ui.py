@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from sift.app.config import Settings
 from sift.app.generation import Citation
-from sift.app.pipeline import Answer, Sift, Status, Token
+from sift.app.history import MessageDetails
+from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
 from tests.conftest import REPO, SAMPLE_CORPUS
 from sift.ui.markdown import escape
 
@@ -90,8 +91,9 @@ def test_chat_turn_answers_with_citations_and_comes_back_after_a_reload(data_dir
 def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, monkeypatch):
     sift = Sift(Settings())
     conversation = sift.start_conversation("sample", "Pharos")
-    sift.store.add_message(conversation, "user", QUESTION)
-    sift.store.add_message(conversation, "assistant", "Sostratus of Cnidus [1].", {"citations": [], "trace_id": None})
+    sift.history.add_message(conversation, "user", QUESTION)
+    sift.history.add_message(conversation, "assistant", "Sostratus of Cnidus [1].",
+                             MessageDetails(citations=[], trace_id=None, answered=True, standalone_question=None))
     calls = []
 
     def fake_ask_stream(self, question, corpus, history=None, **options):
@@ -226,18 +228,19 @@ def test_inspector_table_has_a_row_per_candidate(data_dir):
                                    "relevance", "composite"]
     assert list(table["final rank"]) == [1, 2, 3, 4, 5, 6]
     assert sorted(table["retrieval rank"]) == [1, 2, 3, 4, 5, 6]
-    by_final = {c["final_rank"]: c for c in trace["candidates"]}
-    assert list(table["retrieval rank"]) == [by_final[n]["retrieval_rank"] for n in range(1, 7)]
-    assert [w["criterion"] for w in at.dataframe[1].value.to_dict("records")] == list(trace["weights"])
+    by_final = {c.final_rank: c for c in trace.candidates}
+    assert list(table["retrieval rank"]) == [by_final[n].retrieval_rank for n in range(1, 7)]
+    assert [w["criterion"] for w in at.dataframe[1].value.to_dict("records")] == list(trace.weights)
     # The passage picked below the table is shown as text.
     top = by_final[1]
-    assert sift.passage_texts([top["chunk_id"]])[top["chunk_id"]] == at.text[-1].value
+    assert sift.passage_texts([top.chunk_id])[top.chunk_id] == at.text[-1].value
 
 
 def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
     sift = Sift(Settings())
     passages = sift.search("lighthouse keepers", "sample", k=3)
-    inferred = {"criteria": {"recency": 0.5}, "importance": ["recency"], "fallback": False, "raw": "recency: 2"}
+    inferred = {"criteria": {"recency": 0.5}, "importance": {"recency": 2.0}, "fallback": False,
+                "raw_importance": None, "raw_text": "recency: 2"}
     trace = {"query": "lighthouse keepers", "mode": "rebel-two-turn", "strategy": "logits", "model": "m",
              "weights": {"relevance": 1.0, "recency": 0.5}, "criteria_methods": {"recency": "logits"},
              "inferred": inferred, "timings_ms": {"total": 1500.0}, "tokens_processed": 0, "notes": [],
@@ -248,7 +251,7 @@ def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
                                            "fallback": True, "note": "no date"}],
                              "final_rank": final, "rank_change": p.rank - final}
                             for p, final in zip(passages, [2, 3, 1])]}
-    sift.store.save_trace(sift.store.corpus("sample").id, "lighthouse keepers", "rebel-two-turn", "logits", trace)
+    sift.history.save_trace(sift.store.corpus("sample").id, RerankTrace.model_validate(trace))
     at = open_app("inspector")
 
     assert [m.value for m in at.metric] == ["rebel-two-turn", "logits", "3", "1 / 2", "1.5 s"]

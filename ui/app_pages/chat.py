@@ -3,10 +3,9 @@
 The page owns the sidebar's conversation picker and rerank settings; Sift does the asking and the storing.
 """
 
-from dataclasses import asdict
-
 import streamlit as st
 
+from sift.app.generation import Citation
 from sift.app.pipeline import Answer, Status, Token
 from sift.ui.markdown import escape
 from sift.ui.state import KEPT, current_corpus, sift
@@ -51,13 +50,13 @@ def rerank_options() -> dict:
     return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
 
 
-def show_sources(citations: list[dict], trace_id: int | None) -> None:
+def show_sources(citations: list[Citation], trace_id: int | None) -> None:
     """Citations under an answer; each expands to its passage, shown as plain text."""
     for c in citations:
-        with st.expander(escape(f"[{c['number']}] {c['title'] or c['source']}")):
-            st.caption(escape(f"{c['source']} · document {c['document_id']} · passage {c['chunk_id']} · "
-                              f"rank {c['rank']} · score {c['score']:.3f}"))
-            st.text(c["text"])
+        with st.expander(escape(f"[{c.number}] {c.title or c.source}")):
+            st.caption(escape(f"{c.source} · document {c.document_id} · passage {c.chunk_id} · "
+                              f"rank {c.rank} · score {c.score:.3f}"))
+            st.text(c.text)
     if trace_id is not None:
         st.page_link("app_pages/inspector.py", label="Why these passages?", icon=":material/insights:",
                      query_params={"trace": trace_id})
@@ -90,7 +89,7 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
     status.caption(" · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items()))
     # The final text, not the stream: citation markers are checked and renumbered once the answer is complete.
     text.text(answer.text)
-    show_sources([asdict(c) for c in answer.citations], answer.trace_id)
+    show_sources(answer.citations, answer.trace_id)
 
 
 def start_conversation_if_new() -> None:
@@ -116,9 +115,8 @@ past = sift().messages(conversation_id) if conversation_id != NEW else []
 for message in past:
     with st.chat_message(message.role):
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML
-        if message.role == "assistant":
-            details = message.details or {}
-            show_sources(details.get("citations", []), details.get("trace_id"))
+        if message.details is not None:  # an answer's citations and trace
+            show_sources(message.details.citations, message.details.trace_id)
 if question:
     with st.chat_message("user"):
         st.text(question)

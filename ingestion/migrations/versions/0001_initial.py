@@ -1,4 +1,7 @@
-"""Corpora, documents, chunks and rerank traces.
+"""Corpora, documents and chunks.
+
+Sift 0.1 also created rerank_traces here; that table now belongs to the app's history (``sift.app.migrations``),
+which creates it where it does not exist and keeps it where an older store already has it.
 
 Revision ID: 0001
 Revises:
@@ -49,21 +52,9 @@ def upgrade() -> None:
         sa.Column("embedding", sa.LargeBinary(), nullable=False),
     )
     op.create_index("ix_chunks_document_id", "chunks", ["document_id"])
-    op.create_table(
-        "rerank_traces",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("corpus_id", sa.Integer(), sa.ForeignKey("corpora.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("query", sa.Text(), nullable=False),
-        sa.Column("mode", sa.String(50), nullable=False),
-        sa.Column("strategy", sa.String(50), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("trace", sa.JSON(), nullable=False),
-    )
-    op.create_index("ix_rerank_traces_corpus_id", "rerank_traces", ["corpus_id"])
 
 
 def downgrade() -> None:
-    op.drop_table("rerank_traces")
     op.drop_table("chunks")
     op.drop_table("documents")
     op.drop_table("corpora")

@@ -1,12 +1,13 @@
-"""Conversations and their messages.
+"""Empty: conversations and messages (created here by Sift 0.1) now belong to the app's history.
+
+The revision stays so that stores at "0002" still find their place in this history. The app's own migrations
+(``sift.app.migrations``, version table ``sift_app_version``) create conversations, messages and rerank_traces on a
+fresh database and keep them, with their rows, on a store made by Sift 0.1.
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
 """
-
-import sqlalchemy as sa
-from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -15,27 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "conversations",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("corpus_id", sa.Integer(), sa.ForeignKey("corpora.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("title", sa.String(300), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    op.create_index("ix_conversations_corpus_id", "conversations", ["corpus_id"])
-    op.create_table(
-        "messages",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("conversation_id", sa.Integer(), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("role", sa.String(20), nullable=False),
-        sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("details", sa.JSON(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    op.create_index("ix_messages_conversation_id", "messages", ["conversation_id"])
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("messages")
-    op.drop_table("conversations")
+    pass

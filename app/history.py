@@ -1,0 +1,201 @@
+"""The app's history: conversations with their messages, and rerank traces, kept in the store's database.
+
+These are the app's tables, not the corpus store's: they live beside it in the same database (each row points at
+its corpus, ON DELETE CASCADE) and are migrated by the app's own alembic history (``sift.app.migrations``, version
+table ``sift_app_version``), after the store's. ``History`` takes corpus ids; ``Sift`` maps corpus names to them.
+
+Example::
+
+    >>> store = Store.open("sqlite:////tmp/sift-doc/sift.db", Path("/tmp/sift-doc"))      # doctest: +SKIP
+    >>> history = History.open(store.engine)                                               # doctest: +SKIP
+    >>> conversation = history.start_conversation(store.corpus("notes", create=True).id, "Tides")  # doctest: +SKIP
+    >>> history.add_message(conversation, "user", "Why are there two tides a day?")       # doctest: +SKIP
+    >>> [m.role for m in history.messages(conversation)]                                   # doctest: +SKIP
+    ['user']
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, DateTime, Engine, ForeignKey, String, Text, delete, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from sift.app.generation import Citation
+from sift.ingestion.schema import Corpus, utcnow
+from sift.ingestion.store import upgrade_schema
+from sift.rerank import RerankTrace
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "sift_app_version"  # the store's migrations keep alembic's default table, alembic_version
+
+Role = Literal["user", "assistant"]
+
+
+class HistoryBase(DeclarativeBase):
+    pass
+
+
+class RerankTraceRow(HistoryBase):
+    """Why the reranker ordered a query's passages as it did (the trace is the reranker's own JSON)."""
+
+    __tablename__ = "rerank_traces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The column object, not "corpora.id": the corpora table belongs to the store's metadata, not to this one.
+    corpus_id: Mapped[int] = mapped_column(ForeignKey(Corpus.id, ondelete="CASCADE"), index=True)
+    query: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(50))
+    strategy: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    trace: Mapped[dict] = mapped_column(JSON)
+
+
+class ConversationRow(HistoryBase):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey(Corpus.id, ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MessageRow(HistoryBase):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey(ConversationRow.id, ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict | None] = mapped_column(JSON)  # MessageDetails, as JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MessageDetails(BaseModel):
+    """What an answer carries besides its text: the passages it cites, its rerank trace, whether the passages
+    answered the question, and the question as rewritten to stand alone (None when it was not rewritten)."""
+
+    citations: list[Citation]
+    trace_id: int | None
+    answered: bool
+    standalone_question: str | None
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class Conversation(_Read):
+    """A chat about one corpus; its messages come back after a reload."""
+
+    id: int
+    title: str
+    created_at: datetime
+
+
+class StoredMessage(_Read):
+    """One turn: the user's question (no details), or Sift's answer with its details."""
+
+    id: int
+    role: Role
+    content: str
+    details: MessageDetails | None
+    created_at: datetime
+
+
+class StoredTrace(_Read):
+    """A kept rerank trace, as the Inspector lists it (traces kept by earlier releases read the same)."""
+
+    id: int
+    query: str
+    mode: str
+    strategy: str
+    created_at: datetime
+    trace: RerankTrace
+
+
+class History:
+    """Conversations, messages and rerank traces, on the store's engine."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, engine: Engine) -> History:
+        """The history over a database the store has opened (and migrated): brings the app's tables up to date."""
+        upgrade_schema(engine, MIGRATIONS)
+        return cls(engine)
+
+    # ------------------------------------------------------------------------------------------ conversations
+
+    def start_conversation(self, corpus_id: int, title: str) -> int:
+        with self._sessions() as session:
+            conversation = ConversationRow(corpus_id=corpus_id, title=title[:300] or "Conversation")
+            session.add(conversation)
+            session.commit()
+            return conversation.id
+
+    def add_message(self, conversation_id: int, role: Role, content: str,
+                    details: MessageDetails | None = None) -> int:
+        with self._sessions() as session:
+            message = MessageRow(conversation_id=conversation_id, role=role, content=content,
+                                 details=details.model_dump(mode="json") if details is not None else None)
+            session.add(message)
+            session.commit()
+            return message.id
+
+    def conversations(self, corpus_id: int) -> list[Conversation]:
+        """A corpus's conversations, newest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(ConversationRow).where(ConversationRow.corpus_id == corpus_id)
+                                   .order_by(ConversationRow.id.desc()))
+            return [Conversation.model_validate(row) for row in rows]
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """A conversation's messages in the order they were written."""
+        with self._sessions() as session:
+            rows = session.scalars(select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+                                   .order_by(MessageRow.id))
+            return [StoredMessage.model_validate(row) for row in rows]
+
+    # ------------------------------------------------------------------------------------------ traces
+
+    def save_trace(self, corpus_id: int, trace: RerankTrace) -> int:
+        with self._sessions() as session:
+            row = RerankTraceRow(corpus_id=corpus_id, query=trace.query, mode=trace.mode, strategy=trace.strategy or "-",
+                                 trace=trace.model_dump(mode="json"))
+            session.add(row)
+            session.commit()
+            return row.id
+
+    def traces(self, corpus_id: int, limit: int = 50) -> list[StoredTrace]:
+        """A corpus's latest traces, newest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus_id)
+                                   .order_by(RerankTraceRow.id.desc()).limit(limit))
+            return [StoredTrace.model_validate(row) for row in rows]
+
+    def trace(self, trace_id: int) -> StoredTrace | None:
+        with self._sessions() as session:
+            row = session.get(RerankTraceRow, trace_id)
+            return StoredTrace.model_validate(row) if row is not None else None
+
+    # ------------------------------------------------------------------------------------------ corpora
+
+    def delete_corpus(self, corpus_id: int) -> None:
+        """Remove a corpus's conversations, their messages and its traces, in one transaction."""
+        with self._sessions() as session:
+            # Explicit deletes, children first, so this holds on databases without ON DELETE CASCADE enforcement.
+            conversation_ids = select(ConversationRow.id).where(ConversationRow.corpus_id == corpus_id)
+            session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversation_ids)))
+            session.execute(delete(ConversationRow).where(ConversationRow.corpus_id == corpus_id))
+            session.execute(delete(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus_id))
+            session.commit()
+        logger.info("Removed the conversations and traces of corpus %d", corpus_id)
