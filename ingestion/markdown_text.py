@@ -27,7 +27,7 @@ MEDIA_TYPE = "text/markdown"
 
 # `[ \t]*`, not `\s*`: a whitespace class that also matches the newline after it could backtrack over long runs.
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
-_LONGEST_TITLE = 1000  # characters of a heading line read for its title; longer ones are not titles
+_LONGEST_TITLE = 1000  # characters of a heading (spaces collapsed) read for its title: no title is longer
 
 
 def load_markdown(data: bytes) -> LoadedDocument:
@@ -64,7 +64,7 @@ def _headings(text: str) -> list[tuple[int, int, int, str]]:
     headings = []
     for opening, inline in zip(tokens, tokens[1:]):
         if opening.type == "heading_open" and opening.map:
-            title = _plain_inline(inline.content[:_LONGEST_TITLE])
+            title = _plain_inline(plain(inline.content)[:_LONGEST_TITLE])
             headings.append((opening.map[0], opening.map[1], int(opening.tag[1]), title))
     return headings
 
