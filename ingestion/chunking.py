@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
-
 from sift.ingestion.document import PageSpan, SectionSpan
 
 logger = logging.getLogger(__name__)

@@ -20,10 +20,25 @@ import unicodedata
 from pathlib import PurePosixPath
 
 from sift.ingestion import docx_text, html_text, markdown_text, pdf_text, text
-from sift.ingestion.document import LoadedDocument, PageSpan, SectionSpan, UnreadableFile, plain
+from sift.ingestion.document import (
+    LoadedDocument,
+    PageSpan,
+    SectionSpan,
+    UnreadableFile,
+    plain,
+)
 
-__all__ = ["LoadedDocument", "PageSpan", "SectionSpan", "UnreadableFile", "load_document", "media_type_of",
-           "safe_source_name", "MAX_EXPANSION", "MEDIA_TYPES"]
+__all__ = [
+    "MAX_EXPANSION",
+    "MEDIA_TYPES",
+    "LoadedDocument",
+    "PageSpan",
+    "SectionSpan",
+    "UnreadableFile",
+    "load_document",
+    "media_type_of",
+    "safe_source_name",
+]
 
 logger = logging.getLogger(__name__)
 

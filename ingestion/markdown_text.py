@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from functools import cache
+from itertools import pairwise
 
 from sift.ingestion.document import LoadedDocument, TextBuilder, plain
 from sift.ingestion.text import decode_text, parse_date
@@ -62,7 +63,7 @@ def _headings(text: str) -> list[tuple[int, int, int, str]]:
     """Each heading as (first line, line after it, level, plain title), in order."""
     tokens = _block_parser().parse(text)
     headings = []
-    for opening, inline in zip(tokens, tokens[1:]):
+    for opening, inline in pairwise(tokens):
         if opening.type == "heading_open" and opening.map:
             title = _plain_inline(plain(inline.content)[:_LONGEST_TITLE])
             headings.append((opening.map[0], opening.map[1], int(opening.tag[1]), title))

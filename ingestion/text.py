@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sift.ingestion.document import LoadedDocument, TextBuilder, UnreadableFile
 
@@ -50,7 +50,7 @@ def parse_date(value) -> datetime | None:
     if isinstance(value, datetime):
         return aware(value)
     if hasattr(value, "year") and hasattr(value, "month"):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     try:
         return aware(datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")))
     except ValueError:
@@ -59,4 +59,4 @@ def parse_date(value) -> datetime | None:
 
 def aware(value: datetime) -> datetime:
     """``value`` with UTC assumed when it carries no timezone."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sift.ingestion.chunking import Span, chunk_text, embedding_text
 from sift.ingestion.loaders import load_document
 from sift.ingestion.pdf_text import repair_hyphenation
+
 from tests.conftest import SAMPLE_CORPUS
 
 RUSTDOC = Path.home() / ".rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/rustdoc"
@@ -25,9 +25,8 @@ RUSTDOC = Path.home() / ".rustup/toolchains/stable-x86_64-unknown-linux-gnu/shar
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
     from sift.app.models import packaged_embedding_folder
+    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(packaged_embedding_folder())
 
