@@ -1,7 +1,10 @@
-"""Text -> passages: sentence-aware chunks with overlap, sized in the embedding model's tokens.
+"""Text -> passages: sentence-aware chunks with overlap, sized in the embedding model's tokens, each knowing its pages
+and the section it starts in; and the text to embed for a passage.
 
 llama-index's SentenceSplitter does the splitting (paragraphs, then sentences, then words); sizes are counted with
-the embedding model's own tokenizer, so a passage never exceeds what the model reads.
+the embedding model's own tokenizer, so a passage never exceeds what the model reads. The embedded text adds the
+document's title and the passage's section path in front of the passage (a few tokens past ``chunk_size``), so a
+passage about "Linux" under "Installation" is found for an installation question; the stored passage stays plain.
 
 Example::
 
@@ -11,30 +14,49 @@ Example::
     >>> spans = chunk_text("One sentence. " * 200, tokenizer, chunk_size=64, chunk_overlap=8)
     >>> spans[0].start_char, spans[0].token_count <= 64
     (0, True)
+    >>> from sift.ingestion.loaders import load_document
+    >>> doc = load_document("guide.md", b"## Installation\\n### Linux\\nRun the installer.")
+    >>> [span] = chunk_text(doc.text, tokenizer, 64, 8, pages=doc.pages, sections=doc.sections)
+    >>> span.section, span.page_start
+    ('Installation', None)
+    >>> embedding_text(Span("Run the installer.", 30, 48, 4, section="Guide > Installation > Linux"), "Guide")
+    'Guide > Installation > Linux\\n\\nRun the installer.'
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
+from sift.ingestion.document import PageSpan, SectionSpan
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Span:
-    """A passage and where it sits in the document's text."""
+    """A passage and where it sits: its characters in the document's text, the pages it spans (None for formats
+    without pages) and the heading path of the section it starts in, joined with " > " (None before any heading)."""
 
     text: str
     start_char: int
     end_char: int
     token_count: int
+    page_start: int | None = None
+    page_end: int | None = None
+    section: str | None = None
 
 
-def chunk_text(text: str, tokenizer, chunk_size: int, chunk_overlap: int) -> list[Span]:
+SECTION_SEPARATOR = " > "
+
+
+def chunk_text(text: str, tokenizer, chunk_size: int, chunk_overlap: int, *, pages: Sequence[PageSpan] = (),
+               sections: Sequence[SectionSpan] = ()) -> list[Span]:
+    """``text`` cut into passages; ``pages`` and ``sections`` (a LoadedDocument's) place each passage."""
     def count(s: str) -> list[int]:
         return tokenizer.encode(s, add_special_tokens=False)
 
@@ -53,4 +75,34 @@ def chunk_text(text: str, tokenizer, chunk_size: int, chunk_overlap: int) -> lis
             start = found if found >= 0 else cursor
         spans.append(Span(passage, start, start + len(passage), len(count(passage))))
         cursor = start
-    return spans
+    return _placed(spans, pages, sections)
+
+
+def embedding_text(span: Span, title: str | None) -> str:
+    """What to embed for a passage: the document's title and the passage's section path, then the passage, so the
+    vector knows what the passage is about. The title is left out where the path already starts with it."""
+    path = span.section or ""
+    if title and path != title and not path.startswith(title + SECTION_SEPARATOR):
+        path = title + SECTION_SEPARATOR + path if path else title
+    return f"{path}\n\n{span.text}" if path else span.text
+
+
+def _placed(spans: list[Span], pages: Sequence[PageSpan], sections: Sequence[SectionSpan]) -> list[Span]:
+    """Each span with its pages and section: a binary search over the ranges' starts, once per passage end."""
+    page_starts = [page.start_char for page in pages]
+    section_starts = [section.start_char for section in sections]
+
+    def at(starts: list[int], ranges: Sequence, position: int):
+        """The last range starting at or before ``position`` (the blank line between two pages counts to the
+        first); None before the first range."""
+        index = bisect_right(starts, position) - 1
+        return ranges[index] if index >= 0 else None
+
+    placed = []
+    for span in spans:
+        first = at(page_starts, pages, span.start_char)
+        last = at(page_starts, pages, max(span.start_char, span.end_char - 1))
+        section = at(section_starts, sections, span.start_char)
+        placed.append(replace(span, page_start=first.page if first else None, page_end=last.page if last else None,
+                              section=SECTION_SEPARATOR.join(section.path) if section else None))
+    return placed
