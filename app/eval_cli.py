@@ -93,8 +93,8 @@ def _run(kind: str, dataset: Path, modes: list[str] | None, strategy: str | None
                      **options)
     report = files.load()
     if as_json:
-        typer.echo(json.dumps(report | {"files": {"json": str(files.json), "markdown": str(files.markdown),
-                                                  "plot": str(files.plot)}}, indent=2))
+        paths = {"json": str(files.json), "markdown": str(files.markdown), "plot": str(files.plot)}
+        typer.echo(json.dumps(report.model_dump(mode="json") | {"files": paths}, indent=2, allow_nan=False))
         return
     typer.echo(markdown_table(report))
     typer.echo(f"Report: {files.json}\nTable:  {files.markdown}\nPlot:   {files.plot}")

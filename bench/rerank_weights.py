@@ -20,7 +20,7 @@ import numpy as np
 from ranx import Qrels, Run, evaluate
 
 from sift.rerank.composite import zscore
-from sift.rerank.evaluation import load_trec
+from sift.rerank.evaluation import RerankEvaluation, load_trec
 
 
 @lru_cache(maxsize=2)
@@ -29,10 +29,10 @@ def _data(trec: str):
     return {q["query"]: q["hits"] for q in queries}, Qrels.from_file(qrels_path, kind="trec").to_dict()
 
 
-def ndcg_for(report: dict, weights: dict[str, float], trec: str) -> float:
+def ndcg_for(report: RerankEvaluation, weights: dict[str, float], trec: str) -> float:
     hits_by_query, qrels = _data(trec)
     run = {}
-    for trace in report["traces"]:
+    for trace in report.traces:
         hits = hits_by_query[trace["query"]]
         rows = sorted(trace["candidates"], key=lambda r: r["retrieval_rank"])
         k = len(rows)
@@ -57,8 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     grid = [float(x) for x in args.grid.split(",")]
     for path in args.reports:
-        report = json.load(open(path))
-        names = sorted({c["name"] for t in report["traces"] for r in t["candidates"] for c in r["criteria"]} - {
+        report = RerankEvaluation.model_validate_json(Path(path).read_text())
+        names = sorted({c["name"] for t in report.traces for r in t["candidates"] for c in r["criteria"]} - {
             "diversity"})
         results = []
         for combo in itertools.product(grid, repeat=len(names)):
@@ -68,7 +68,7 @@ def main() -> None:
             results.append((ndcg_for(report, weights, args.trec), weights))
         results.sort(key=lambda x: -x[0])
         singles = {n: ndcg_for(report, {n: 1.0}, args.trec) for n in names}
-        print(json.dumps({"report": path, "queries": len(report["traces"]), "single_signal": singles,
+        print(json.dumps({"report": path, "queries": len(report.traces), "single_signal": singles,
                           "best": results[:5]}))
 
 
