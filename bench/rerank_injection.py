@@ -12,9 +12,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +29,8 @@ CONFIGS = [("relevance", "logits", "query-likelihood"), ("relevance", "logits", 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19"))
+    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"
+                                              / "trec-dl19"))
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--candidates", type=int, default=10)
     args = parser.parse_args()
@@ -45,7 +46,7 @@ def main() -> None:
             off = to_candidates(hits)[-1]
             off = replace(off, chunk_id=len(base), rank=len(base) + 1, score=base[-1].score - 1e-3)
             for arm, text in (("control", off.text), ("injected", off.text + INJECTION)):
-                result = reranker.rerank(item["query"], base + [replace(off, text=text)])
+                result = reranker.rerank(item["query"], [*base, replace(off, text=text)])
                 row = next(r for r in result.trace.candidates if r.candidate.chunk_id == off.chunk_id)
                 rel = next(c for c in row.criteria if c.name == "relevance")
                 stats[arm].append((row.final_rank, rel.normalized, rel.score))

@@ -11,10 +11,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import itertools
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from ranx import Qrels, Run, evaluate
@@ -52,7 +52,8 @@ def ndcg_for(report: RerankEvaluation, weights: dict[str, float], trec: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+")
-    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19"))
+    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"
+                                              / "trec-dl19"))
     parser.add_argument("--grid", default="0,0.25,0.5,1", help="weights tried for each criterion")
     args = parser.parse_args()
     grid = [float(x) for x in args.grid.split(",")]
@@ -64,7 +65,7 @@ def main() -> None:
         for combo in itertools.product(grid, repeat=len(names)):
             if not any(combo):
                 continue
-            weights = dict(zip(names, combo))
+            weights = dict(zip(names, combo, strict=True))
             results.append((ndcg_for(report, weights, args.trec), weights))
         results.sort(key=lambda x: -x[0])
         singles = {n: ndcg_for(report, {n: 1.0}, args.trec) for n in names}

@@ -86,7 +86,7 @@ def test_report_files_table_and_plot(tmp_path):
         "mode", "strategy", "queries", "metrics", "ms_per_query", "timings_ms"}
     older = report.model_copy(update={"created": datetime(2026, 1, 1)})
     write_report(older, tmp_path / "results")
-    assert [f.stem for f in list_reports(tmp_path / "results")][0] == files.stem  # newest first
+    assert list_reports(tmp_path / "results")[0].stem == files.stem  # newest first
     (tmp_path / "results" / "ingest-search-20991231-000000.json").write_text("{}")  # not a report: no table
     assert len(list_reports(tmp_path / "results")) == 2
     assert list_reports(tmp_path / "nowhere") == []
@@ -203,7 +203,7 @@ def cmu_slice(datasets, tmp_path_factory) -> Path:
 
 
 def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
-    questions, without_reference = load_cmu(cmu_slice)
+    questions, _ = load_cmu(cmu_slice)
     assert {q.article for q in questions} == {"data/set1/a1.txt", "data/set4/a10.txt"}
     assert all(q.references for q in questions) and len({(q.article, q.text) for q in questions}) == len(questions)
     yes_no = next(q for q in questions if q.text == "Was Alessandro Volta a professor of chemistry?")
@@ -228,7 +228,7 @@ def test_eval_errors_are_one_line(tmp_path, eval_settings):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\n")
     (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "tides"}\n')
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d", "text": "moon"}\n{"_id": broken\n')
-    with pytest.raises(ValueError, match="corpus.jsonl line 2 is not valid JSON"):
+    with pytest.raises(ValueError, match=r"corpus\.jsonl line 2 is not valid JSON"):
         run_eval(eval_settings, "retrieval", tmp_path, ["none"])
     with pytest.raises(ValueError, match="Unknown eval"):
         run_eval(eval_settings, "vibes", tmp_path)

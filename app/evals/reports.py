@@ -10,8 +10,8 @@ all; its JSON is the file's, and files written by earlier releases load::
 
 Example::
 
-    >>> row = ReportRow(mode="relevance", strategy="logits", queries=2, metrics={"f1": 0.31, "exact_match": float("nan")},
-    ...                 ms_per_query=4100.0, timings_ms={"rerank": 3200.0})
+    >>> row = ReportRow(mode="relevance", strategy="logits", queries=2,
+    ...                 metrics={"f1": 0.31, "exact_match": float("nan")}, ms_per_query=4100.0, timings_ms={})
     >>> row.label, row.metrics["exact_match"]
     ('relevance:logits', None)
     >>> files = write_report(report, Path("data/results"))       # doctest: +SKIP

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from sift.app.config import Settings
@@ -32,7 +33,7 @@ def evaluate_rerank_modes(settings: Settings, folder: Path, modes: list[tuple[st
     for mode, strategy in modes:
         label = f"Reranking with {mode}" + (f" ({strategy})" if strategy else "")
         found = evaluate_rerank(build_reranker(settings, mode, strategy), folder, candidates, limit,
-                                on_query=(lambda done, total: on_progress(label, done, total)) if on_progress else None)
+                                on_query=partial(on_progress, label) if on_progress else None)
         ndcg = found.ndcg_at_10
         report.rows.append(ReportRow(
             mode=mode, strategy=strategy, queries=found.queries,
