@@ -47,15 +47,15 @@ class AnswerExample(BaseModel):
 
 
 class ReportRow(BaseModel):
-    """One mode / strategy's figures. Every eval fills in the required fields; the optional ones are the figures
-    only some evals measure, and a row writes only those it was given."""
+    """One mode / strategy's figures. Fields with a default are figures only some evals measure; a row writes only
+    the fields it was given."""
 
     mode: str
     strategy: str | None
     queries: int
     metrics: dict[str, Figure]
     ms_per_query: Figure
-    timings_ms: dict[str, Figure]
+    timings_ms: dict[str, Figure] = {}  # stage -> mean ms per query
     # the rerank eval's
     ms_per_query_median: Figure = None
     tokens_per_query: Figure = None
@@ -74,9 +74,7 @@ class ReportRow(BaseModel):
     @model_serializer(mode="wrap")
     def _measured_only(self, handler: SerializerFunctionWrapHandler) -> dict:
         # A retrieval row carrying "citations": null and "examples": [] would say it measured them.
-        fields = type(self).model_fields
-        return {name: value for name, value in handler(self).items()
-                if fields[name].is_required() or name in self.model_fields_set}
+        return {name: value for name, value in handler(self).items() if name in self.model_fields_set}
 
 
 class Report(BaseModel):
