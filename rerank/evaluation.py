@@ -81,7 +81,7 @@ class RerankEvaluation(BaseModel):
     mode: str
     strategy: str | None
     model: str | None
-    relevance_method: str | None  # how the logit strategy scored relevance; None for modes without an LLM
+    relevance_method: str | None  # how the logit strategy scored relevance; None for other strategies
     candidates: int
     queries: int
     limit: int | None
