@@ -18,7 +18,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,12 +26,12 @@ from sift.app.config import Settings
 
 eval_app = typer.Typer(help="Measure Sift's components on standard test collections.", no_args_is_help=True)
 
-ModeOption = Annotated[Optional[list[str]], typer.Option(
+ModeOption = Annotated[list[str] | None, typer.Option(
     "--mode", help="Rerank mode, or mode:strategy; repeat for several (e.g. --mode none --mode relevance:logits).")]
-StrategyOption = Annotated[Optional[str], typer.Option(
+StrategyOption = Annotated[str | None, typer.Option(
     "--strategy", help="Strategy for modes given without one (default: the settings').")]
-LimitOption = Annotated[Optional[int], typer.Option("--limit", min=1, help="Only N queries / questions.")]
-OutOption = Annotated[Optional[Path], typer.Option("--out", help="Results folder (default: data/results).")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Only N queries / questions.")]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Results folder (default: data/results).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
 
 
@@ -41,9 +41,11 @@ def _group() -> None:
 
 
 @eval_app.command("rerank")
-def rerank(trec: Annotated[Path, typer.Option("--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt.")],
+def rerank(trec: Annotated[Path, typer.Option(
+               "--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt.")],
            mode: ModeOption = None, strategy: StrategyOption = None,
-           candidates: Annotated[int, typer.Option("--candidates", min=1, help="BM25 passages reranked per query.")] = 20,
+           candidates: Annotated[int, typer.Option(
+               "--candidates", min=1, help="BM25 passages reranked per query.")] = 20,
            limit: LimitOption = None, out: OutOption = None, as_json: JsonOption = False) -> None:
     """The reranker alone on TREC DL: nDCG@10 (trec_eval linear gain) beside BM25 and embedding order, latency per
     query, tokens processed, passages/s."""
@@ -60,7 +62,8 @@ def retrieval(beir: Annotated[Path, typer.Option("--beir", help="BEIR folder: co
 
 
 @eval_app.command("qa")
-def qa(cmu: Annotated[Path, typer.Option("--cmu", help="CMU question-answer folder (question_answer_pairs.txt, data/).")],
+def qa(cmu: Annotated[Path, typer.Option(
+           "--cmu", help="CMU question-answer folder (question_answer_pairs.txt, data/).")],
        mode: ModeOption = None, strategy: StrategyOption = None, limit: LimitOption = None,
        out: OutOption = None, as_json: JsonOption = False) -> None:
     """Answers end to end on CMU WikiQA: exact match, token F1, citation accuracy, "cannot answer" rate, latency
@@ -93,8 +96,8 @@ def _run(kind: str, dataset: Path, modes: list[str] | None, strategy: str | None
                      **options)
     report = files.load()
     if as_json:
-        typer.echo(json.dumps(report | {"files": {"json": str(files.json), "markdown": str(files.markdown),
-                                                  "plot": str(files.plot)}}, indent=2))
+        paths = {"json": str(files.json), "markdown": str(files.markdown), "plot": str(files.plot)}
+        typer.echo(json.dumps(report.model_dump(mode="json") | {"files": paths}, indent=2, allow_nan=False))
         return
     typer.echo(markdown_table(report))
     typer.echo(f"Report: {files.json}\nTable:  {files.markdown}\nPlot:   {files.plot}")

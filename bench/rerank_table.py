@@ -27,7 +27,8 @@ ALL = ["none", "relevance:logits", "relevance:generative", "rebel-one-turn:logit
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19"))
+    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"
+                                              / "trec-dl19"))
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--configs", nargs="*", default=ALL, help="mode[:strategy] ...")
@@ -42,13 +43,11 @@ def main() -> None:
         reranker = build_reranker(settings, mode, strategy or None)
         if args.relevance_method:
             reranker.relevance_method = args.relevance_method
-        report = evaluate_rerank(reranker, args.trec, args.candidates, args.limit, keep_traces=True)
-        report["relevance_method"] = reranker.relevance_method if reranker.mode in ("relevance", "rebel-one-turn",
-                                                                                    "rebel-two-turn") else None
-        name = f"{config.replace(':', '_')}_{report['relevance_method'] or ''}_k{args.candidates}_n{report['queries']}"
-        (out / f"{name}.json").write_text(json.dumps(report))
-        report.pop("traces")
-        print(json.dumps({"config": config, **report, "finished": time.strftime("%H:%M:%S")}), flush=True)
+        found = evaluate_rerank(reranker, args.trec, args.candidates, args.limit, keep_traces=True)
+        name = f"{config.replace(':', '_')}_{found.relevance_method or ''}_k{args.candidates}_n{found.queries}"
+        (out / f"{name}.json").write_text(found.model_dump_json())
+        figures = found.model_dump(mode="json", exclude={"traces"})
+        print(json.dumps({"config": config, **figures, "finished": time.strftime("%H:%M:%S")}), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,16 @@ Example::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import itertools
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from ranx import Qrels, Run, evaluate
 
 from sift.rerank.composite import zscore
-from sift.rerank.evaluation import load_trec
+from sift.rerank.evaluation import RerankEvaluation, load_trec
 
 
 @lru_cache(maxsize=2)
@@ -29,16 +29,16 @@ def _data(trec: str):
     return {q["query"]: q["hits"] for q in queries}, Qrels.from_file(qrels_path, kind="trec").to_dict()
 
 
-def ndcg_for(report: dict, weights: dict[str, float], trec: str) -> float:
+def ndcg_for(report: RerankEvaluation, weights: dict[str, float], trec: str) -> float:
     hits_by_query, qrels = _data(trec)
     run = {}
-    for trace in report["traces"]:
-        hits = hits_by_query[trace["query"]]
-        rows = sorted(trace["candidates"], key=lambda r: r["retrieval_rank"])
+    for trace in report.traces:
+        hits = hits_by_query[trace.query]
+        rows = sorted(trace.candidates, key=lambda r: r.retrieval_rank)
         k = len(rows)
         composite = np.zeros(k)
         for name, w in weights.items():
-            raw = np.array([next((c["score"] for c in r["criteria"] if c["name"] == name), None) or np.nan
+            raw = np.array([next((c.score for c in r.criteria if c.name == name), None) or np.nan
                             for r in rows], dtype=float)
             composite += w * zscore(raw)
         order = sorted(range(k), key=lambda i: (-round(composite[i], 9), i))
@@ -52,23 +52,24 @@ def ndcg_for(report: dict, weights: dict[str, float], trec: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+")
-    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19"))
+    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"
+                                              / "trec-dl19"))
     parser.add_argument("--grid", default="0,0.25,0.5,1", help="weights tried for each criterion")
     args = parser.parse_args()
     grid = [float(x) for x in args.grid.split(",")]
     for path in args.reports:
-        report = json.load(open(path))
-        names = sorted({c["name"] for t in report["traces"] for r in t["candidates"] for c in r["criteria"]} - {
+        report = RerankEvaluation.model_validate_json(Path(path).read_text())
+        names = sorted({c.name for t in report.traces for r in t.candidates for c in r.criteria} - {
             "diversity"})
         results = []
         for combo in itertools.product(grid, repeat=len(names)):
             if not any(combo):
                 continue
-            weights = dict(zip(names, combo))
+            weights = dict(zip(names, combo, strict=True))
             results.append((ndcg_for(report, weights, args.trec), weights))
         results.sort(key=lambda x: -x[0])
         singles = {n: ndcg_for(report, {n: 1.0}, args.trec) for n in names}
-        print(json.dumps({"report": path, "queries": len(report["traces"]), "single_signal": singles,
+        print(json.dumps({"report": path, "queries": len(report.traces), "single_signal": singles,
                           "best": results[:5]}))
 
 

@@ -6,16 +6,22 @@ The folder holds ``bm25_retrieve_results_*.json`` (queries with their BM25 top-1
 published reranking figures. Baselines: BM25 order, and the embedding similarity alone over the same top-K (read
 from the trace, so it costs nothing extra).
 
+What it measures comes back as a ``RerankEvaluation``; ``Machine`` says where it was measured.
+
 Example::
 
-    >>> report = evaluate_rerank(reranker, "/work/shared/datasets/trec-dl19", candidates=20, limit=5)  # doctest: +SKIP
-    >>> sorted(report["ndcg@10"])                                                                  # doctest: +SKIP
-    ['bm25', 'embedding', 'reranked']
+    >>> found = evaluate_rerank(reranker, "/work/shared/datasets/trec-dl19", candidates=20, limit=5)  # doctest: +SKIP
+    >>> found.ndcg_at_10.reranked > found.ndcg_at_10.bm25                                          # doctest: +SKIP
+    True
+    >>> Machine.model_validate({"cpu_count": 2, "torch": "2.13.0+cpu"}).gpu is None
+    True
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import platform
 import statistics
@@ -23,7 +29,68 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from sift.rerank.types import FiniteFloat, RerankTrace
 from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
+
+
+Figure = FiniteFloat
+"""A measured number, or None where there was nothing to measure: NaN and infinities become None, so reports stay
+valid JSON (which has neither)."""
+
+
+class Machine(BaseModel):
+    """Where figures were measured; every field may be missing from reports written elsewhere."""
+
+    cpu_count: int | None = None
+    torch: str | None = None
+    torch_threads: int | None = None
+    device: str | None = None
+    python: str | None = None
+    gpu: str | None = None
+
+    @classmethod
+    def current(cls, device: str | None = None) -> Machine:
+        """This machine; ``device`` is where the model runs (default: cuda if there is a GPU, else cpu)."""
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        return cls(cpu_count=os.cpu_count(), torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                   device=device or ("cuda" if gpu else "cpu"), python=platform.python_version(), gpu=gpu)
+
+
+class Ndcg(BaseModel):
+    """nDCG@10 of the reranked order and of the baselines, over the same queries (None: nothing to measure)."""
+
+    reranked: Figure
+    bm25: Figure
+    embedding: Figure = None  # only when the trace holds an embedding score for every candidate
+
+
+class RerankEvaluation(BaseModel):
+    """What ``evaluate_rerank`` measured for one reranker: quality, time per query, tokens, passages/s, and how
+    close the logit strategy came to the model's prefill floor."""
+
+    mode: str
+    strategy: str | None
+    model: str | None
+    relevance_method: str | None  # how the logit strategy scored relevance; None for other strategies
+    candidates: int
+    queries: int
+    limit: int | None
+    ndcg_at_10: Ndcg
+    ms_per_query: Figure
+    ms_per_query_median: Figure
+    tokens_per_query: Figure
+    passages_per_s: Figure
+    prefill_tokens_per_s: Figure
+    prefill_floor_ratio: Figure
+    weights: dict[str, float] | None
+    machine: Machine
+    traces: list[RerankTrace] = []  # one per query, with keep_traces (bench/rerank_weights.py re-scores them)
 
 
 def load_trec(folder: str | Path) -> tuple[list[dict], str]:
@@ -39,14 +106,6 @@ def load_trec(folder: str | Path) -> tuple[list[dict], str]:
 def to_candidates(hits: list[dict]) -> list[Candidate]:
     return [Candidate(chunk_id=i, text=h["content"], document_id=i, source="msmarco", score=float(h["score"]),
                       rank=i + 1) for i, h in enumerate(hits)]
-
-
-def machine_info(device: str | None = None) -> dict:
-    import torch
-
-    return {"cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "device": device or ("cuda" if torch.cuda.is_available() else "cpu"), "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def prefill_rate(lm, tokens: int = 1024, batch: int = 8) -> float | None:
@@ -66,8 +125,9 @@ def prefill_rate(lm, tokens: int = 1024, batch: int = 8) -> float | None:
 
 
 def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit: int | None = None,
-                    keep_traces: bool = False, on_query: Callable[[int, int], None] | None = None) -> dict:
-    """Rerank each query's BM25 top-``candidates`` and report quality and speed as a JSON-safe dict.
+                    keep_traces: bool = False, on_query: Callable[[int, int], None] | None = None
+                    ) -> RerankEvaluation:
+    """Rerank each query's BM25 top-``candidates`` and measure quality and speed.
 
     ``on_query(done, total)`` is called after each query, for a progress bar."""
     from ranx import Qrels, Run, evaluate
@@ -98,27 +158,31 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
             # ties broken by BM25 rank, as the reranker does
             runs["embedding"][qid] = {str(hits[i]["docid"]): emb[i] - 1e-9 * i for i in emb} | tail
         if keep_traces:
-            traces.append(result.trace.model_dump(mode="json"))
+            traces.append(result.trace)
         if on_query is not None:
             on_query(len(latencies), len(queries))
     rate_after = prefill_rate(lm) if lm is not None else None
-    ndcg = {name: round(float(evaluate(qrels, Run(run), "ndcg@10")), 4) for name, run in runs.items() if run}
+
+    def ndcg_at_10(run: dict[str, dict[str, float]]) -> float | None:
+        return round(float(evaluate(qrels, Run(run), "ndcg@10")), 4) if run else None
+
     total_s, total_tokens = sum(latencies), sum(tokens)
     rates = [r for r in (rate_before, rate_after) if r]
     rate = statistics.mean(rates) if rates else None
-    report = {
-        "mode": reranker.mode, "strategy": reranker.strategy, "model": reranker.model_name,
-        "candidates": candidates, "queries": len(queries), "limit": limit,
-        "ndcg@10": ndcg,
-        "ms_per_query": round(1000 * total_s / max(len(queries), 1), 1),
-        "ms_per_query_median": round(1000 * statistics.median(latencies), 1) if latencies else None,
-        "tokens_per_query": round(total_tokens / max(len(queries), 1), 1),
-        "passages_per_s": round(len(queries) * candidates / total_s, 2) if total_s else None,
-        "prefill_tokens_per_s": round(rate, 1) if rate else None,
-        "prefill_floor_ratio": round(total_s / (total_tokens / rate), 3) if rate and total_tokens else None,
-        "weights": dict(reranker.weights or {}) or None,
-        "machine": machine_info(str(getattr(lm, "device", "")) or None),
-    }
-    if keep_traces:
-        report["traces"] = traces
-    return report
+    found = RerankEvaluation(
+        mode=reranker.mode, strategy=reranker.strategy, model=reranker.model_name,
+        relevance_method=reranker.relevance_method if reranker.strategy == "logits" else None,
+        candidates=candidates, queries=len(queries), limit=limit,
+        ndcg_at_10=Ndcg(**{name: ndcg_at_10(run) for name, run in runs.items()}),
+        ms_per_query=round(1000 * total_s / max(len(queries), 1), 1),
+        ms_per_query_median=round(1000 * statistics.median(latencies), 1) if latencies else None,
+        tokens_per_query=round(total_tokens / max(len(queries), 1), 1),
+        passages_per_s=round(len(queries) * candidates / total_s, 2) if total_s else None,
+        prefill_tokens_per_s=round(rate, 1) if rate else None,
+        prefill_floor_ratio=round(total_s / (total_tokens / rate), 3) if rate and total_tokens else None,
+        weights=dict(reranker.weights or {}) or None,
+        machine=Machine.current(str(getattr(lm, "device", "")) or None),
+        traces=traces)
+    logger.info("Reranked %d queries with %s%s: nDCG@10 %s, %s ms/query", found.queries, found.mode,
+                f":{found.strategy}" if found.strategy else "", found.ndcg_at_10.reranked, found.ms_per_query)
+    return found

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,10 @@ from sift.app.evals import reports, run_eval
 from sift.app.evals.common import parse_modes, scratch_sift
 from sift.app.evals.metrics import best_over_references, exact_match, normalize_answer, ranking_metrics, token_f1
 from sift.app.evals.qa import load_cmu
-from sift.app.evals.reports import list_reports, markdown_table, new_report, write_report
+from sift.app.evals.reports import Report, ReportRow, list_reports, markdown_table, write_report
 from sift.rerank.evaluation import load_trec
+
+from conftest import REPO
 
 
 def test_answer_metrics_match_hand_computed_values():
@@ -66,25 +69,53 @@ def test_mode_specs():
 
 
 def test_report_files_table_and_plot(tmp_path):
-    report = new_report("qa", tmp_path / "cmu-wikiqa-s10", "f1", setup={"questions": 2})
-    report["rows"] = [
-        {"mode": "none", "strategy": None, "queries": 2, "metrics": {"f1": 0.25, "exact_match": 0.0},
-         "ms_per_query": 900.0, "timings_ms": {"retrieve": 20.0, "generate": 880.0}},
-        {"mode": "relevance", "strategy": "logits", "queries": 2, "metrics": {"f1": 0.31, "exact_match": 0.5},
-         "ms_per_query": 4100.0, "timings_ms": {"retrieve": 20.0, "rerank": 3200.0, "generate": 880.0}}]
+    report = Report.new("qa", tmp_path / "cmu-wikiqa-s10", "f1", setup={"questions": 2})
+    report.rows = [
+        ReportRow(mode="none", strategy=None, queries=2, metrics={"f1": 0.25, "exact_match": 0.0},
+                  ms_per_query=900.0, timings_ms={"retrieve": 20.0, "generate": 880.0}),
+        ReportRow(mode="relevance", strategy="logits", queries=2, metrics={"f1": 0.31, "exact_match": 0.5},
+                  ms_per_query=4100.0, timings_ms={"retrieve": 20.0, "rerank": 3200.0, "generate": 880.0})]
     files = write_report(report, tmp_path / "results")
-    assert files.load()["rows"][1]["metrics"]["f1"] == 0.31
+    assert files.load() == report
     table = files.markdown.read_text()
     assert "| relevance:logits | 2 | 0.3100 | 0.5000 | 4100 | 20 | 3200 | 880 |" in table
     assert "| none | 2 | 0.2500 | 0.0000 | 900 | 20 | – | 880 |" in table
     assert files.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files.plot.stat().st_size > 5000
-    older = dict(report, created="2026-01-01T00:00:00")
+    # a row writes only the figures its eval measured: no rerank or QA fields as null
+    assert set(json.loads(files.json.read_text())["rows"][0]) == {
+        "mode", "strategy", "queries", "metrics", "ms_per_query", "timings_ms"}
+    older = report.model_copy(update={"created": datetime(2026, 1, 1)})
     write_report(older, tmp_path / "results")
-    assert [f.stem for f in list_reports(tmp_path / "results")][0] == files.stem  # newest first
+    assert list_reports(tmp_path / "results")[0].stem == files.stem  # newest first
     (tmp_path / "results" / "ingest-search-20991231-000000.json").write_text("{}")  # not a report: no table
     assert len(list_reports(tmp_path / "results")) == 2
     assert list_reports(tmp_path / "nowhere") == []
     assert markdown_table(report) == table
+
+
+def test_a_figure_that_is_not_a_number_is_written_as_null(tmp_path):
+    report = Report.new("retrieval", tmp_path / "beir", "ndcg@10", setup={})
+    report.rows.append(ReportRow(mode="none", strategy=None, queries=0, metrics={"ndcg@10": math.nan},
+                                 ms_per_query=math.inf, timings_ms={"retrieve": None}))
+    files = write_report(report, tmp_path / "results")
+    row = json.loads(files.json.read_text())["rows"][0]  # json.loads would read NaN back: the file must say null
+    assert "NaN" not in files.json.read_text() and "Infinity" not in files.json.read_text()
+    assert row["metrics"] == {"ndcg@10": None} and row["ms_per_query"] is None
+    assert "| none | 0 | – | – | – |" in files.markdown.read_text()
+
+
+@pytest.mark.parametrize("kind", ["rerank", "retrieval", "qa"])
+def test_reports_written_by_the_last_release_load_and_render_the_same(kind, tmp_path):
+    """docs/results holds the reports of `make bench` run by Sift 0.1: JSON and the Markdown table it wrote."""
+    text = (REPO / "docs" / "results" / f"{kind}.json").read_text()
+    report = Report.model_validate_json(text)
+    assert report.kind == kind and report.rows and report.machine.cpu_count
+    assert markdown_table(report) == (REPO / "docs" / "results" / f"{kind}.md").read_text()
+    assert json.loads(report.model_dump_json()) == json.loads(text)  # written back unchanged: no field lost or added
+    if kind == "qa":
+        assert report.rows[0].examples[0].references and report.rows[0].citations == 34
+    if kind == "rerank":
+        assert report.rows[0].metrics["ndcg@10 embedding"] is None and report.rows[1].tokens_per_query == 2162.8
 
 
 # ---------------------------------------------------------------------------------------------- end to end
@@ -152,7 +183,7 @@ def test_eval_retrieval_on_dbpedia_slice(beir_slice, eval_settings, tmp_path):
     assert scratch.corpora() == ["beir"] and len(scratch.documents("beir")) == 90
     # a second run finds the dataset already ingested (unchanged) and measures the same dense ranking
     again = run_eval(eval_settings, "retrieval", beir_slice, ["none"])
-    assert again.load()["rows"][0]["metrics"] == dense["metrics"]
+    assert again.load().rows[0].metrics == dense["metrics"]
     assert len(reports(eval_settings)) == 1 and len(list_reports(out)) == 1
 
 
@@ -172,7 +203,7 @@ def cmu_slice(datasets, tmp_path_factory) -> Path:
 
 
 def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
-    questions, without_reference = load_cmu(cmu_slice)
+    questions, _ = load_cmu(cmu_slice)
     assert {q.article for q in questions} == {"data/set1/a1.txt", "data/set4/a10.txt"}
     assert all(q.references for q in questions) and len({(q.article, q.text) for q in questions}) == len(questions)
     yes_no = next(q for q in questions if q.text == "Was Alessandro Volta a professor of chemistry?")
@@ -197,7 +228,7 @@ def test_eval_errors_are_one_line(tmp_path, eval_settings):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\n")
     (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "tides"}\n')
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d", "text": "moon"}\n{"_id": broken\n')
-    with pytest.raises(ValueError, match="corpus.jsonl line 2 is not valid JSON"):
+    with pytest.raises(ValueError, match=r"corpus\.jsonl line 2 is not valid JSON"):
         run_eval(eval_settings, "retrieval", tmp_path, ["none"])
     with pytest.raises(ValueError, match="Unknown eval"):
         run_eval(eval_settings, "vibes", tmp_path)

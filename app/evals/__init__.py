@@ -7,7 +7,7 @@ Example::
 
     >>> files = run_eval(Settings(), "retrieval", Path("../shared/datasets/dbpedia-entity-5k"), ["none"], limit=5)
     ...                                                                           # doctest: +SKIP
-    >>> files.load()["rows"][0]["metrics"]["ndcg@10"]                             # doctest: +SKIP
+    >>> files.load().rows[0].metrics["ndcg@10"]                                   # doctest: +SKIP
     0.38
 """
 

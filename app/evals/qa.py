@@ -13,7 +13,7 @@ Example::
 
     >>> report = evaluate_qa(Settings(), Path("../shared/datasets/cmu-wikiqa-s10"), [("relevance", "logits")],
     ...                      limit=20)                                            # doctest: +SKIP
-    >>> sorted(report["rows"][0]["metrics"])                                      # doctest: +SKIP
+    >>> sorted(report.rows[0].metrics)                                            # doctest: +SKIP
     ['cannot_answer_rate', 'citation_accuracy', 'exact_match', 'f1']
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from sift.app.config import Settings
 from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
 from sift.app.evals.metrics import best_over_references, exact_match, token_f1
-from sift.app.evals.reports import new_report
+from sift.app.evals.reports import AnswerExample, Report, ReportRow
 from sift.app.generation import without_citations
 from sift.ingestion.ingest import IngestItem
 
@@ -69,7 +69,7 @@ def sample(questions: list[Question], limit: int | None) -> list[Question]:
 
 
 def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | None]], limit: int | None = None,
-                on_progress: EvalProgress | None = None, command: str | None = None) -> dict:
+                on_progress: EvalProgress | None = None, command: str | None = None) -> Report:
     """Answer quality, citation accuracy, refusals and latency per stage for each rerank mode."""
     questions, unanswerable = load_cmu(folder)
     articles = sorted({q.article for q in questions})
@@ -80,7 +80,7 @@ def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | N
     sift = scratch_sift(settings, folder)
     ingest_dataset(sift, CORPUS, [IngestItem.from_path(folder / a, a) for a in articles], on_progress)
 
-    report = new_report("qa", folder, "f1", command=command, setup={
+    report = Report.new("qa", folder, "f1", command=command, setup={
         "articles": len(articles), "questions": len(chosen), "questions_available": len(questions),
         "questions_without_reference": unanswerable, "candidates_k": settings.candidates_k,
         "answer_top_n": settings.answer_top_n, "answer_max_tokens": settings.answer_max_tokens,
@@ -102,16 +102,17 @@ def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | N
             for stage, ms in answer.timings_ms.items():
                 stages.setdefault(stage, []).append(ms)
             if len(examples) < 5:
-                examples.append({"question": question.text, "answer": answer.text, "references": question.references,
-                                 "f1": round(f1[-1], 3), "cited": [c.source for c in answer.citations]})
+                examples.append(AnswerExample(question=question.text, answer=answer.text,
+                                              references=list(question.references), f1=round(f1[-1], 3),
+                                              cited=[c.source for c in answer.citations]))
             if on_progress:
                 on_progress(f"Answering with {mode}" + (f" ({strategy})" if strategy else ""), i + 1, len(chosen))
         n = max(len(chosen), 1)
-        report["rows"].append({
-            "mode": mode, "strategy": strategy, "queries": len(chosen),
-            "metrics": {"exact_match": round(sum(em) / n, 4), "f1": round(sum(f1) / n, 4),
-                        "citation_accuracy": round(cited_right / cited, 4) if cited else None,
-                        "cannot_answer_rate": round(refused / n, 4)},
-            "ms_per_query": mean(total_ms), "timings_ms": {s: mean(v) for s, v in stages.items()},
-            "citations": cited, "examples": examples})
+        report.rows.append(ReportRow(
+            mode=mode, strategy=strategy, queries=len(chosen),
+            metrics={"exact_match": round(sum(em) / n, 4), "f1": round(sum(f1) / n, 4),
+                     "citation_accuracy": round(cited_right / cited, 4) if cited else None,
+                     "cannot_answer_rate": round(refused / n, 4)},
+            ms_per_query=mean(total_ms), timings_ms={s: mean(v) for s, v in stages.items()},
+            citations=cited, examples=examples))
     return report

@@ -1,6 +1,7 @@
 """Eval reports: one JSON file, one Markdown table and one quality-vs-time plot (PNG) per run, in a results folder.
 
-Every eval (rerank, retrieval, qa) returns the same shape, so one writer, one reader and one plot serve them all::
+Every eval (rerank, retrieval, qa) returns the same ``Report``, so one writer, one reader and one plot serve them
+all; its JSON is the file's, and files written by earlier releases load::
 
     {"kind": "retrieval", "dataset": "dbpedia-entity-5k", "created": "2026-11-22T21:40:00", "command": "sift eval ...",
      "quality_metric": "ndcg@10", "setup": {...}, "machine": {...},
@@ -9,6 +10,10 @@ Every eval (rerank, retrieval, qa) returns the same shape, so one writer, one re
 
 Example::
 
+    >>> row = ReportRow(mode="relevance", strategy="logits", queries=2,
+    ...                 metrics={"f1": 0.31, "exact_match": float("nan")}, ms_per_query=4100.0, timings_ms={})
+    >>> row.label, row.metrics["exact_match"]
+    ('relevance:logits', None)
     >>> files = write_report(report, Path("data/results"))       # doctest: +SKIP
     >>> files.json.name                                          # doctest: +SKIP
     'retrieval-dbpedia-entity-5k-20261122-214000.json'
@@ -16,15 +21,82 @@ Example::
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sift.rerank.evaluation import machine_info
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+
+from sift.rerank.evaluation import Figure, Machine
+
+logger = logging.getLogger(__name__)
 
 STAGES = ("rewrite", "retrieve", "rerank", "generate")
 """The pipeline's stages in order: the order of the time columns."""
+
+
+class AnswerExample(BaseModel):
+    """One question the QA eval asked, shown beside the figures."""
+
+    question: str
+    answer: str
+    references: list[str]
+    f1: float
+    cited: list[str]  # the cited passages' sources
+
+
+class ReportRow(BaseModel):
+    """One mode / strategy's figures. Fields with a default are figures only some evals measure; a row writes only
+    the fields it was given."""
+
+    mode: str
+    strategy: str | None
+    queries: int
+    metrics: dict[str, Figure]
+    ms_per_query: Figure
+    timings_ms: dict[str, Figure] = {}  # stage -> mean ms per query
+    # the rerank eval's
+    ms_per_query_median: Figure = None
+    tokens_per_query: Figure = None
+    passages_per_s: Figure = None
+    prefill_tokens_per_s: Figure = None
+    prefill_floor_ratio: Figure = None
+    weights: dict[str, float] | None = None
+    # the QA eval's
+    citations: int | None = None
+    examples: list[AnswerExample] = []
+
+    @property
+    def label(self) -> str:
+        return self.mode + (f":{self.strategy}" if self.strategy else "")
+
+    @model_serializer(mode="wrap")
+    def _measured_only(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # A retrieval row carrying "citations": null and "examples": [] would say it measured them.
+        return {name: value for name, value in handler(self).items() if name in self.model_fields_set}
+
+
+class Report(BaseModel):
+    """One eval run: what was measured, on what, how (``setup``: the settings that shape the figures) and where."""
+
+    kind: str
+    dataset: str
+    dataset_path: str
+    created: datetime
+    command: str | None = None
+    quality_metric: str  # the metric the plot puts against time
+    setup: dict[str, str | int | float | None]
+    machine: Machine = Machine()
+    rows: list[ReportRow] = []
+
+    @classmethod
+    def new(cls, kind: str, dataset: str | Path, quality_metric: str, setup: dict[str, str | int | float | None],
+            command: str | None = None) -> Report:
+        """An empty report, dated now, on this machine; evals append one row per mode / strategy."""
+        return cls(kind=kind, dataset=Path(dataset).name, dataset_path=str(Path(dataset).resolve()),
+                   created=datetime.now().replace(microsecond=0), command=command, quality_metric=quality_metric,
+                   setup=setup, machine=Machine.current())
 
 
 @dataclass(frozen=True)
@@ -39,74 +111,63 @@ class ReportFiles:
     def stem(self) -> str:
         return self.json.stem
 
-    def load(self) -> dict:
-        return json.loads(self.json.read_text())
+    def load(self) -> Report:
+        return Report.model_validate_json(self.json.read_text())
 
 
-def new_report(kind: str, dataset: str | Path, quality_metric: str, setup: dict, command: str | None = None) -> dict:
-    """An empty report; evals append one row per mode / strategy."""
-    return {"kind": kind, "dataset": Path(dataset).name, "dataset_path": str(Path(dataset).resolve()),
-            "created": datetime.now().isoformat(timespec="seconds"), "command": command,
-            "quality_metric": quality_metric, "setup": setup, "machine": machine_info(), "rows": []}
-
-
-def row_label(row: dict) -> str:
-    return row["mode"] + (f":{row['strategy']}" if row.get("strategy") else "")
-
-
-def table_rows(report: dict) -> list[dict]:
-    """One dict per mode / strategy: every metric any row has, the time per query, then per stage in pipeline order
-    (None where a row lacks a value)."""
-    rows = report["rows"]
-    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
-    stages = sorted(dict.fromkeys(s for r in rows for s in r.get("timings_ms", {})),
+def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
+    """The table's lines, one per mode / strategy (column -> value): every metric any row has, the time per query,
+    then per stage in pipeline order (None where a row lacks a value)."""
+    rows = report.rows
+    metrics = list(dict.fromkeys(m for r in rows for m in r.metrics))
+    stages = sorted(dict.fromkeys(s for r in rows for s in r.timings_ms),
                     key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
-    return [{"mode:strategy": row_label(r), "queries": r["queries"], **{m: r["metrics"].get(m) for m in metrics},
-             "ms/query": r["ms_per_query"], **{f"{s} ms": r.get("timings_ms", {}).get(s) for s in stages}}
+    return [{"mode:strategy": r.label, "queries": r.queries, **{m: r.metrics.get(m) for m in metrics},
+             "ms/query": r.ms_per_query, **{f"{s} ms": r.timings_ms.get(s) for s in stages}}
             for r in rows]
 
 
-def markdown_table(report: dict) -> str:
+def markdown_table(report: Report) -> str:
     """The report as a Markdown table: one line per mode / strategy, every metric, time per query."""
     rows = table_rows(report)
     header = list(rows[0]) if rows else ["mode:strategy", "queries", "ms/query"]
-    lines = [f"### {report['kind']} on {report['dataset']} ({report['created']})", "",
+    lines = [f"### {report.kind} on {report.dataset} ({report.created.isoformat()})", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         # times in whole milliseconds, metrics to 4 places
         cells = [_cell(value, 0 if name.endswith("ms") or name == "ms/query" else 4) for name, value in row.items()]
         lines.append("| " + " | ".join(cells) + " |")
-    if report.get("command"):
-        lines += ["", f"Command: `{report['command']}`"]
-    machine = report.get("machine") or {}
-    lines.append(f"Machine: {machine.get('cpu_count')} CPUs, GPU {machine.get('gpu') or 'none'}, "
-                 f"torch {machine.get('torch')}.")
+    if report.command:
+        lines += ["", f"Command: `{report.command}`"]
+    machine = report.machine
+    lines.append(f"Machine: {machine.cpu_count} CPUs, GPU {machine.gpu or 'none'}, torch {machine.torch}.")
     return "\n".join(lines) + "\n"
 
 
-def _cell(value, digits: int = 4) -> str:
+def _cell(value: str | int | float | None, digits: int = 4) -> str:
     if value is None:
         return "–"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def plot(report: dict, path: Path) -> None:
+def plot(report: Report, path: Path) -> None:
     """Quality against time per query, one labelled point per mode / strategy (REBEL's trade-off figure)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a server
     import matplotlib.pyplot as plt
 
-    metric = report["quality_metric"]
+    metric = report.quality_metric
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for r in report["rows"]:
-        x, y = max(r["ms_per_query"], 0.01), r["metrics"].get(metric)
-        if y is None:
+    for r in report.rows:
+        y = r.metrics.get(metric)
+        if y is None or r.ms_per_query is None:
             continue
+        x = max(r.ms_per_query, 0.01)
         ax.scatter([x], [y], s=40)
-        ax.annotate(row_label(r), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     # Baselines measured beside every row (e.g. "ndcg@10 bm25" in the rerank eval) as dashed lines.
-    baselines = {name: value for r in report["rows"] for name, value in r["metrics"].items()
+    baselines = {name: value for r in report.rows for name, value in r.metrics.items()
                  if name.startswith(f"{metric} ") and value is not None}
     for name, value in baselines.items():
         ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")
@@ -116,22 +177,22 @@ def plot(report: dict, path: Path) -> None:
     ax.margins(x=0.2)
     ax.set_xlabel("time per query (ms, log scale)")
     ax.set_ylabel(metric)
-    ax.set_title(f"{report['kind']} on {report['dataset']}: quality vs. time", fontsize=10)
+    ax.set_title(f"{report.kind} on {report.dataset}: quality vs. time", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def write_report(report: dict, folder: Path) -> ReportFiles:
+def write_report(report: Report, folder: Path) -> ReportFiles:
     """Write ``<kind>-<dataset>-<time>.json/.md/.png`` into ``folder`` (created if needed)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = report["created"].replace("-", "").replace(":", "").replace("T", "-")
-    stem = f"{report['kind']}-{report['dataset']}-{stamp}"
+    stem = f"{report.kind}-{report.dataset}-{report.created:%Y%m%d-%H%M%S}"
     files = ReportFiles(folder / f"{stem}.json", folder / f"{stem}.md", folder / f"{stem}.png")
-    files.json.write_text(json.dumps(report, indent=2))
+    files.json.write_text(report.model_dump_json(indent=2))
     files.markdown.write_text(markdown_table(report))
     plot(report, files.plot)
+    logger.info("Wrote the %s report to %s", report.kind, files.json)
     return files
 
 

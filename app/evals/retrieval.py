@@ -9,7 +9,7 @@ Example::
 
     >>> report = evaluate_retrieval(Settings(), Path("../shared/datasets/dbpedia-entity-5k"),
     ...                             [("none", None), ("relevance", "logits")], limit=10)  # doctest: +SKIP
-    >>> report["rows"][0]["metrics"]["ndcg@10"]                                          # doctest: +SKIP
+    >>> report.rows[0].metrics["ndcg@10"]                                                # doctest: +SKIP
     0.4312
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from sift.app.config import Settings
 from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
 from sift.app.evals.metrics import RANKING_METRICS, ranking_metrics
-from sift.app.evals.reports import new_report
+from sift.app.evals.reports import Report, ReportRow
 from sift.ingestion.ingest import IngestItem
 
 CORPUS = "beir"
@@ -69,7 +69,7 @@ def beir_items(corpus: list[dict]) -> tuple[list[IngestItem], dict[str, str]]:
 
 def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, str | None]],
                        limit: int | None = None, depth: int = 100, on_progress: EvalProgress | None = None,
-                       command: str | None = None) -> dict:
+                       command: str | None = None) -> Report:
     """Ranking quality and time per query of dense retrieval (``none``) and each rerank mode."""
     corpus, queries, qrels = load_beir(folder)
     judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())][: limit or None]
@@ -86,7 +86,7 @@ def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, 
         if on_progress:
             on_progress("Retrieving", i + 1, len(judged))
 
-    report = new_report("retrieval", folder, "ndcg@10", command=command, setup={
+    report = Report.new("retrieval", folder, "ndcg@10", command=command, setup={
         "documents": len(corpus), "queries": len(judged), "depth": depth, "candidates_k": settings.candidates_k,
         "embedding_model": settings.embedding_model, "llm_model": settings.llm_base_url or settings.llm_model,
         "index_type": settings.index_type})
@@ -104,10 +104,9 @@ def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, 
             if on_progress:
                 on_progress(f"Ranking with {mode}" + (f" ({strategy})" if strategy else ""), i + 1, len(judged))
         timings = {"retrieve": mean(retrieve_ms)} | ({"rerank": mean(rerank_ms)} if rerank_ms else {})
-        report["rows"].append({
-            "mode": mode, "strategy": strategy, "queries": len(judged),
-            "metrics": ranking_metrics(qrels, run, RANKING_METRICS),
-            "ms_per_query": round(sum(v for v in timings.values() if v), 1), "timings_ms": timings})
+        report.rows.append(ReportRow(
+            mode=mode, strategy=strategy, queries=len(judged), metrics=ranking_metrics(qrels, run, RANKING_METRICS),
+            ms_per_query=round(sum(v for v in timings.values() if v), 1), timings_ms=timings))
     return report
 
 

@@ -45,15 +45,14 @@ else:
                           format_func=lambda i: stems[i])
     files = found[picked]
     report = files.load()
-    setup = report.get("setup", {})
-    st.caption(escape(f"{report['kind']} on {report['dataset']} · {report['created']} · "
-                      + ", ".join(f"{k} {v}" for k, v in setup.items())))
+    st.caption(escape(f"{report.kind} on {report.dataset} · {report.created.isoformat()} · "
+                      + ", ".join(f"{k} {v}" for k, v in report.setup.items())))
     st.dataframe(pd.DataFrame(table_rows(report)), hide_index=True)
     if files.plot.is_file():
-        st.image(str(files.plot), width=720, caption=f"{report['quality_metric']} against time per query")
-    if report.get("command"):
-        st.code(report["command"], language="bash")
-    examples = [dict(e, mode=r["mode"]) for r in report["rows"] for e in r.get("examples", [])]
+        st.image(str(files.plot), width=720, caption=f"{report.quality_metric} against time per query")
+    if report.command:
+        st.code(report.command, language="bash")
+    examples = [e.model_dump() | {"mode": r.mode} for r in report.rows for e in r.examples]
     if examples:
         with st.expander("Example answers"):
             st.dataframe(pd.DataFrame(examples), hide_index=True)
