@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.sift-installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8501
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# Lint and format check (CI runs it before the tests); `ruff format .` fixes the formatting.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The standard suite, within 45 minutes on 2 cores; reports go to data/results (the app's Evaluation page).
 bench: install

@@ -21,7 +21,7 @@ import sys
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -57,7 +57,9 @@ def _print_json(value) -> None:
 
 
 def _summary(results: list[FileResult]) -> str:
-    counts = {status: sum(r.status == status for r in results) for status in ("added", "replaced", "unchanged", "failed")}
+    counts = {
+        status: sum(r.status == status for r in results) for status in ("added", "replaced", "unchanged", "failed")
+    }
     return ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
@@ -72,6 +74,7 @@ def ingest(
 
     sift = _sift()
     with tqdm(total=0, unit="file", disable=as_json, file=sys.stderr) as bar:
+
         def progress(done: int, total: int, result: FileResult) -> None:
             bar.total = total
             bar.update(1)
@@ -106,7 +109,7 @@ def docs(corpus: CorpusOption, as_json: JsonOption = False) -> None:
 @cli.command()
 def delete(
     corpus: CorpusOption,
-    document: Annotated[Optional[int], typer.Option("--document", help="Id of the document to delete.")] = None,
+    document: Annotated[int | None, typer.Option("--document", help="Id of the document to delete.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Delete the whole corpus.")] = False,
 ) -> None:
     """Delete one document, or a whole corpus, with their passages and vectors."""
@@ -125,7 +128,7 @@ def delete(
 def search(
     query: str,
     corpus: CorpusOption,
-    k: Annotated[Optional[int], typer.Option("-k", help="Number of passages.")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Number of passages.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the passages dense retrieval finds for a query."""
@@ -142,9 +145,9 @@ def search(
 def ask(
     question: str,
     corpus: CorpusOption,
-    mode: Annotated[Optional[str], typer.Option("--mode", help="Rerank mode (default: the settings').")] = None,
-    strategy: Annotated[Optional[str], typer.Option("--strategy", help="logits or generative.")] = None,
-    k: Annotated[Optional[int], typer.Option("-k", help="Passages retrieved and reranked.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="Rerank mode (default: the settings').")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="logits or generative.")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Passages retrieved and reranked.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from a corpus, with numbered citations; --json adds the rerank trace."""
@@ -177,8 +180,8 @@ def sample() -> None:
 
 def main() -> None:
     """Entry point: run the CLI, turning Sift's errors into one readable line."""
-    from sift.rerank.llm import ModelNotFound, ServerError
     from sift.ingestion.store import StoreError
+    from sift.rerank.llm import ModelNotFound, ServerError
 
     try:
         cli(standalone_mode=False)
@@ -197,8 +200,11 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         logger.exception("sift %s failed unexpectedly", " ".join(sys.argv[1:2]))
-        typer.secho(f"error: {type(exc).__name__}: {exc} (the traceback is in {Settings().resolved_log_file()})",
-                    err=True, fg="red")
+        typer.secho(
+            f"error: {type(exc).__name__}: {exc} (the traceback is in {Settings().resolved_log_file()})",
+            err=True,
+            fg="red",
+        )
         sys.exit(1)
 
 

@@ -52,7 +52,9 @@ class Settings(BaseSettings):
         None, description="Any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Default: SQLite in data_dir."
     )
 
-    embedding_model: str = Field(PACKAGED, description="A sentence-transformers folder, or 'packaged' (all-MiniLM-L6-v2).")
+    embedding_model: str = Field(
+        PACKAGED, description="A sentence-transformers folder, or 'packaged' (all-MiniLM-L6-v2)."
+    )
     embedding_batch_size: int = Field(64, ge=1)
 
     llm_model: str = Field(
@@ -64,8 +66,9 @@ class Settings(BaseSettings):
         description="Where a GGUF model is kept once converted to a transformers folder (loads in ~1 s, not ~20 s).",
     )
     llm_base_url: str | None = Field(
-        None, description="An OpenAI-compatible server (e.g. vLLM: http://host:8000/v1). When set, it is used "
-        "instead of a local model."
+        None,
+        description="An OpenAI-compatible server (e.g. vLLM: http://host:8000/v1). When set, it is used "
+        "instead of a local model.",
     )
     llm_api_model: str | None = Field(None, description="Model name to request from llm_base_url.")
     llm_api_key: str | None = Field(None, description="Bearer token for llm_base_url, if it needs one.")
@@ -81,15 +84,17 @@ class Settings(BaseSettings):
     answer_top_n: int = Field(3, ge=1, description="Passages the answer is written from.")
     answer_max_tokens: int = Field(256, ge=16, description="Longest answer, in LLM tokens.")
     answer_min_similarity: float = Field(
-        0.3, description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "
-        "rather than guess (0.3 suits all-MiniLM-L6-v2: on-topic questions score 0.5-0.7, off-topic ones < 0.25)."
+        0.3,
+        description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "
+        "rather than guess (0.3 suits all-MiniLM-L6-v2: on-topic questions score 0.5-0.7, off-topic ones < 0.25).",
     )
     results_dir: Path | None = Field(
         None, description="Where evals write their reports (JSON, Markdown, plot). Default: data_dir/results."
     )
     datasets_dir: Path = Field(
-        Path("../shared/datasets"), description="Where the app's Evaluation page looks for trec-dl19, "
-        "dbpedia-entity-5k and cmu-wikiqa-s10 (each can also be given by path)."
+        Path("../shared/datasets"),
+        description="Where the app's Evaluation page looks for trec-dl19, "
+        "dbpedia-entity-5k and cmu-wikiqa-s10 (each can also be given by path).",
     )
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="How much goes to the log.")
@@ -100,12 +105,14 @@ class Settings(BaseSettings):
     # --- rerank ---
     rerank_mode: Mode = Field(Mode.RELEVANCE, description=Mode.__doc__)
     rerank_strategy: Strategy = Field(Strategy.LOGITS, description=Strategy.__doc__)
-    rerank_relevance_method: RelevanceMethod = Field(RelevanceMethod.QUERY_LIKELIHOOD,
-                                                     description=RelevanceMethod.__doc__)
+    rerank_relevance_method: RelevanceMethod = Field(
+        RelevanceMethod.QUERY_LIKELIHOOD, description=RelevanceMethod.__doc__
+    )
     rerank_batch_size: int = Field(16, ge=1, description="Passages per forward pass.")
     rerank_weights: dict[str, float] | None = Field(
-        None, description="Composite weights overriding the mode's defaults, e.g. {\"relevance\": 1, "
-        "\"embedding\": 1, \"retrieval\": 0.5, \"diversity\": 0.25}."
+        None,
+        description='Composite weights overriding the mode\'s defaults, e.g. {"relevance": 1, '
+        '"embedding": 1, "retrieval": 0.5, "diversity": 0.25}.',
     )
     rerank_cross_encoder: str | None = Field(None, description="A sentence-transformers CrossEncoder folder.")
 

@@ -26,10 +26,15 @@ from sift.app.config import Settings
 
 eval_app = typer.Typer(help="Measure Sift's components on standard test collections.", no_args_is_help=True)
 
-ModeOption = Annotated[list[str] | None, typer.Option(
-    "--mode", help="Rerank mode, or mode:strategy; repeat for several (e.g. --mode none --mode relevance:logits).")]
-StrategyOption = Annotated[str | None, typer.Option(
-    "--strategy", help="Strategy for modes given without one (default: the settings').")]
+ModeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mode", help="Rerank mode, or mode:strategy; repeat for several (e.g. --mode none --mode relevance:logits)."
+    ),
+]
+StrategyOption = Annotated[
+    str | None, typer.Option("--strategy", help="Strategy for modes given without one (default: the settings').")
+]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Only N queries / questions.")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Results folder (default: data/results).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
@@ -41,38 +46,58 @@ def _group() -> None:
 
 
 @eval_app.command("rerank")
-def rerank(trec: Annotated[Path, typer.Option(
-               "--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt.")],
-           mode: ModeOption = None, strategy: StrategyOption = None,
-           candidates: Annotated[int, typer.Option(
-               "--candidates", min=1, help="BM25 passages reranked per query.")] = 20,
-           limit: LimitOption = None, out: OutOption = None, as_json: JsonOption = False) -> None:
+def rerank(
+    trec: Annotated[Path, typer.Option("--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt.")],
+    mode: ModeOption = None,
+    strategy: StrategyOption = None,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, help="BM25 passages reranked per query.")] = 20,
+    limit: LimitOption = None,
+    out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """The reranker alone on TREC DL: nDCG@10 (trec_eval linear gain) beside BM25 and embedding order, latency per
     query, tokens processed, passages/s."""
     _run("rerank", trec, mode, strategy, limit, out, as_json, candidates=candidates)
 
 
 @eval_app.command("retrieval")
-def retrieval(beir: Annotated[Path, typer.Option("--beir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")],
-              mode: ModeOption = None, strategy: StrategyOption = None, limit: LimitOption = None,
-              out: OutOption = None, as_json: JsonOption = False) -> None:
+def retrieval(
+    beir: Annotated[Path, typer.Option("--beir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")],
+    mode: ModeOption = None,
+    strategy: StrategyOption = None,
+    limit: LimitOption = None,
+    out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Dense retrieval (mode none) and rerank modes on a BEIR collection ingested into a scratch store:
     nDCG@10, Recall@10/100, MRR@10."""
     _run("retrieval", beir, mode, strategy, limit, out, as_json)
 
 
 @eval_app.command("qa")
-def qa(cmu: Annotated[Path, typer.Option(
-           "--cmu", help="CMU question-answer folder (question_answer_pairs.txt, data/).")],
-       mode: ModeOption = None, strategy: StrategyOption = None, limit: LimitOption = None,
-       out: OutOption = None, as_json: JsonOption = False) -> None:
+def qa(
+    cmu: Annotated[Path, typer.Option("--cmu", help="CMU question-answer folder (question_answer_pairs.txt, data/).")],
+    mode: ModeOption = None,
+    strategy: StrategyOption = None,
+    limit: LimitOption = None,
+    out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Answers end to end on CMU WikiQA: exact match, token F1, citation accuracy, "cannot answer" rate, latency
     per stage."""
     _run("qa", cmu, mode, strategy, limit, out, as_json)
 
 
-def _run(kind: str, dataset: Path, modes: list[str] | None, strategy: str | None, limit: int | None,
-         out: Path | None, as_json: bool, **options) -> None:
+def _run(
+    kind: str,
+    dataset: Path,
+    modes: list[str] | None,
+    strategy: str | None,
+    limit: int | None,
+    out: Path | None,
+    as_json: bool,
+    **options,
+) -> None:
     """Run one eval with a progress bar per stage on stderr, write its report, print the table (or the JSON)."""
     from tqdm import tqdm
 
@@ -92,8 +117,9 @@ def _run(kind: str, dataset: Path, modes: list[str] | None, strategy: str | None
         if done >= total:
             bar.close()
 
-    files = run_eval(settings, kind, dataset, modes, limit, progress, strategy, shlex.join(["sift", *sys.argv[1:]]),
-                     **options)
+    files = run_eval(
+        settings, kind, dataset, modes, limit, progress, strategy, shlex.join(["sift", *sys.argv[1:]]), **options
+    )
     report = files.load()
     if as_json:
         paths = {"json": str(files.json), "markdown": str(files.markdown), "plot": str(files.plot)}

@@ -69,9 +69,13 @@ def find_evidence(answer: str, passages: dict[int, str], embedder, threshold: fl
     pieces = [(n, s, e) for n, spans in spans_of.items() for s, e in spans]
     if not claims or not pieces:
         return Evidence({}, [text for text, _ in claims], verified=not claims)
-    vectors = embedder.encode([text for text, _ in claims] + [passages[n][s:e] for n, s, e in pieces],
-                              normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    similarity = vectors[: len(claims)] @ vectors[len(claims):].T  # [claims, passage sentences]
+    vectors = embedder.encode(
+        [text for text, _ in claims] + [passages[n][s:e] for n, s, e in pieces],
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    similarity = vectors[: len(claims)] @ vectors[len(claims) :].T  # [claims, passage sentences]
     owner = np.array([n for n, _, _ in pieces])
     found: dict[int, set[int]] = {}
     unsupported = []

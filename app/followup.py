@@ -36,12 +36,80 @@ _WORD = re.compile(r"[\w'’-]+", re.UNICODE)
 # Capitalised runs that name something ("Pharos of Alexandria", "Zappa and the Mothers of Invention"); linking words
 # may sit inside a run but not at its ends.
 _NAME = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|the|and|de|la|von|van|for|in)\s+)*[A-Z0-9][\w'’-]*)*")
-_QUESTION_OPENERS = {"what", "who", "whom", "whose", "when", "where", "why", "how", "which", "is", "are", "was",
-                     "were", "do", "does", "did", "can", "could", "should", "would", "will", "has", "have", "had",
-                     "tell", "explain", "describe", "list", "give", "name", "i", "in", "on", "at", "for", "and", "but",
-                     "besides", "other", "aside", "after", "before", "during", "a", "an", "the"}
-_NOT_A_NOUN = {"a", "an", "the", "to", "and", "or", "in", "on", "at", "for", "with", "about", "from", "by", "of",
-               "if", "when", "that", "this", "be", "been", "is", "was", "?"}
+_QUESTION_OPENERS = {
+    "what",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "which",
+    "is",
+    "are",
+    "was",
+    "were",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "has",
+    "have",
+    "had",
+    "tell",
+    "explain",
+    "describe",
+    "list",
+    "give",
+    "name",
+    "i",
+    "in",
+    "on",
+    "at",
+    "for",
+    "and",
+    "but",
+    "besides",
+    "other",
+    "aside",
+    "after",
+    "before",
+    "during",
+    "a",
+    "an",
+    "the",
+}
+_NOT_A_NOUN = {
+    "a",
+    "an",
+    "the",
+    "to",
+    "and",
+    "or",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "about",
+    "from",
+    "by",
+    "of",
+    "if",
+    "when",
+    "that",
+    "this",
+    "be",
+    "been",
+    "is",
+    "was",
+    "?",
+}
 
 
 @dataclass(frozen=True)
@@ -137,7 +205,7 @@ def fill_in(question: str, name: str) -> str:
             continue
         if match.start() == 0:
             replacement = replacement[0].upper() + replacement[1:]
-        return question[: match.start()] + replacement + question[match.end():]
+        return question[: match.start()] + replacement + question[match.end() :]
     body = question.rstrip().rstrip("?").rstrip()
     return f"{body} about {the}{name}?"
 
@@ -169,8 +237,9 @@ def standalone_question(question: str, history: list[Turn], llm=None, max_new_to
         return FollowUp(question, rewritten, "llm", f"{why}; rewritten by the LLM")
     logger.info("LLM rewrite of %r rejected (%s): %r", question[:80], problem, rewritten[:120])
     method = "referent" if name else "as asked"
-    return FollowUp(question, filled, method, f"{why}; LLM rewrite rejected ({problem})"
-                    + (f" -> {name}" if name else ""))
+    return FollowUp(
+        question, filled, method, f"{why}; LLM rewrite rejected ({problem})" + (f" -> {name}" if name else "")
+    )
 
 
 REWRITE_PROMPT = (
@@ -181,8 +250,10 @@ REWRITE_PROMPT = (
 
 def _llm_rewrite(llm, question: str, history: list[Turn], max_new_tokens: int) -> str:
     transcript = "\n".join(f"user: {t.question}\nassistant: {t.answer[:300]}" for t in history[-3:])
-    messages = [{"role": "system", "content": REWRITE_PROMPT},
-                {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast question: {question}"}]
+    messages = [
+        {"role": "system", "content": REWRITE_PROMPT},
+        {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast question: {question}"},
+    ]
     lines = llm.chat(messages, max_new_tokens=max_new_tokens).strip().strip('"').splitlines()
     return lines[0].strip() if lines else ""
 
@@ -194,7 +265,7 @@ def _rewrite_problem(rewritten: str, question: str) -> str | None:
     if len(rewritten) > 3 * len(question) + 80:
         return "too long"
     own = {w for w in words(question) if len(w) > 3 and w not in _SUBJECTS | _POSSESSIVES | _AMBIGUOUS}
-    kept = {w for w in words(rewritten)}
+    kept = set(words(rewritten))
     if own and len(own & kept) / len(own) < 0.6:
         return "lost the question's words"
     return None
@@ -206,10 +277,13 @@ def legacy_rewrite(question: str, history: list[Turn], llm) -> str:
     question 2)."""
     if not history:
         return question
-    transcript = "\n".join(f"{role}: {text[:500]}" for t in history[-3:]
-                           for role, text in (("user", t.question), ("assistant", t.answer)))
-    messages = [{"role": "system", "content": REWRITE_PROMPT},
-                {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast question: {question}"}]
+    transcript = "\n".join(
+        f"{role}: {text[:500]}" for t in history[-3:] for role, text in (("user", t.question), ("assistant", t.answer))
+    )
+    messages = [
+        {"role": "system", "content": REWRITE_PROMPT},
+        {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast question: {question}"},
+    ]
     lines = llm.chat(messages, max_new_tokens=64).strip().strip('"').splitlines()
     candidate = lines[0].strip() if lines else ""
     if not candidate or len(candidate) > 4 * len(question) + 100 or not candidate.rstrip().endswith("?"):

@@ -142,11 +142,14 @@ class History:
             session.commit()
             return conversation.id
 
-    def add_message(self, conversation_id: int, role: Role, content: str,
-                    details: MessageDetails | None = None) -> int:
+    def add_message(self, conversation_id: int, role: Role, content: str, details: MessageDetails | None = None) -> int:
         with self._sessions() as session:
-            message = MessageRow(conversation_id=conversation_id, role=role, content=content,
-                                 details=details.model_dump(mode="json") if details is not None else None)
+            message = MessageRow(
+                conversation_id=conversation_id,
+                role=role,
+                content=content,
+                details=details.model_dump(mode="json") if details is not None else None,
+            )
             session.add(message)
             session.commit()
             return message.id
@@ -154,23 +157,32 @@ class History:
     def conversations(self, corpus_id: int) -> list[Conversation]:
         """A corpus's conversations, newest first."""
         with self._sessions() as session:
-            rows = session.scalars(select(ConversationRow).where(ConversationRow.corpus_id == corpus_id)
-                                   .order_by(ConversationRow.id.desc()))
+            rows = session.scalars(
+                select(ConversationRow)
+                .where(ConversationRow.corpus_id == corpus_id)
+                .order_by(ConversationRow.id.desc())
+            )
             return [Conversation.model_validate(row) for row in rows]
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         """A conversation's messages in the order they were written."""
         with self._sessions() as session:
-            rows = session.scalars(select(MessageRow).where(MessageRow.conversation_id == conversation_id)
-                                   .order_by(MessageRow.id))
+            rows = session.scalars(
+                select(MessageRow).where(MessageRow.conversation_id == conversation_id).order_by(MessageRow.id)
+            )
             return [StoredMessage.model_validate(row) for row in rows]
 
     # ------------------------------------------------------------------------------------------ traces
 
     def save_trace(self, corpus_id: int, trace: RerankTrace) -> int:
         with self._sessions() as session:
-            row = RerankTraceRow(corpus_id=corpus_id, query=trace.query, mode=trace.mode, strategy=trace.strategy or "-",
-                                 trace=trace.model_dump(mode="json"))
+            row = RerankTraceRow(
+                corpus_id=corpus_id,
+                query=trace.query,
+                mode=trace.mode,
+                strategy=trace.strategy or "-",
+                trace=trace.model_dump(mode="json"),
+            )
             session.add(row)
             session.commit()
             return row.id
@@ -178,8 +190,12 @@ class History:
     def traces(self, corpus_id: int, limit: int = 50) -> list[StoredTrace]:
         """A corpus's latest traces, newest first."""
         with self._sessions() as session:
-            rows = session.scalars(select(RerankTraceRow).where(RerankTraceRow.corpus_id == corpus_id)
-                                   .order_by(RerankTraceRow.id.desc()).limit(limit))
+            rows = session.scalars(
+                select(RerankTraceRow)
+                .where(RerankTraceRow.corpus_id == corpus_id)
+                .order_by(RerankTraceRow.id.desc())
+                .limit(limit)
+            )
             return [StoredTrace.model_validate(row) for row in rows]
 
     def trace(self, trace_id: int) -> StoredTrace | None:

@@ -98,8 +98,13 @@ def language_model(settings: Settings) -> LanguageModel:
         folder, gguf_file = packaged_llm()
     else:
         folder, gguf_file = local_folder(settings.llm_model, "LLM"), settings.llm_gguf_file
-    return load_local_lm(str(folder.resolve()), gguf_file, settings.resolved_device(),
-                         str(settings.model_cache_dir.expanduser()), settings.rerank_batch_size)
+    return load_local_lm(
+        str(folder.resolve()),
+        gguf_file,
+        settings.resolved_device(),
+        str(settings.model_cache_dir.expanduser()),
+        settings.rerank_batch_size,
+    )
 
 
 @lru_cache(maxsize=4)

@@ -25,10 +25,10 @@ from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.loaders import safe_source_name
-from sift.ingestion.store import StoredDocument, Store
-from sift.retrieval.dense import DenseRetriever
-from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
+from sift.ingestion.store import Store, StoredDocument
+from sift.rerank import Mode, Reranker, RerankTrace, Strategy, default_weights
 from sift.rerank.llm import Message
+from sift.retrieval.dense import DenseRetriever
 from sift.retrieval.types import Candidate
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
@@ -51,9 +51,17 @@ class Answer:
 
     def to_dict(self) -> dict:
         """The stable JSON shape of ``sift ask --json`` (see README)."""
-        return {"question": self.question, "standalone_question": self.standalone_question, "corpus": self.corpus,
-                "answer": self.text, "answered": self.answered, "citations": [asdict(c) for c in self.citations],
-                "rerank": self.rerank.model_dump(mode="json") if self.rerank else None, "trace_id": self.trace_id, "timings_ms": self.timings_ms}
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "corpus": self.corpus,
+            "answer": self.text,
+            "answered": self.answered,
+            "citations": [asdict(c) for c in self.citations],
+            "rerank": self.rerank.model_dump(mode="json") if self.rerank else None,
+            "trace_id": self.trace_id,
+            "timings_ms": self.timings_ms,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,22 +110,31 @@ class Sift:
     def documents(self, corpus: str) -> list[StoredDocument]:
         return self.store.documents(corpus)
 
-    def ingest_paths(self, paths: list[Path], corpus: str,
-                     on_progress: ProgressCallback | None = None) -> list[FileResult]:
+    def ingest_paths(
+        self, paths: list[Path], corpus: str, on_progress: ProgressCallback | None = None
+    ) -> list[FileResult]:
         return self.ingest(collect_files(paths), corpus, on_progress)
 
-    def ingest(self, items: list[IngestItem], corpus: str,
-               on_progress: ProgressCallback | None = None) -> list[FileResult]:
-        options = IngestOptions(chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap,
-                                embedding_batch_size=self.settings.embedding_batch_size,
-                                max_file_bytes=self.settings.max_upload_bytes)
+    def ingest(
+        self, items: list[IngestItem], corpus: str, on_progress: ProgressCallback | None = None
+    ) -> list[FileResult]:
+        options = IngestOptions(
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+            embedding_batch_size=self.settings.embedding_batch_size,
+            max_file_bytes=self.settings.max_upload_bytes,
+        )
         return Ingestor(self.store, self.embedder, options).ingest(corpus, items, on_progress)
 
     def create_corpus(self, name: str) -> str:
         return self.store.corpus(name, create=True).name
 
-    def ingest_uploads(self, uploads: list[tuple[str, int, Callable[[], bytes]]], corpus: str,
-                       on_progress: ProgressCallback | None = None) -> list[FileResult]:
+    def ingest_uploads(
+        self,
+        uploads: list[tuple[str, int, Callable[[], bytes]]],
+        corpus: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[FileResult]:
         """Ingest uploaded files given as (file name, size in bytes, read). The name is sanitised and the size
         checked against the limit before ``read`` is called."""
         items = [IngestItem(safe_source_name(name), size, read) for name, size, read in uploads]
@@ -143,8 +160,9 @@ class Sift:
         self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
         return self.retriever.search(query, corpus, k or self.settings.candidates_k)
 
-    def reranker(self, mode: str | None = None, strategy: str | None = None,
-                 weights: dict[str, float] | None = None) -> Reranker:
+    def reranker(
+        self, mode: str | None = None, strategy: str | None = None, weights: dict[str, float] | None = None
+    ) -> Reranker:
         """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
         if key not in self._rerankers:
@@ -153,9 +171,9 @@ class Sift:
         return replace(reranker, weights={**(reranker.weights or {}), **weights}) if weights else reranker
 
     # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
-    rerank_modes = list(Mode)
-    rerank_strategies = list(Strategy)
-    llm_rerank_modes = [mode for mode in Mode if mode.uses_llm]  # the modes that have a strategy
+    rerank_modes = tuple(Mode)
+    rerank_strategies = tuple(Strategy)
+    llm_rerank_modes = tuple(mode for mode in Mode if mode.uses_llm)  # the modes that have a strategy
 
     def rerank_weights(self, mode: str | None = None) -> dict[str, float]:
         """The composite weights a mode starts from here: its defaults, overridden by the settings' weights."""
@@ -175,10 +193,18 @@ class Sift:
                 return event
         raise RuntimeError("ask_stream ended without an answer")
 
-    def ask_stream(self, question: str, corpus: str, history: list[Message] | None = None,
-                   k: int | None = None, top_n: int | None = None, mode: str | None = None,
-                   strategy: str | None = None, weights: dict[str, float] | None = None,
-                   conversation_id: int | None = None) -> Iterator[Status | Token | Answer]:
+    def ask_stream(
+        self,
+        question: str,
+        corpus: str,
+        history: list[Message] | None = None,
+        k: int | None = None,
+        top_n: int | None = None,
+        mode: str | None = None,
+        strategy: str | None = None,
+        weights: dict[str, float] | None = None,
+        conversation_id: int | None = None,
+    ) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
         Retrieval finds ``k`` candidates, the reranker (``mode``/``strategy``, default: the settings') reorders
@@ -206,8 +232,11 @@ class Sift:
         supported = bool(candidates) and max(c.score for c in candidates) >= self.settings.answer_min_similarity
         # Nothing close to the question: skip the LLM's scoring; the trace still records the retrieval order.
         reranker = self.reranker(mode, strategy, weights) if supported else self.reranker("none")
-        yield Status(f"Reranking {len(candidates)} passages ({reranker.mode}"
-                     + (f", {reranker.strategy}" if reranker.strategy else "") + ")…")
+        yield Status(
+            f"Reranking {len(candidates)} passages ({reranker.mode}"
+            + (f", {reranker.strategy}" if reranker.strategy else "")
+            + ")…"
+        )
         clock = time.perf_counter()
         reranked = reranker.rerank(standalone, candidates)
         timings["rerank"] = _elapsed_ms(clock)
@@ -215,9 +244,16 @@ class Sift:
         trace_id = self.history.save_trace(corpus_id, trace)
 
         passages = reranked.candidates[: top_n or self.settings.answer_top_n]
-        answer = Answer(question, corpus, CANNOT_ANSWER, answered=False,
-                        standalone_question=standalone if standalone != question else None, rerank=trace,
-                        trace_id=trace_id, timings_ms=timings)
+        answer = Answer(
+            question,
+            corpus,
+            CANNOT_ANSWER,
+            answered=False,
+            standalone_question=standalone if standalone != question else None,
+            rerank=trace,
+            trace_id=trace_id,
+            timings_ms=timings,
+        )
         if supported:
             yield Status(f"Writing the answer from {len(passages)} passages…")
             clock = time.perf_counter()
@@ -232,9 +268,17 @@ class Sift:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
         if conversation_id is not None:
-            self.history.add_message(conversation_id, "assistant", answer.text, MessageDetails(
-                citations=answer.citations, trace_id=trace_id, answered=answer.answered,
-                standalone_question=answer.standalone_question))
+            self.history.add_message(
+                conversation_id,
+                "assistant",
+                answer.text,
+                MessageDetails(
+                    citations=answer.citations,
+                    trace_id=trace_id,
+                    answered=answer.answered,
+                    standalone_question=answer.standalone_question,
+                ),
+            )
         yield answer
 
     # ------------------------------------------------------------------------------------------ history

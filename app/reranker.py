@@ -5,7 +5,7 @@ Example::
 
     >>> from sift.app.config import Settings
     >>> from sift.app.reranker import build_reranker
-    >>> build_reranker(Settings(), mode="none").mode
+    >>> build_reranker(Settings(), mode="none").mode.value
     'none'
 """
 

@@ -85,8 +85,13 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         self._model = model
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._model.encode(texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False).tolist()
+        return self._model.encode(
+            texts,
+            batch_size=self.embed_batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).tolist()
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
@@ -103,14 +108,24 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
 def machine(settings: Settings) -> dict:
     cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-              if line.startswith("model name")] if cpuinfo.exists() else []
+    models = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.exists()
+        else []
+    )
     return {
-        "platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "cpu_model": models[0] if models else platform.processor(), "load_average_start": load_average(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "faiss": faiss.__version__,
-        "faiss_threads": faiss.omp_get_max_threads(), "sentence_transformers": sentence_transformers.__version__,
-        "llama_index_core": llama_index.core.__version__, "numpy": np.__version__,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": models[0] if models else platform.processor(),
+        "load_average_start": load_average(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "faiss": faiss.__version__,
+        "faiss_threads": faiss.omp_get_max_threads(),
+        "sentence_transformers": sentence_transformers.__version__,
+        "llama_index_core": llama_index.core.__version__,
+        "numpy": np.__version__,
         "device": settings.resolved_device(),
     }
 
@@ -134,8 +149,10 @@ def latency(fns: dict, items) -> dict:
             start = time.perf_counter()
             fn(item)
             times[name].append(time.perf_counter() - start)
-    return {name: dict(zip(("p50_ms", "p95_ms"), map(sig, np.percentile(np.array(t) * 1000, [50, 95]))))
-            for name, t in times.items()}
+    return {
+        name: dict(zip(("p50_ms", "p95_ms"), map(sig, np.percentile(np.array(t) * 1000, [50, 95])), strict=False))
+        for name, t in times.items()
+    }
 
 
 def timed(fn):
@@ -145,7 +162,7 @@ def timed(fn):
 
 
 def recall(found: np.ndarray, exact: np.ndarray) -> float:
-    return round(float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact)])), 4)
+    return round(float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact, strict=False)])), 4)
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
@@ -173,21 +190,28 @@ def write_documents(folder: Path, count: int) -> dict:
     """``count`` files in ``folder``: one in five a WikiQA article (~37 chunks), the others DBpedia abstracts (one)."""
     folder.mkdir(parents=True)
     wikiqa = sorted(WIKIQA.glob("data/set*/a*.txt"), key=lambda p: (p.parent.name, int(p.stem[1:])))
-    articles = wikiqa[:-(-count // 5)]
+    articles = wikiqa[: -(-count // 5)]
     for path in articles:
         (folder / f"wikiqa-{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
     with DBPEDIA.open(encoding="utf-8") as lines:
-        abstracts = [json.loads(line) for line, _ in zip(lines, range(count - len(articles)))]
+        abstracts = [json.loads(line) for line, _ in zip(lines, range(count - len(articles)), strict=False)]
     for n, entity in enumerate(abstracts):
         (folder / f"dbpedia-{n:05d}.md").write_text(f"# {entity['title']}\n\n{entity['text']}\n", encoding="utf-8")
-    return {"documents": count, "wikiqa_articles": len(articles), "dbpedia_abstracts": len(abstracts),
-            "bytes": sum(p.stat().st_size for p in folder.iterdir())}
+    return {
+        "documents": count,
+        "wikiqa_articles": len(articles),
+        "dbpedia_abstracts": len(abstracts),
+        "bytes": sum(p.stat().st_size for p in folder.iterdir()),
+    }
 
 
 def questions(count: int) -> list[str]:
     with (WIKIQA / "question_answer_pairs.txt").open(encoding="latin-1", newline="") as handle:
-        distinct = list(dict.fromkeys(row["Question"].strip() for row in csv.DictReader(handle, delimiter="\t")
-                                      if row["Question"].strip()))
+        distinct = list(
+            dict.fromkeys(
+                row["Question"].strip() for row in csv.DictReader(handle, delimiter="\t") if row["Question"].strip()
+            )
+        )
     return (distinct * (count // len(distinct) + 1))[:count]
 
 
@@ -200,10 +224,10 @@ def faiss_kinds(vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, np.ndar
     results, exact = {}, None
     for kind in KINDS:
         log(f"{kind} index over {len(vectors)} vectors")
-        index, build_s = timed(lambda: build_index(ids, vectors, DIM, kind))
+        index, build_s = timed(lambda kind=kind: build_index(ids, vectors, DIM, kind))
         found = index.search(queries, K)[1]
         exact = found if exact is None else exact
-        timings = latency({kind: lambda q: index.search(q[None], K)}, queries)[kind]
+        timings = latency({kind: lambda q, index=index: index.search(q[None], K)}, queries)[kind]
         results[kind] = {"build_s": sig(build_s), **timings, "recall_at_10": recall(found, exact)}
     return results, exact
 
@@ -222,9 +246,13 @@ def llama_synthetic(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray,
         result = index.vector_store.query(VectorStoreQuery(query_embedding=query_lists[i], similarity_top_k=K))
         found[i] = [int(n) for n in result.ids]
 
-    return {"build_s": sig(build_s), "vectors_per_s": sig(len(vectors) / build_s),
-            **latency({"llama": search}, range(len(query_lists)))["llama"], "queries": len(query_lists),
-            "recall_at_10": recall(found, exact)}
+    return {
+        "build_s": sig(build_s),
+        "vectors_per_s": sig(len(vectors) / build_s),
+        **latency({"llama": search}, range(len(query_lists)))["llama"],
+        "queries": len(query_lists),
+        "recall_at_10": recall(found, exact),
+    }
 
 
 def embedding(sift: Sift, folder: Path) -> tuple[dict, list[str], np.ndarray]:
@@ -236,15 +264,29 @@ def embedding(sift: Sift, folder: Path) -> tuple[dict, list[str], np.ndarray]:
         raise SystemExit(f"ingest failed: {failed[:3]}")
     with sift.store.session() as session:
         texts = list(session.scalars(select(ChunkRow.text).order_by(ChunkRow.id)))
-    vectors, raw_s = timed(lambda: sift.embedder.encode(
-        texts, batch_size=sift.settings.embedding_batch_size, normalize_embeddings=True, convert_to_numpy=True,
-        show_progress_bar=False))
+    vectors, raw_s = timed(
+        lambda: sift.embedder.encode(
+            texts,
+            batch_size=sift.settings.embedding_batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+    )
     pipeline, raw = len(texts) / ingest_s, len(texts) / raw_s
-    return {
-        "chunks": len(texts), "pipeline_s": sig(ingest_s), "pipeline_chunks_per_s": sig(pipeline),
-        "pipeline_docs_per_s": sig(len(results) / ingest_s), "raw_s": sig(raw_s),
-        "raw_chunks_per_s": sig(raw), "pipeline_over_raw": ratio(pipeline, raw),
-    }, texts, vectors.astype(np.float32)
+    return (
+        {
+            "chunks": len(texts),
+            "pipeline_s": sig(ingest_s),
+            "pipeline_chunks_per_s": sig(pipeline),
+            "pipeline_docs_per_s": sig(len(results) / ingest_s),
+            "raw_s": sig(raw_s),
+            "raw_chunks_per_s": sig(raw),
+            "pipeline_over_raw": ratio(pipeline, raw),
+        },
+        texts,
+        vectors.astype(np.float32),
+    )
 
 
 def sweep(sizes: list[int], queries: int, llama_queries: int, seed: int, embed_model) -> tuple[dict, dict]:
@@ -258,8 +300,11 @@ def sweep(sizes: list[int], queries: int, llama_queries: int, seed: int, embed_m
         baseline = llama_synthetic(vectors, asked[:llama_queries], exact, embed_model)
         baseline["sift_over_llama_index"] = {
             "build_vectors_per_s_flat": ratio(baseline["build_s"], kinds["flat"]["build_s"]),
-            **{f"{p}_{kind}": ratio(kinds[kind][f"{p}_ms"], baseline[f"{p}_ms"])
-               for p in ("p50", "p95") for kind in KINDS},
+            **{
+                f"{p}_{kind}": ratio(kinds[kind][f"{p}_ms"], baseline[f"{p}_ms"])
+                for p in ("p50", "p95")
+                for kind in KINDS
+            },
         }
         sift[str(size)], llama[str(size)] = kinds, baseline
     return sift, llama
@@ -268,11 +313,29 @@ def sweep(sizes: list[int], queries: int, llama_queries: int, seed: int, embed_m
 def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="sift-bench-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", database_url=None)
-        report = {"machine": machine(settings), "settings": {
-            **settings.model_dump(mode="json", include={"embedding_model", "embedding_batch_size", "device",
-                                                        "chunk_size", "chunk_overlap", "index_type"}),
-            "database": "sqlite (temporary)", "docs": args.docs, "sizes": args.sizes, "queries": args.queries,
-            "llama_queries": args.llama_queries, "k": K, "seed": args.seed}}
+        report = {
+            "machine": machine(settings),
+            "settings": {
+                **settings.model_dump(
+                    mode="json",
+                    include={
+                        "embedding_model",
+                        "embedding_batch_size",
+                        "device",
+                        "chunk_size",
+                        "chunk_overlap",
+                        "index_type",
+                    },
+                ),
+                "database": "sqlite (temporary)",
+                "docs": args.docs,
+                "sizes": args.sizes,
+                "queries": args.queries,
+                "llama_queries": args.llama_queries,
+                "k": K,
+                "seed": args.seed,
+            },
+        }
         sift = Sift(settings)
         model = sift.embedder
         model.encode(["warm-up"], normalize_embeddings=True)
@@ -286,20 +349,28 @@ def run(args) -> dict:
         report["corpus"]["chunks"] = len(texts)
         log("building llama-index's index over the chunk texts")
         llama, build_s = timed(lambda: VectorStoreIndex([TextNode(text=t) for t in texts], embed_model=embed_model))
-        llama_ingest = {"build_s": sig(build_s), "chunks_per_s": sig(len(texts) / build_s),
-                        "embed_batch_size": embed_model.embed_batch_size}
+        llama_ingest = {
+            "build_s": sig(build_s),
+            "chunks_per_s": sig(len(texts) / build_s),
+            "embed_batch_size": embed_model.embed_batch_size,
+        }
 
         # 2. search: the synthetic size sweep, the real corpus's vectors, and both retrievers end to end
         synthetic, llama_synthetic_sweep = sweep(args.sizes, args.queries, args.llama_queries, args.seed, embed_model)
-        question_vectors = model.encode(asked, normalize_embeddings=True, convert_to_numpy=True,
-                                        show_progress_bar=False).astype(np.float32)
+        question_vectors = model.encode(
+            asked, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
         retriever = llama.as_retriever(similarity_top_k=K)
         log("Sift and llama-index retrievers over the ingested corpus")
-        end_to_end = latency({"sift": lambda q: sift.retriever.search(q, CORPUS, K), "llama": retriever.retrieve},
-                             asked)
-        report["search"] = {"k": K, "synthetic": synthetic,
-                            "real_corpus_faiss": faiss_kinds(chunk_vectors, question_vectors)[0],
-                            "real_corpus_end_to_end": {"index_type": settings.index_type, **end_to_end["sift"]}}
+        end_to_end = latency(
+            {"sift": lambda q: sift.retriever.search(q, CORPUS, K), "llama": retriever.retrieve}, asked
+        )
+        report["search"] = {
+            "k": K,
+            "synthetic": synthetic,
+            "real_corpus_faiss": faiss_kinds(chunk_vectors, question_vectors)[0],
+            "real_corpus_end_to_end": {"index_type": settings.index_type, **end_to_end["sift"]},
+        }
 
         # 3. llama-index's default in-memory index, measured above alongside Sift
         report["llama_index_baseline"] = {
@@ -308,8 +379,10 @@ def run(args) -> dict:
             "synthetic": llama_synthetic_sweep,
             "sift_over_llama_index": {
                 "ingest_chunks_per_s": ratio(build_s, report["embedding"]["pipeline_s"]),
-                **{f"end_to_end_{p}": ratio(end_to_end["sift"][f"{p}_ms"], end_to_end["llama"][f"{p}_ms"])
-                   for p in ("p50", "p95")},
+                **{
+                    f"end_to_end_{p}": ratio(end_to_end["sift"][f"{p}_ms"], end_to_end["llama"][f"{p}_ms"])
+                    for p in ("p50", "p95")
+                },
             },
         }
         report["machine"]["load_average_end"] = load_average()
@@ -319,11 +392,19 @@ def run(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=60, help="documents to ingest, 1 in 5 an article (default 60)")
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000],
-                        help="comma-separated vector counts for the search sweep (default 10000,100000)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[10_000, 100_000],
+        help="comma-separated vector counts for the search sweep (default 10000,100000)",
+    )
     parser.add_argument("--queries", type=int, default=200, help="queries per measurement (default 200)")
-    parser.add_argument("--llama-queries", type=int, default=30,
-                        help="queries for llama-index's synthetic sweep, whose Python scan is slow (default 30)")
+    parser.add_argument(
+        "--llama-queries",
+        type=int,
+        default=30,
+        help="queries for llama-index's synthetic sweep, whose Python scan is slow (default 30)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()

@@ -21,14 +21,22 @@ from sift.app.config import Settings
 from sift.app.reranker import build_reranker
 from sift.rerank.evaluation import evaluate_rerank
 
-ALL = ["none", "relevance:logits", "relevance:generative", "rebel-one-turn:logits", "rebel-one-turn:generative",
-       "rebel-two-turn:logits", "rebel-two-turn:generative"]
+ALL = [
+    "none",
+    "relevance:logits",
+    "relevance:generative",
+    "rebel-one-turn:logits",
+    "rebel-one-turn:generative",
+    "rebel-two-turn:logits",
+    "rebel-two-turn:generative",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"
-                                              / "trec-dl19"))
+    parser.add_argument(
+        "--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19")
+    )
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--configs", nargs="*", default=ALL, help="mode[:strategy] ...")

@@ -38,8 +38,9 @@ def ndcg_for(report: RerankEvaluation, weights: dict[str, float], trec: str) -> 
         k = len(rows)
         composite = np.zeros(k)
         for name, w in weights.items():
-            raw = np.array([next((c.score for c in r.criteria if c.name == name), None) or np.nan
-                            for r in rows], dtype=float)
+            raw = np.array(
+                [next((c.score for c in r.criteria if c.name == name), None) or np.nan for r in rows], dtype=float
+            )
             composite += w * zscore(raw)
         order = sorted(range(k), key=lambda i: (-round(composite[i], 9), i))
         scores = {str(hits[i]["docid"]): float(k - r) for r, i in enumerate(order)}
@@ -52,15 +53,15 @@ def ndcg_for(report: RerankEvaluation, weights: dict[str, float], trec: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+")
-    parser.add_argument("--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"
-                                              / "trec-dl19"))
+    parser.add_argument(
+        "--trec", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "trec-dl19")
+    )
     parser.add_argument("--grid", default="0,0.25,0.5,1", help="weights tried for each criterion")
     args = parser.parse_args()
     grid = [float(x) for x in args.grid.split(",")]
     for path in args.reports:
         report = RerankEvaluation.model_validate_json(Path(path).read_text())
-        names = sorted({c.name for t in report.traces for r in t.candidates for c in r.criteria} - {
-            "diversity"})
+        names = sorted({c.name for t in report.traces for r in t.candidates for c in r.criteria} - {"diversity"})
         results = []
         for combo in itertools.product(grid, repeat=len(names)):
             if not any(combo):
@@ -69,8 +70,9 @@ def main() -> None:
             results.append((ndcg_for(report, weights, args.trec), weights))
         results.sort(key=lambda x: -x[0])
         singles = {n: ndcg_for(report, {n: 1.0}, args.trec) for n in names}
-        print(json.dumps({"report": path, "queries": len(report.traces), "single_signal": singles,
-                          "best": results[:5]}))
+        print(
+            json.dumps({"report": path, "queries": len(report.traces), "single_signal": singles, "best": results[:5]})
+        )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
+
 from sift.ingestion.document import PageSpan, SectionSpan
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,17 @@ class Span:
 SECTION_SEPARATOR = " > "
 
 
-def chunk_text(text: str, tokenizer, chunk_size: int, chunk_overlap: int, *, pages: Sequence[PageSpan] = (),
-               sections: Sequence[SectionSpan] = ()) -> list[Span]:
+def chunk_text(
+    text: str,
+    tokenizer,
+    chunk_size: int,
+    chunk_overlap: int,
+    *,
+    pages: Sequence[PageSpan] = (),
+    sections: Sequence[SectionSpan] = (),
+) -> list[Span]:
     """``text`` cut into passages; ``pages`` and ``sections`` (a LoadedDocument's) place each passage."""
+
     def count(s: str) -> list[int]:
         return tokenizer.encode(s, add_special_tokens=False)
 
@@ -69,7 +78,7 @@ def chunk_text(text: str, tokenizer, chunk_size: int, chunk_overlap: int, *, pag
     for node in nodes:
         passage = node.get_content()
         start = node.start_char_idx
-        if start is None or text[start:start + len(passage)] != passage:
+        if start is None or text[start : start + len(passage)] != passage:
             # The splitter could not place this passage; find it after the previous one's start.
             found = text.find(passage, cursor)
             start = found if found >= 0 else cursor
@@ -103,6 +112,12 @@ def _placed(spans: list[Span], pages: Sequence[PageSpan], sections: Sequence[Sec
         first = at(page_starts, pages, span.start_char)
         last = at(page_starts, pages, max(span.start_char, span.end_char - 1))
         section = at(section_starts, sections, span.start_char)
-        placed.append(replace(span, page_start=first.page if first else None, page_end=last.page if last else None,
-                              section=SECTION_SEPARATOR.join(section.path) if section else None))
+        placed.append(
+            replace(
+                span,
+                page_start=first.page if first else None,
+                page_end=last.page if last else None,
+                section=SECTION_SEPARATOR.join(section.path) if section else None,
+            )
+        )
     return placed

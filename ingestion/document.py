@@ -116,12 +116,12 @@ class TextBuilder:
         self._blocks.append(text)
         self._length = end
 
-    def build(self, media_type: str, title: str | None = None, document_date: datetime | None = None
-              ) -> LoadedDocument:
+    def build(self, media_type: str, title: str | None = None, document_date: datetime | None = None) -> LoadedDocument:
         self._close_section(self._length)
         sections = tuple(s for s in self._sections if s.start_char < s.end_char)  # headings with nothing after
-        return LoadedDocument(BLOCK_SEPARATOR.join(self._blocks), media_type, title, document_date,
-                              tuple(self._pages), sections)
+        return LoadedDocument(
+            BLOCK_SEPARATOR.join(self._blocks), media_type, title, document_date, tuple(self._pages), sections
+        )
 
     def _next_start(self) -> int:
         return self._length + (len(BLOCK_SEPARATOR) if self._blocks else 0)

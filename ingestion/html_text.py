@@ -7,13 +7,15 @@ tells where each heading landed. docs/extraction.md compares it with other HTML-
 
 Example::
 
-    >>> doc = load_html(b"<title>Docs</title><h1>Usage</h1><p>Run <code>cargo doc</code> with <a href=#>--open</a>.</p>")
+    >>> doc = load_html(b"<title>Docs</title><h1>Usage</h1>"
+    ...                 b"<p>Run <code>cargo doc</code> with <a href=#>--open</a>.</p>")
     >>> doc.text, doc.title, doc.sections[0].path
     ('Usage\\n\\nRun cargo doc with --open.', 'Docs', ('Usage',))
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from copy import deepcopy
@@ -29,14 +31,39 @@ MEDIA_TYPE = "text/html"
 _DATE_META = ("date", "dc.date", "dcterms.date", "article:published_time", "dc.date.issued", "pubdate")
 _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
 # Never content: active or embedded parts, and the page's furniture (menus, sidebars, the site's header and footer).
-_NOT_CONTENT = ("//script | //style | //noscript | //template | //svg | //math | //iframe | //object | //canvas"
-                " | //nav | //aside | //button | //*[@hidden] | //*[@role='navigation' or @role='search']"
-                " | //header[not(ancestor::article or ancestor::main)]"
-                " | //footer[not(ancestor::article or ancestor::main)]")
+_NOT_CONTENT = (
+    "//script | //style | //noscript | //template | //svg | //math | //iframe | //object | //canvas"
+    " | //nav | //aside | //button | //*[@hidden] | //*[@role='navigation' or @role='search']"
+    " | //header[not(ancestor::article or ancestor::main)]"
+    " | //footer[not(ancestor::article or ancestor::main)]"
+)
 # Inline elements that inscriptis would otherwise reset to collapsed whitespace inside <pre> (its profile gives
 # unlisted tags `white-space: normal` instead of inheriting), which flattened every highlighted code block.
-_INLINE = ("a", "abbr", "b", "cite", "code", "del", "dfn", "em", "i", "ins", "kbd", "mark", "q", "s", "samp",
-           "small", "span", "strong", "sub", "sup", "time", "u", "var")
+_INLINE = (
+    "a",
+    "abbr",
+    "b",
+    "cite",
+    "code",
+    "del",
+    "dfn",
+    "em",
+    "i",
+    "ins",
+    "kbd",
+    "mark",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "time",
+    "u",
+    "var",
+)
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
 
 
@@ -47,14 +74,14 @@ def load_html(data: bytes) -> LoadedDocument:
 
     declared = _CHARSET.search(data[:4096])
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
-        try:
+        # A wrong declaration is ignored: decode_text falls back to UTF-8 / Windows-1252.
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
             data = data.decode(declared.group(1).decode()).encode("utf-8")
-        except (LookupError, UnicodeDecodeError):
-            pass  # a wrong declaration: decode_text falls back to UTF-8 / Windows-1252
     try:
         # Bytes in a known encoding: lxml refuses a str that carries an XML encoding declaration (XHTML pages).
-        tree = lxml.html.document_fromstring(decode_text(data).encode("utf-8"),
-                                             parser=lxml.html.HTMLParser(encoding="utf-8"))
+        tree = lxml.html.document_fromstring(
+            decode_text(data).encode("utf-8"), parser=lxml.html.HTMLParser(encoding="utf-8")
+        )
     except (lxml.etree.ParserError, ValueError) as exc:
         raise UnreadableFile(f"unreadable HTML ({str(exc)[:200]})") from exc
     title = tree.findtext(".//title")
@@ -70,8 +97,8 @@ def load_html(data: bytes) -> LoadedDocument:
     headings = sorted((a.start, _HEADINGS[a.metadata]) for a in layout.get_annotations())
     builder = TextBuilder()
     cuts = [0] + [start for start, _ in headings] + [len(text)]
-    builder.add(text[:cuts[1]])
-    for (start, level), end in zip(headings, cuts[2:]):
+    builder.add(text[: cuts[1]])
+    for (start, level), end in zip(headings, cuts[2:], strict=False):
         heading_end = text.find("\n", start, end)
         heading_end = end if heading_end < 0 else heading_end
         builder.open_section(level, text[start:heading_end])

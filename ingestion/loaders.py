@@ -97,7 +97,7 @@ def plain_title(title: str | None) -> str | None:
     """
     if not title:
         return None
-    title = str(title)[:10 * _LONGEST_TITLE]
+    title = str(title)[: 10 * _LONGEST_TITLE]
     if "<" in title or "&" in title:
         import lxml.html
 
@@ -128,4 +128,4 @@ def _shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     suffix = PurePosixPath(text).suffix
-    return text[:limit - len(suffix)] + suffix if len(suffix) < limit // 2 else text[:limit]
+    return text[: limit - len(suffix)] + suffix if len(suffix) < limit // 2 else text[:limit]

@@ -7,7 +7,8 @@ text is kept as written; heading titles are given as plain text (``# **Bold** `c
 
 Example::
 
-    >>> doc = load_markdown(b"---\\ndate: 2024-03-01\\n---\\n# Tides\\nThe moon pulls the sea.\\n\\nSpring\\n---\\nHigh.")
+    >>> doc = load_markdown(b"---\\ndate: 2024-03-01\\n---\\n# Tides\\nThe moon pulls the sea.\\n\\n"
+    ...                     b"Spring\\n---\\nHigh.")
     >>> doc.title, doc.document_date.year, doc.sections[-1].path
     ('Tides', 2024, ('Tides', 'Spring'))
 """
@@ -42,7 +43,7 @@ def load_markdown(data: bytes) -> LoadedDocument:
             front = loaded if isinstance(loaded, dict) else {}
         except yaml.YAMLError:
             front = {}
-        text = text[match.end():]
+        text = text[match.end() :]
     lines = text.split("\n")
     builder = TextBuilder()
     first_title = None

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -228,8 +229,13 @@ class Store:
             removed_ids: list[int] = []
             if document is None:
                 status = "added"
-                document = Document(corpus_id=corpus_id, source=meta.source, sha256=meta.sha256,
-                                    media_type=meta.media_type, size_bytes=meta.size_bytes)
+                document = Document(
+                    corpus_id=corpus_id,
+                    source=meta.source,
+                    sha256=meta.sha256,
+                    media_type=meta.media_type,
+                    size_bytes=meta.size_bytes,
+                )
                 session.add(document)
             else:
                 status = "replaced"
@@ -243,9 +249,15 @@ class Store:
             document.updated_at = utcnow()
             session.flush()
             rows = [
-                ChunkRow(document_id=document.id, ordinal=c.ordinal, text=c.text, start_char=c.start_char,
-                         end_char=c.end_char, token_count=c.token_count,
-                         embedding=np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes())
+                ChunkRow(
+                    document_id=document.id,
+                    ordinal=c.ordinal,
+                    text=c.text,
+                    start_char=c.start_char,
+                    end_char=c.end_char,
+                    token_count=c.token_count,
+                    embedding=np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes(),
+                )
                 for c in chunks
             ]
             session.add_all(rows)
@@ -267,8 +279,9 @@ class Store:
             if document is None:
                 raise DocumentNotFound(f"No document with id {document_id} in corpus {corpus_name!r}.")
             source = document.source
-            removed = np.array(list(session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document_id))),
-                               dtype=np.int64)
+            removed = np.array(
+                list(session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document_id))), dtype=np.int64
+            )
             session.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
             session.execute(delete(Document).where(Document.id == document_id))
             version = self._bump_version(session, corpus.id)
@@ -292,9 +305,18 @@ class Store:
                 .order_by(Document.source)
             ).all()
             return [
-                StoredDocument(id=d.id, source=d.source, title=d.title, media_type=d.media_type,
-                               size_bytes=d.size_bytes, sha256=d.sha256, document_date=d.document_date,
-                               chunks=n, created_at=d.created_at, updated_at=d.updated_at)
+                StoredDocument(
+                    id=d.id,
+                    source=d.source,
+                    title=d.title,
+                    media_type=d.media_type,
+                    size_bytes=d.size_bytes,
+                    sha256=d.sha256,
+                    document_date=d.document_date,
+                    chunks=n,
+                    created_at=d.created_at,
+                    updated_at=d.updated_at,
+                )
                 for d, n in rows
             ]
 
@@ -306,8 +328,15 @@ class Store:
             return {}
         with self.session() as session:
             rows = session.execute(
-                select(ChunkRow.id, ChunkRow.text, Document.id, Document.source, Document.title,
-                       Document.document_date, Document.media_type)
+                select(
+                    ChunkRow.id,
+                    ChunkRow.text,
+                    Document.id,
+                    Document.source,
+                    Document.title,
+                    Document.document_date,
+                    Document.media_type,
+                )
                 .join(Document, Document.id == ChunkRow.document_id)
                 .where(ChunkRow.id.in_(chunk_ids))
             ).all()
@@ -317,7 +346,8 @@ class Store:
         with self.session() as session:
             return set(
                 session.scalars(
-                    select(ChunkRow.id).join(Document, Document.id == ChunkRow.document_id)
+                    select(ChunkRow.id)
+                    .join(Document, Document.id == ChunkRow.document_id)
                     .where(Document.corpus_id == corpus_id)
                 )
             )
@@ -353,18 +383,17 @@ class Store:
                 if cached is not None and cached.index is not None:
                     vectors.save_index(cached.index, self.index_folder, corpus_id, cached.version, self.index_type)
                 else:
-                    try:
+                    with contextlib.suppress(CorpusNotFound):  # deleted meanwhile: nothing to save
                         self.vector_index(corpus_id)  # rebuilds from SQL and saves
-                    except CorpusNotFound:
-                        pass
             self._unsaved.clear()
 
     def _bump_version(self, session: Session, corpus_id: int) -> int:
         session.execute(update(Corpus).where(Corpus.id == corpus_id).values(index_version=Corpus.index_version + 1))
         return session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
 
-    def _apply_to_cached_index(self, corpus_id: int, version: int, removed: np.ndarray, added: np.ndarray,
-                               matrix: np.ndarray | None) -> None:
+    def _apply_to_cached_index(
+        self, corpus_id: int, version: int, removed: np.ndarray, added: np.ndarray, matrix: np.ndarray | None
+    ) -> None:
         incremental = vectors.supports_incremental_updates(self.index_type)
         cached = self._indexes.get(corpus_id)
         if cached is None and incremental:
@@ -387,8 +416,10 @@ class Store:
 
     def _rebuild(self, session: Session, corpus_id: int):
         rows = session.execute(
-            select(ChunkRow.id, ChunkRow.embedding).join(Document, Document.id == ChunkRow.document_id)
-            .where(Document.corpus_id == corpus_id).order_by(ChunkRow.id)
+            select(ChunkRow.id, ChunkRow.embedding)
+            .join(Document, Document.id == ChunkRow.document_id)
+            .where(Document.corpus_id == corpus_id)
+            .order_by(ChunkRow.id)
         ).all()
         if not rows:
             return None

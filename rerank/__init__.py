@@ -9,5 +9,15 @@ from sift.rerank.modes import Mode, RelevanceMethod, Strategy
 from sift.rerank.reranker import Reranker, default_weights
 from sift.rerank.types import CriterionScore, InferredCriteria, RerankResult, RerankTrace, TraceCandidate
 
-__all__ = ["CriterionScore", "InferredCriteria", "Mode", "RelevanceMethod", "RerankResult", "RerankTrace", "Reranker",
-           "Strategy", "TraceCandidate", "default_weights"]
+__all__ = [
+    "CriterionScore",
+    "InferredCriteria",
+    "Mode",
+    "RelevanceMethod",
+    "RerankResult",
+    "RerankTrace",
+    "Reranker",
+    "Strategy",
+    "TraceCandidate",
+    "default_weights",
+]

@@ -43,8 +43,12 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def combine(scores: dict[str, np.ndarray], weights: dict[str, float], embeddings: np.ndarray | None = None,
-            notes: dict[str, str] | None = None) -> tuple[list[int], np.ndarray, list[list[CriterionScore]]]:
+def combine(
+    scores: dict[str, np.ndarray],
+    weights: dict[str, float],
+    embeddings: np.ndarray | None = None,
+    notes: dict[str, str] | None = None,
+) -> tuple[list[int], np.ndarray, list[list[CriterionScore]]]:
     """Order candidates (given in retrieval order) by the weighted composite.
 
     ``scores`` maps criterion -> raw scores (nan where not scored); ``embeddings`` (unit rows) enable MMR diversity
@@ -61,17 +65,27 @@ def combine(scores: dict[str, np.ndarray], weights: dict[str, float], embeddings
         composite += w * z
         for i in range(n):
             missing = not np.isfinite(raw[i])
-            rows[i].append(CriterionScore(name=name, score=None if missing else float(raw[i]), normalized=float(z[i]),
-                                          weight=w, fallback=missing,
-                                          note=notes.get(name, "not scored; neutral" if missing else "")))
+            rows[i].append(
+                CriterionScore(
+                    name=name,
+                    score=None if missing else float(raw[i]),
+                    normalized=float(z[i]),
+                    weight=w,
+                    fallback=missing,
+                    note=notes.get(name, "not scored; neutral" if missing else ""),
+                )
+            )
     w_div = weights.get(DIVERSITY, 0.0)
     if DIVERSITY in scores or not w_div:
         order = sorted(range(n), key=lambda i: (-round(composite[i], 9), i))
         return order, composite, rows
     if embeddings is None:
         for i in range(n):
-            rows[i].append(CriterionScore(name=DIVERSITY, score=None, weight=w_div, fallback=True,
-                                          note="no embeddings; diversity not applied"))
+            rows[i].append(
+                CriterionScore(
+                    name=DIVERSITY, score=None, weight=w_div, fallback=True, note="no embeddings; diversity not applied"
+                )
+            )
         order = sorted(range(n), key=lambda i: (-round(composite[i], 9), i))
         return order, composite, rows
     return _mmr(composite, embeddings, w_div, rows)
@@ -91,8 +105,15 @@ def _mmr(base: np.ndarray, emb: np.ndarray, w: float, rows):
         k = max(range(len(remaining)), key=lambda j: (round(total[j], 9), -remaining[j]))
         i = remaining.pop(k)
         final[i] = total[k]
-        rows[i].append(CriterionScore(name=DIVERSITY, score=float(novelty[k]), normalized=float(z[k]), weight=w,
-                                      note="1 - max cosine to passages placed above (MMR)"))
+        rows[i].append(
+            CriterionScore(
+                name=DIVERSITY,
+                score=float(novelty[k]),
+                normalized=float(z[k]),
+                weight=w,
+                note="1 - max cosine to passages placed above (MMR)",
+            )
+        )
         order.append(i)
         max_sim = np.maximum(max_sim, sims[i])
     return order, final, rows

@@ -32,19 +32,22 @@ class Criterion:
 
 RELEVANCE = Criterion("relevance", "Relevance", "how directly the passage answers the query", 10)
 
-KNOWN = {c.name: c for c in [
-    RELEVANCE,
-    Criterion("depth", "Depth", "how thorough and detailed the passage is"),
-    Criterion("diversity", "Diversity", "how many viewpoints or angles it presents"),
-    Criterion("clarity", "Clarity", "how clear, precise and specific it is"),
-    Criterion("authoritativeness", "Authoritativeness", "how credible and expert its source is"),
-    Criterion("recency", "Recency", "how up to date its information is"),
-    Criterion("specificity", "Specificity", "how precisely it addresses the exact question asked"),
-    Criterion("accuracy", "Accuracy", "how factually correct it appears"),
-]}
+KNOWN = {
+    c.name: c
+    for c in [
+        RELEVANCE,
+        Criterion("depth", "Depth", "how thorough and detailed the passage is"),
+        Criterion("diversity", "Diversity", "how many viewpoints or angles it presents"),
+        Criterion("clarity", "Clarity", "how clear, precise and specific it is"),
+        Criterion("authoritativeness", "Authoritativeness", "how credible and expert its source is"),
+        Criterion("recency", "Recency", "how up to date its information is"),
+        Criterion("specificity", "Specificity", "how precisely it addresses the exact question asked"),
+        Criterion("accuracy", "Accuracy", "how factually correct it appears"),
+    ]
+}
 
 ONE_TURN = ["depth", "diversity", "clarity", "authoritativeness", "recency"]
-REBEL_ONE_TURN_WEIGHTS = {"relevance": 1.0, **{name: 0.25 for name in ONE_TURN}}
+REBEL_ONE_TURN_WEIGHTS = {"relevance": 1.0, **dict.fromkeys(ONE_TURN, 0.25)}
 TWO_TURN_MENU = [name for name in KNOWN if name != "relevance"]
 
 # First-stage signals, criteria of their own so that a weak LLM cannot push the ranking below retrieval.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import platform
 import statistics
@@ -58,8 +57,14 @@ class Machine(BaseModel):
         import torch
 
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-        return cls(cpu_count=os.cpu_count(), torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                   device=device or ("cuda" if gpu else "cpu"), python=platform.python_version(), gpu=gpu)
+        return cls(
+            cpu_count=os.cpu_count(),
+            torch=torch.__version__,
+            torch_threads=torch.get_num_threads(),
+            device=device or ("cuda" if gpu else "cpu"),
+            python=platform.python_version(),
+            gpu=gpu,
+        )
 
 
 class Ndcg(BaseModel):
@@ -104,8 +109,10 @@ def load_trec(folder: str | Path) -> tuple[list[dict], str]:
 
 
 def to_candidates(hits: list[dict]) -> list[Candidate]:
-    return [Candidate(chunk_id=i, text=h["content"], document_id=i, source="msmarco", score=float(h["score"]),
-                      rank=i + 1) for i, h in enumerate(hits)]
+    return [
+        Candidate(chunk_id=i, text=h["content"], document_id=i, source="msmarco", score=float(h["score"]), rank=i + 1)
+        for i, h in enumerate(hits)
+    ]
 
 
 def prefill_rate(lm, tokens: int = 1024, batch: int = 8) -> float | None:
@@ -124,9 +131,14 @@ def prefill_rate(lm, tokens: int = 1024, batch: int = 8) -> float | None:
         return tokens / (time.perf_counter() - start)
 
 
-def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit: int | None = None,
-                    keep_traces: bool = False, on_query: Callable[[int, int], None] | None = None
-                    ) -> RerankEvaluation:
+def evaluate_rerank(
+    reranker,
+    trec_dir: str | Path,
+    candidates: int = 20,
+    limit: int | None = None,
+    keep_traces: bool = False,
+    on_query: Callable[[int, int], None] | None = None,
+) -> RerankEvaluation:
     """Rerank each query's BM25 top-``candidates`` and measure quality and speed.
 
     ``on_query(done, total)`` is called after each query, for a progress bar."""
@@ -150,10 +162,15 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
         tokens.append(result.trace.tokens_processed)
         tail = {str(h["docid"]): -1000.0 - j for j, h in enumerate(hits[candidates:])}
         runs["bm25"][qid] = {str(h["docid"]): -float(j) for j, h in enumerate(hits)}
-        runs["reranked"][qid] = {str(hits[c.chunk_id]["docid"]): float(len(cands) - r)
-                                 for r, c in enumerate(result.candidates)} | tail
-        emb = {r.chunk_id: s.score for r in result.trace.candidates for s in r.criteria
-               if s.name == "embedding" and s.score is not None}
+        runs["reranked"][qid] = {
+            str(hits[c.chunk_id]["docid"]): float(len(cands) - r) for r, c in enumerate(result.candidates)
+        } | tail
+        emb = {
+            r.chunk_id: s.score
+            for r in result.trace.candidates
+            for s in r.criteria
+            if s.name == "embedding" and s.score is not None
+        }
         if len(emb) == len(cands):
             # ties broken by BM25 rank, as the reranker does
             runs["embedding"][qid] = {str(hits[i]["docid"]): emb[i] - 1e-9 * i for i in emb} | tail
@@ -170,9 +187,13 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
     rates = [r for r in (rate_before, rate_after) if r]
     rate = statistics.mean(rates) if rates else None
     found = RerankEvaluation(
-        mode=reranker.mode, strategy=reranker.strategy, model=reranker.model_name,
+        mode=reranker.mode,
+        strategy=reranker.strategy,
+        model=reranker.model_name,
         relevance_method=reranker.relevance_method if reranker.strategy == "logits" else None,
-        candidates=candidates, queries=len(queries), limit=limit,
+        candidates=candidates,
+        queries=len(queries),
+        limit=limit,
         ndcg_at_10=Ndcg(**{name: ndcg_at_10(run) for name, run in runs.items()}),
         ms_per_query=round(1000 * total_s / max(len(queries), 1), 1),
         ms_per_query_median=round(1000 * statistics.median(latencies), 1) if latencies else None,
@@ -182,7 +203,14 @@ def evaluate_rerank(reranker, trec_dir: str | Path, candidates: int = 20, limit:
         prefill_floor_ratio=round(total_s / (total_tokens / rate), 3) if rate and total_tokens else None,
         weights=dict(reranker.weights or {}) or None,
         machine=Machine.current(str(getattr(lm, "device", "")) or None),
-        traces=traces)
-    logger.info("Reranked %d queries with %s%s: nDCG@10 %s, %s ms/query", found.queries, found.mode,
-                f":{found.strategy}" if found.strategy else "", found.ndcg_at_10.reranked, found.ms_per_query)
+        traces=traces,
+    )
+    logger.info(
+        "Reranked %d queries with %s%s: nDCG@10 %s, %s ms/query",
+        found.queries,
+        found.mode,
+        f":{found.strategy}" if found.strategy else "",
+        found.ndcg_at_10.reranked,
+        found.ms_per_query,
+    )
     return found

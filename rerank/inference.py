@@ -63,20 +63,25 @@ def infer_criteria(lm, strategy: Strategy, query: str) -> tuple[InferredCriteria
             [[str(v) for v in range(6)] for _ in menu],
         )
         importance = expected_levels(found.values[0])
-        raw_importance = {c.name: None if np.isnan(v) else round(float(v), 3) for c, v in zip(menu, importance)}
+        raw_importance = {
+            c.name: None if np.isnan(v) else round(float(v), 3) for c, v in zip(menu, importance, strict=False)
+        }
         readable = {n: v for n, v in raw_importance.items() if v is not None}
         picked = dict(sorted(readable.items(), key=lambda kv: -kv[1])[:TWO_TURN_MAX])
         tokens = found.tokens
     else:
-        chat = [{"role": "system", "content": "You design evaluation criteria for search results."},
-                {"role": "user", "content": prompts.infer_criteria_user(query, menu)}]
+        chat = [
+            {"role": "system", "content": "You design evaluation criteria for search results."},
+            {"role": "user", "content": prompts.infer_criteria_user(query, menu)},
+        ]
         found = lm.generate([chat], max_new_tokens=48)
         raw_text, tokens = found.texts[0], found.tokens
         picked = parse_criteria(raw_text)
     fallback = not picked
     if fallback:
         logger.info("two-turn inference named no usable criterion for %r; using REBEL's fixed ones", query[:80])
-        picked = {name: NEUTRAL_IMPORTANCE for name in ONE_TURN}
+        picked = dict.fromkeys(ONE_TURN, NEUTRAL_IMPORTANCE)
     weights = {name: REBEL_ONE_TURN_WEIGHTS["depth"] * value / NEUTRAL_IMPORTANCE for name, value in picked.items()}
-    return InferredCriteria(criteria=weights, importance=picked, fallback=fallback, raw_importance=raw_importance,
-                            raw_text=raw_text), tokens
+    return InferredCriteria(
+        criteria=weights, importance=picked, fallback=fallback, raw_importance=raw_importance, raw_text=raw_text
+    ), tokens

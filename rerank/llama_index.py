@@ -41,8 +41,9 @@ class SiftRerank(BaseNodePostprocessor):
     def last_trace(self) -> RerankTrace | None:
         return self._last_trace
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
-                           ) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         if query_bundle is None:
             raise ValueError("SiftRerank needs the query.")
         if not nodes:
@@ -53,8 +54,10 @@ class SiftRerank(BaseNodePostprocessor):
         result = self.reranker.rerank(query_bundle.query_str, candidates)
         self._last_trace = result.trace
         composite = {r.chunk_id: r.composite for r in result.trace.candidates}
-        return [NodeWithScore(node=nodes[c.chunk_id].node, score=composite[c.chunk_id])
-                for c in result.candidates[: self.top_n]]
+        return [
+            NodeWithScore(node=nodes[c.chunk_id].node, score=composite[c.chunk_id])
+            for c in result.candidates[: self.top_n]
+        ]
 
 
 def _candidate(i: int, node: NodeWithScore) -> Candidate:
@@ -64,6 +67,13 @@ def _candidate(i: int, node: NodeWithScore) -> Candidate:
         date = datetime.fromisoformat(str(date)) if date else None
     except ValueError:
         date = None
-    return Candidate(chunk_id=i, text=node.node.get_content(), document_id=i,
-                     source=str(meta.get("source") or meta.get("file_name") or node.node.ref_doc_id or ""),
-                     score=float(node.score or 0.0), rank=i + 1, title=meta.get("title"), document_date=date)
+    return Candidate(
+        chunk_id=i,
+        text=node.node.get_content(),
+        document_id=i,
+        source=str(meta.get("source") or meta.get("file_name") or node.node.ref_doc_id or ""),
+        score=float(node.score or 0.0),
+        rank=i + 1,
+        title=meta.get("title"),
+        document_date=date,
+    )

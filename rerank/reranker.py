@@ -24,8 +24,17 @@ from sift.rerank.composite import DIVERSITY, combine
 from sift.rerank.criteria import EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, criterion
 from sift.rerank.inference import infer_criteria
 from sift.rerank.modes import Mode, RelevanceMethod, Strategy
-from sift.rerank.scorers import (CrossEncoderRelevance, DocumentDate, EmbeddingSimilarity, GenerativeJudge, LogitJudge,
-                                 QueryLikelihood, RetrievalScore, Scorer, Signal)
+from sift.rerank.scorers import (
+    CrossEncoderRelevance,
+    DocumentDate,
+    EmbeddingSimilarity,
+    GenerativeJudge,
+    LogitJudge,
+    QueryLikelihood,
+    RetrievalScore,
+    Scorer,
+    Signal,
+)
 from sift.rerank.scorers.recency import RECENCY
 from sift.rerank.types import InferredCriteria, RerankResult, RerankTrace, TraceCandidate
 from sift.retrieval.types import Candidate
@@ -126,29 +135,40 @@ class Reranker:
 
         ranked = [_trace_candidate(candidates[i], final, rows[i], composite[i]) for final, i in enumerate(order, 1)]
         trace = RerankTrace(
-            query=query, mode=self.mode.value, strategy=self.strategy.value if self.strategy else None,
-            model=self.model_name, weights=weights, criteria_methods=methods, inferred=inferred, candidates=ranked,
-            timings_ms=timings, tokens_processed=tokens + sum(s.tokens for s in signals), notes=list(self.notes),
+            query=query,
+            mode=self.mode.value,
+            strategy=self.strategy.value if self.strategy else None,
+            model=self.model_name,
+            weights=weights,
+            criteria_methods=methods,
+            inferred=inferred,
+            candidates=ranked,
+            timings_ms=timings,
+            tokens_processed=tokens + sum(s.tokens for s in signals),
+            notes=list(self.notes),
         )
         return RerankResult([candidates[i] for i in order], trace)
 
-    def _scorers(self, weights: dict[str, float], inferred: InferredCriteria | None,
-                 candidates: list[Candidate]) -> list[Scorer]:
+    def _scorers(
+        self, weights: dict[str, float], inferred: InferredCriteria | None, candidates: list[Candidate]
+    ) -> list[Scorer]:
         """The scorers this mode runs: the first-stage signals, then what judges relevance and the other criteria."""
         scorers: list[Scorer] = [RetrievalScore(), EmbeddingSimilarity(self.embedder)]
-        secondary = list(ONE_TURN) if self.mode == Mode.REBEL_ONE_TURN else list(inferred.importance) if inferred else []
+        secondary = (
+            list(ONE_TURN) if self.mode == Mode.REBEL_ONE_TURN else list(inferred.importance) if inferred else []
+        )
         dated = any(c.document_date for c in candidates)
         if weights.get(RECENCY) and RECENCY not in secondary and dated:
             secondary.append(RECENCY)  # a weight alone asks for it in any mode, when the documents are dated
         if dated and RECENCY in secondary:
             scorers.append(DocumentDate())  # a fact the documents carry: no need to ask the model
         if self.mode == Mode.CROSS_ENCODER:
-            return scorers + [CrossEncoderRelevance(self.cross_encoder, self.batch_size)]
+            return [*scorers, CrossEncoderRelevance(self.cross_encoder, self.batch_size)]
         # Diversity is a property of the ordering (MMR over the embeddings, in the composite), not of one passage.
         answered_elsewhere = ({RECENCY} if dated else set()) | ({DIVERSITY} if self.embedder is not None else set())
         llm_criteria = [criterion(name) for name in secondary if name not in answered_elsewhere]
         if self.strategy == Strategy.GENERATIVE:
-            return scorers + [GenerativeJudge(self.lm, [RELEVANCE, *llm_criteria], self.batch_size)]
+            return [*scorers, GenerativeJudge(self.lm, [RELEVANCE, *llm_criteria], self.batch_size)]
         if self.relevance_method == RelevanceMethod.QUERY_LIKELIHOOD:
             scorers.append(QueryLikelihood(self.lm))
         else:
@@ -159,10 +179,19 @@ class Reranker:
 
 
 def _trace_candidate(c: Candidate, final_rank: int, criteria, composite: float) -> TraceCandidate:
-    return TraceCandidate(chunk_id=c.chunk_id, document_id=c.document_id, source=c.source, title=c.title,
-                          document_date=c.document_date, retrieval_rank=c.rank, retrieval_score=c.score,
-                          criteria=criteria, composite=float(composite), final_rank=final_rank,
-                          rank_change=c.rank - final_rank)
+    return TraceCandidate(
+        chunk_id=c.chunk_id,
+        document_id=c.document_id,
+        source=c.source,
+        title=c.title,
+        document_date=c.document_date,
+        retrieval_rank=c.rank,
+        retrieval_score=c.score,
+        criteria=criteria,
+        composite=float(composite),
+        final_rank=final_rank,
+        rank_change=c.rank - final_rank,
+    )
 
 
 def _choice(kind, value, what: str):

@@ -2,10 +2,11 @@
 
 Example::
 
+    >>> from pathlib import Path
     >>> from sentence_transformers import SentenceTransformer
     >>> from sift.ingestion.store import Store
-    >>> store = Store.open("sqlite:///data/sift.db", Path("data"))
-    >>> retriever = DenseRetriever(store, SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2"))
+    >>> store = Store.open("sqlite:///data/sift.db", Path("data"))  # doctest: +SKIP
+    >>> retriever = DenseRetriever(store, SentenceTransformer("models/all-MiniLM-L6-v2"))  # doctest: +SKIP
     >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP
     ['fresnel-lens.pdf', 'fresnel-lens.pdf', 'history-of-lighthouses.md']
 """
@@ -13,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+
 import numpy as np
 
 from sift.ingestion import vectors
@@ -42,8 +44,9 @@ class DenseRetriever:
         return cached[1]
 
     def embed_query(self, query: str) -> np.ndarray:
-        return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False).astype(np.float32)
+        return self.model.encode(
+            [query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
 
     def search(self, query: str, corpus_name: str, k: int = 20) -> list[Candidate]:
         if not query.strip():
@@ -54,16 +57,24 @@ class DenseRetriever:
             return []
         searchable = self._searchable(corpus, index)
         scores, ids = searchable.search(self.embed_query(query), min(k, index.ntotal))
-        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
         passages = self.store.passages([i for i, _ in hits])
         candidates = []
         for chunk_id, score in hits:
             passage = passages.get(chunk_id)
             if passage is None:  # removed by another process since the index was read
                 continue
-            candidates.append(Candidate(
-                chunk_id=chunk_id, text=passage.text, document_id=passage.document_id, source=passage.source,
-                score=score, rank=len(candidates) + 1, title=passage.title, document_date=passage.document_date,
-                media_type=passage.media_type,
-            ))
+            candidates.append(
+                Candidate(
+                    chunk_id=chunk_id,
+                    text=passage.text,
+                    document_id=passage.document_id,
+                    source=passage.source,
+                    score=score,
+                    rank=len(candidates) + 1,
+                    title=passage.title,
+                    document_date=passage.document_date,
+                    media_type=passage.media_type,
+                )
+            )
         return candidates

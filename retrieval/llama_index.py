@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import logging
+
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 

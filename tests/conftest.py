@@ -13,8 +13,8 @@ import pytest
 for _name in [n for n in os.environ if n.startswith("SIFT_") and not n.startswith("SIFT_TEST_")]:
     del os.environ[_name]
 
-from sift.app.config import Settings  # noqa: E402
-from sift.app.models import embedding_model  # noqa: E402
+from sift.app.config import Settings
+from sift.app.models import embedding_model
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO / "sample_corpus"

@@ -21,17 +21,30 @@ def serve(llm, model_name: str = "standin", api_key: str | None = None, logprobs
 
     def complete(ids: list[int], max_tokens: int, top: int):
         with llm.lock, torch.inference_mode():
-            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 max_new_tokens=max(max_tokens, 1), do_sample=False, output_scores=True,
-                                 return_dict_in_generate=True, pad_token_id=tok.pad_token_id)
-        new = out.sequences[0, len(ids):].tolist()[: max(max_tokens, 1)]
+            out = model.generate(
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=max(max_tokens, 1),
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+                pad_token_id=tok.pad_token_id,
+            )
+        new = out.sequences[0, len(ids) :].tolist()[: max(max_tokens, 1)]
         steps = []
-        for token_id, scores in zip(new, out.scores):
+        for token_id, scores in zip(new, out.scores, strict=False):
             logp = torch.log_softmax(scores[0].float(), -1)
             best = logp.topk(top)
-            steps.append({"token": tok.decode([token_id]), "logprob": logp[token_id].item(),
-                          "top_logprobs": [{"token": tok.decode([i]), "logprob": v}
-                                           for v, i in zip(best.values.tolist(), best.indices.tolist())]})
+            steps.append(
+                {
+                    "token": tok.decode([token_id]),
+                    "logprob": logp[token_id].item(),
+                    "top_logprobs": [
+                        {"token": tok.decode([i]), "logprob": v}
+                        for v, i in zip(best.values.tolist(), best.indices.tolist(), strict=False)
+                    ],
+                }
+            )
         return new, steps
 
     class Handler(BaseHTTPRequestHandler):
@@ -65,21 +78,38 @@ def serve(llm, model_name: str = "standin", api_key: str | None = None, logprobs
             text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             ids = tok(text, add_special_tokens=False)["input_ids"]
             new, steps = complete(ids, limit, request.get("top_logprobs") or 1)
-            choice = {"index": 0, "finish_reason": "stop",
-                      "message": {"role": "assistant", "content": tok.decode(new, skip_special_tokens=True)}}
+            choice = {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": tok.decode(new, skip_special_tokens=True)},
+            }
             if logprobs and request.get("logprobs"):
                 choice["logprobs"] = {"content": steps}
-            self._send_json(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
-                                  "model": model_name, "choices": [choice],
-                                  "usage": {"total_tokens": len(ids) + len(new)}})
+            self._send_json(
+                200,
+                {
+                    "id": "chatcmpl-standin",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model_name,
+                    "choices": [choice],
+                    "usage": {"total_tokens": len(ids) + len(new)},
+                },
+            )
+            return None
 
         def _stream(self, messages: list[dict], limit: int) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             for piece in llm.stream(messages, limit):
-                chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
-                         "model": model_name, "choices": [{"index": 0, "delta": {"content": piece}}]}
+                chunk = {
+                    "id": "chatcmpl-standin",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model_name,
+                    "choices": [{"index": 0, "delta": {"content": piece}}],
+                }
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
 
@@ -92,10 +122,15 @@ def serve(llm, model_name: str = "standin", api_key: str | None = None, logprobs
                 with llm.lock, torch.inference_mode():
                     logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
                 values = [None] + [logp[k - 1, ids[k]].item() for k in range(1, len(ids))]
-                choice["logprobs"] = {"tokens": [tok.decode([i]) for i in ids], "token_logprobs": values,
-                                      "text_offset": offsets, "top_logprobs": None}
-            self._send_json(200, {"object": "text_completion", "choices": [choice],
-                                  "usage": {"total_tokens": len(ids) + len(new)}})
+                choice["logprobs"] = {
+                    "tokens": [tok.decode([i]) for i in ids],
+                    "token_logprobs": values,
+                    "text_offset": offsets,
+                    "top_logprobs": None,
+                }
+            self._send_json(
+                200, {"object": "text_completion", "choices": [choice], "usage": {"total_tokens": len(ids) + len(new)}}
+            )
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

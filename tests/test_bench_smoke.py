@@ -24,9 +24,24 @@ def test_bench_prints_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "ingest_search.py"), "--docs", "2", "--sizes", "2000",
-         "--queries", "20", "--llama-queries", "5", "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            str(REPO / "bench" / "ingest_search.py"),
+            "--docs",
+            "2",
+            "--sizes",
+            "2000",
+            "--queries",
+            "20",
+            "--llama-queries",
+            "5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout)
@@ -53,8 +68,11 @@ def test_bench_prints_every_figure(tmp_path):
     assert baseline["synthetic"]["2000"]["queries"] == 5
     assert {"ingest_chunks_per_s", "end_to_end_p50", "end_to_end_p95"} <= set(baseline["sift_over_llama_index"])
 
-    figures = [(path, value) for section in ("embedding", "search", "llama_index_baseline")
-               for path, value in numbers(report[section], section)]
+    figures = [
+        (path, value)
+        for section in ("embedding", "search", "llama_index_baseline")
+        for path, value in numbers(report[section], section)
+    ]
     assert len(figures) > 50
     for path, value in figures:
         if path.endswith("recall_at_10"):

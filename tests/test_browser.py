@@ -22,8 +22,15 @@ import pytest
 from tests.conftest import REPO, SAMPLE_CORPUS
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 ARTIFACTS = REPO / "tests" / "artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 NOTE = """# The Quillmere Light
@@ -33,8 +40,10 @@ painted the tower teal after a winter storm stripped its whitewash; sailors have
 Its lamp shows two violet flashes every twelve seconds, a character no other light on that coast uses.
 """
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"),
+]
 
 
 def _free_port() -> int:
@@ -49,9 +58,26 @@ def server(tmp_path):
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "ui/Home.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env={**os.environ, "SIFT_DATA_DIR": str(tmp_path / "data")}, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "ui/Home.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env={**os.environ, "SIFT_DATA_DIR": str(tmp_path / "data")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -78,8 +104,10 @@ def server(tmp_path):
 
 def _screenshot(page, name: str) -> None:
     """The whole page (the viewport grown to the content: Streamlit scrolls inside it), kept twice."""
-    height = page.evaluate("Math.max(...['stMain', 'stAppScrollToBottomContainer', 'stSidebarContent'].map("
-                           "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight || 0))")
+    height = page.evaluate(
+        "Math.max(...['stMain', 'stAppScrollToBottomContainer', 'stSidebarContent'].map("
+        "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight || 0))"
+    )
     page.set_viewport_size({"width": 1400, "height": max(900, min(height, 2400))})
     page.wait_for_timeout(800)  # let the resized layout settle
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -110,8 +138,9 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
 
             page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(files)
             page.get_by_role("button", name=f"Add {len(files)} files").click()
-            expect(page.get_by_text(f"Last upload: {len(files) - 1} added, 0 replaced, 0 unchanged, 1 failed")
-                   ).to_be_visible(timeout=240_000)
+            expect(
+                page.get_by_text(f"Last upload: {len(files) - 1} added, 0 replaced, 0 unchanged, 1 failed")
+            ).to_be_visible(timeout=240_000)
             expect(page.get_by_text(f"Documents ({len(files) - 1})")).to_be_visible()
             _screenshot(page, "corpora")
 

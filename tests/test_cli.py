@@ -14,8 +14,14 @@ from tests.conftest import SAMPLE_CORPUS
 
 def sift(data_dir, *args, check=True) -> subprocess.CompletedProcess:
     env = {**os.environ, "SIFT_DATA_DIR": str(data_dir)}
-    process = subprocess.run([sys.executable, "-m", "sift.app.cli", *args], capture_output=True, text=True, env=env,
-                             timeout=600, cwd=SAMPLE_CORPUS.parent)
+    process = subprocess.run(
+        [sys.executable, "-m", "sift.app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=SAMPLE_CORPUS.parent,
+    )
     if check and process.returncode != 0:
         raise AssertionError(f"sift {' '.join(args)} failed ({process.returncode}):\n{process.stderr}")
     return process
@@ -44,24 +50,45 @@ def test_docs_json(data_dir):
     listing = json.loads(sift(data_dir, "docs", "--corpus", "lights", "--json").stdout)
     assert listing["corpus"] == "lights"
     doc = next(d for d in listing["documents"] if d["source"].endswith("history-of-lighthouses.md"))
-    assert set(doc) == {"id", "source", "title", "media_type", "size_bytes", "sha256", "document_date", "chunks",
-                        "created_at", "updated_at"}
+    assert set(doc) == {
+        "id",
+        "source",
+        "title",
+        "media_type",
+        "size_bytes",
+        "sha256",
+        "document_date",
+        "chunks",
+        "created_at",
+        "updated_at",
+    }
     assert doc["document_date"].startswith("2024-03-01") and doc["chunks"] > 0
 
 
 def test_search_and_ask_json(data_dir):
-    found = json.loads(sift(data_dir, "search", "Who was Grace Darling?", "--corpus", "lights", "-k", "5",
-                            "--json").stdout)
+    found = json.loads(
+        sift(data_dir, "search", "Who was Grace Darling?", "--corpus", "lights", "-k", "5", "--json").stdout
+    )
     assert len(found["candidates"]) == 5
     top = found["candidates"][0]
     assert top["source"].endswith("lighthouse-keepers-daily-life.txt") and top["rank"] == 1
     assert set(top) >= {"chunk_id", "text", "document_id", "source", "score", "rank", "title", "document_date"}
 
-    answer = json.loads(sift(data_dir, "ask", "Who designed the Pharos of Alexandria?", "--corpus", "lights",
-                             "--json").stdout)
+    answer = json.loads(
+        sift(data_dir, "ask", "Who designed the Pharos of Alexandria?", "--corpus", "lights", "--json").stdout
+    )
     assert answer["question"].startswith("Who designed") and answer["corpus"] == "lights"
-    assert set(answer) == {"question", "standalone_question", "corpus", "answer", "answered", "citations", "rerank",
-                           "trace_id", "timings_ms"}
+    assert set(answer) == {
+        "question",
+        "standalone_question",
+        "corpus",
+        "answer",
+        "answered",
+        "citations",
+        "rerank",
+        "trace_id",
+        "timings_ms",
+    }
     assert answer["answered"] and "Pharos" in answer["answer"] and "[1]" in answer["answer"]
     assert answer["citations"][0]["number"] == 1
     assert answer["citations"][0]["source"].endswith("history-of-lighthouses.md")

@@ -16,7 +16,9 @@ def test_defaults(tmp_path):
 
 
 def test_environment_then_toml(tmp_path, monkeypatch):
-    (tmp_path / "sift.toml").write_text('chunk_size = 128\ncandidates_k = 7\ndatabase_url = "postgresql+psycopg://x/y"\n')
+    (tmp_path / "sift.toml").write_text(
+        'chunk_size = 128\ncandidates_k = 7\ndatabase_url = "postgresql+psycopg://x/y"\n'
+    )
     monkeypatch.setenv("SIFT_CANDIDATES_K", "9")
     settings = Settings()
     assert settings.chunk_size == 128  # from sift.toml in the working directory

@@ -50,15 +50,18 @@ def open_sift(settings: Settings, embedder) -> Sift:
 def note_text(i: int) -> str:
     places = ["Eddystone", "Bell Rock", "Skerryvore", "Fastnet", "Hook Head", "Cordouan", "Longships", "Bishop Rock"]
     weather = ["a south-westerly gale", "thick fog", "a flat calm", "driving rain", "a clear frosty night"]
-    return (f"Logbook entry {i}. At {places[i % len(places)]} the keeper on watch {i} recorded "
-            f"{weather[i % len(weather)]} and trimmed the lamp wicks {i % 4 + 2} times.\n\n"
-            f"Supplies for week {i} arrived by boat: {i + 3} casks of oil and {i % 7 + 1} crates of bread.")
+    return (
+        f"Logbook entry {i}. At {places[i % len(places)]} the keeper on watch {i} recorded "
+        f"{weather[i % len(weather)]} and trimmed the lamp wicks {i % 4 + 2} times.\n\n"
+        f"Supplies for week {i} arrived by boat: {i + 3} casks of oil and {i % 7 + 1} crates of bread."
+    )
 
 
 KEEPERS_HANDBOOK = "# The keeper's handbook\n\n" + "\n\n".join(
     f"Rule {i}. The keeper must polish the brass of the lantern, wind the clockwork that turns the lens and write "
     f"the weather, the visibility and every passing ship in the logbook before the end of watch {i}."
-    for i in range(1, 9))
+    for i in range(1, 9)
+)
 
 
 def write_notes(folder: Path, count: int) -> list[Path]:
@@ -72,8 +75,10 @@ def write_notes(folder: Path, count: int) -> list[Path]:
 def ingest_baseline(settings: Settings, embedder) -> dict[str, tuple[int, str]]:
     """Documents committed before anything goes wrong: passage count and content hash by source."""
     sift = open_sift(settings, embedder)
-    items = [IngestItem.from_bytes("keepers-handbook.md", KEEPERS_HANDBOOK.encode()),
-             IngestItem.from_bytes("harbour-notice.txt", b"The harbour light will be dark on Tuesday for repairs.")]
+    items = [
+        IngestItem.from_bytes("keepers-handbook.md", KEEPERS_HANDBOOK.encode()),
+        IngestItem.from_bytes("harbour-notice.txt", b"The harbour light will be dark on Tuesday for repairs."),
+    ]
     results = sift.ingest(items, CORPUS)
     assert [r.status for r in results] == ["added"] * 2
     baseline = {d.source: (d.chunks, d.sha256) for d in sift.documents(CORPUS)}
@@ -84,8 +89,9 @@ def ingest_baseline(settings: Settings, embedder) -> dict[str, tuple[int, str]]:
 
 def sql_vectors(store: Store, corpus_id: int) -> dict[int, np.ndarray]:
     with store.session() as session:
-        rows = session.execute(select(ChunkRow.id, ChunkRow.embedding).join(Document)
-                               .where(Document.corpus_id == corpus_id)).all()
+        rows = session.execute(
+            select(ChunkRow.id, ChunkRow.embedding).join(Document).where(Document.corpus_id == corpus_id)
+        ).all()
     return {chunk_id: np.frombuffer(blob, dtype=np.float32) for chunk_id, blob in rows}
 
 
@@ -105,8 +111,9 @@ def assert_sql_and_faiss_agree(store: Store, corpus: str) -> set[int]:
 def index_file_versions(settings: Settings, corpus_id: int) -> list[int]:
     pattern = re.compile(rf"corpus-{corpus_id}\.v(\d+)\..*faiss")
     folder = settings.data_dir / "indexes"
-    return sorted(int(m.group(1)) for p in folder.glob("*") if (m := pattern.fullmatch(p.name))) \
-        if folder.exists() else []
+    return (
+        sorted(int(m.group(1)) for p in folder.glob("*") if (m := pattern.fullmatch(p.name))) if folder.exists() else []
+    )
 
 
 def assert_reopens_consistent(settings: Settings, embedder, baseline: dict[str, tuple[int, str]]) -> Sift:
@@ -121,8 +128,9 @@ def assert_reopens_consistent(settings: Settings, embedder, baseline: dict[str, 
     assert [d.source for d in documents.values() if d.chunks < 1] == [], "a document without passages"
     ids = assert_sql_and_faiss_agree(sift.store, CORPUS)
     corpus = sift.store.corpus(CORPUS)
-    assert all(v <= corpus.index_version for v in index_file_versions(settings, corpus.id)), \
+    assert all(v <= corpus.index_version for v in index_file_versions(settings, corpus.id)), (
         "an index file claims a version SQL never committed"
+    )
 
     hits = sift.search("What did the keeper record about the weather?", CORPUS, k=10)
     assert hits and {h.chunk_id for h in hits} <= ids
@@ -161,7 +169,12 @@ print("finished", flush=True)
         with open(self.stderr_path, "w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(script), str(settings.data_dir), CORPUS, str(folder)],
-                stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=tmp_path, env=env)
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                cwd=tmp_path,
+                env=env,
+            )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -178,8 +191,9 @@ print("finished", flush=True)
 
     def wait_for(self, line: str | None = None, results: int | None = None, timeout: float = CHILD_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
-        while not ((line is not None and line in self.lines) or
-                   (results is not None and len(self.results()) >= results)):
+        while not (
+            (line is not None and line in self.lines) or (results is not None and len(self.results()) >= results)
+        ):
             remaining = deadline - time.monotonic()
             try:
                 got = self._queue.get(timeout=max(remaining, 0.01))
@@ -248,7 +262,8 @@ def test_kill_9_during_ingest_loses_nothing_committed(kill_point, tmp_path, embe
     # Running the same command again finishes the job: what was committed is recognised, the rest added.
     rerun = sift.ingest([IngestItem.from_path(p) for p in notes], CORPUS)
     assert {r.source: r.status for r in rerun} == {
-        p.name: "unchanged" if p.name in committed else "added" for p in notes}
+        p.name: "unchanged" if p.name in committed else "added" for p in notes
+    }
     assert len(sift.documents(CORPUS)) == len(baseline) + len(notes)
     assert_reopens_consistent(settings, embedder, baseline)
     # A save cut short by the kill left a temporary file; the next save cleared it.
@@ -275,8 +290,9 @@ class FailingModel:
 
 def test_embedding_error_mid_batch_fails_that_file_only(any_db_settings, embedder):
     sift = open_sift(any_db_settings, embedder)
-    assert [r.status for r in sift.ingest([IngestItem.from_bytes("first.txt", note_text(0).encode())], CORPUS)] \
-        == ["added"]
+    assert [r.status for r in sift.ingest([IngestItem.from_bytes("first.txt", note_text(0).encode())], CORPUS)] == [
+        "added"
+    ]
     items = [IngestItem.from_bytes(f"entry-{i}.txt", note_text(i).encode()) for i in range(1, 5)]
     items[2] = IngestItem.from_bytes("explodes.txt", b"This passage makes the model EXPLODE.")
 
@@ -287,7 +303,11 @@ def test_embedding_error_mid_batch_fails_that_file_only(any_db_settings, embedde
     assert "RuntimeError" in results[2].reason and "out of memory" in results[2].reason
     assert results[2].document_id is None
     assert sorted(d.source for d in sift.documents(CORPUS)) == [
-        "entry-1.txt", "entry-2.txt", "entry-4.txt", "first.txt"]
+        "entry-1.txt",
+        "entry-2.txt",
+        "entry-4.txt",
+        "first.txt",
+    ]
     assert_sql_and_faiss_agree(sift.store, CORPUS)
     assert_sql_and_faiss_agree(open_sift(any_db_settings, embedder).store, CORPUS)
 
@@ -314,8 +334,13 @@ def test_exception_escaping_ingest_keeps_committed_files(error, settings, embedd
     assert len(sift.documents(CORPUS)) == len(baseline) + 2
     assert_sql_and_faiss_agree(sift.store, CORPUS)
     reopened = assert_reopens_consistent(settings, embedder, baseline)
-    assert [r.status for r in reopened.ingest([IngestItem.from_path(p) for p in notes], CORPUS)] == \
-        ["unchanged", "unchanged", "added", "added", "added"]
+    assert [r.status for r in reopened.ingest([IngestItem.from_path(p) for p in notes], CORPUS)] == [
+        "unchanged",
+        "unchanged",
+        "added",
+        "added",
+        "added",
+    ]
     assert_sql_and_faiss_agree(reopened.store, CORPUS)
 
 
@@ -360,12 +385,20 @@ def test_damaged_index_file_is_rebuilt_from_sql(how, next_step, settings, embedd
 
 def test_delete_document_and_corpus_remove_rows_vectors_and_files(settings, embedder):
     sift = open_sift(settings, embedder)
-    baseline_results = sift.ingest([IngestItem.from_path(SAMPLE_CORPUS / name) for name in
-                                    ["lighthouse-keepers-daily-life.txt", "history-of-lighthouses.md"]], CORPUS)
+    baseline_results = sift.ingest(
+        [
+            IngestItem.from_path(SAMPLE_CORPUS / name)
+            for name in ["lighthouse-keepers-daily-life.txt", "history-of-lighthouses.md"]
+        ],
+        CORPUS,
+    )
     other = sift.ingest([IngestItem.from_bytes("other.txt", b"Granite towers resist the waves.")], "other")
     keepers = baseline_results[0]
-    keepers_ids = {i for i, p in sift.store.passages(sorted(sift.store.chunk_ids(sift.store.corpus(CORPUS).id))).items()
-                   if p.document_id == keepers.document_id}
+    keepers_ids = {
+        i
+        for i, p in sift.store.passages(sorted(sift.store.chunk_ids(sift.store.corpus(CORPUS).id))).items()
+        if p.document_id == keepers.document_id
+    }
     assert len(keepers_ids) == keepers.chunks >= 2
 
     assert sift.delete_document(CORPUS, keepers.document_id) == "lighthouse-keepers-daily-life.txt"
@@ -413,8 +446,9 @@ def test_recreated_corpus_never_reads_a_deleted_corpus_index(settings, embedder)
     """kill -9 inside delete_corpus, after its commit and before its files are removed, leaves the old corpus's index
     files behind. A new corpus of the same name (SQLite reuses the freed id) must not take them for its own."""
     sift = open_sift(settings, embedder)
-    sift.ingest([IngestItem.from_bytes(f"old-{i}.txt", f"Old note {i} about lava flows.".encode()) for i in range(3)],
-                CORPUS)
+    sift.ingest(
+        [IngestItem.from_bytes(f"old-{i}.txt", f"Old note {i} about lava flows.".encode()) for i in range(3)], CORPUS
+    )
     old_id = sift.store.corpus(CORPUS).id
     left_behind = {p: p.read_bytes() for p in (settings.data_dir / "indexes").glob(f"corpus-{old_id}.*faiss")}
     assert left_behind
@@ -424,8 +458,11 @@ def test_recreated_corpus_never_reads_a_deleted_corpus_index(settings, embedder)
 
     fresh = open_sift(settings, embedder)
     long_note = " ".join(note_text(i) for i in range(6))  # several passages: new chunk ids differ from the old ones
-    results = fresh.ingest([IngestItem.from_bytes("new-0.txt", long_note.encode())] +
-                           [IngestItem.from_bytes(f"new-{i}.txt", note_text(i).encode()) for i in (1, 2)], CORPUS)
+    results = fresh.ingest(
+        [IngestItem.from_bytes("new-0.txt", long_note.encode())]
+        + [IngestItem.from_bytes(f"new-{i}.txt", note_text(i).encode()) for i in (1, 2)],
+        CORPUS,
+    )
     assert [r.status for r in results] == ["added"] * 3
 
     assert_sql_and_faiss_agree(open_sift(settings, embedder).store, CORPUS)

@@ -19,9 +19,6 @@ import pytest
 
 PACKAGES = ("sift.app", "sift.ingestion", "sift.retrieval", "sift.rerank")
 SKIPPED = ".migrations"  # alembic's env.py runs a migration when imported
-KNOWN_BROKEN = {  # docstring -> why it fails; strict: once it passes, the entry must go
-    "sift.ingestion.ingest": "its +SKIP sits on the expected output, not the example, so the example runs",
-}
 
 
 def _module_names() -> list[str]:
@@ -39,12 +36,7 @@ def _docstrings_with_examples() -> list[doctest.DocTest]:
     return sorted(found, key=lambda t: t.name)
 
 
-def _param(test: doctest.DocTest):
-    broken = KNOWN_BROKEN.get(test.name)
-    return pytest.param(test, id=test.name, marks=[pytest.mark.xfail(reason=broken, strict=True)] if broken else [])
-
-
-@pytest.mark.parametrize("test", [_param(t) for t in _docstrings_with_examples()])
+@pytest.mark.parametrize("test", [pytest.param(t, id=t.name) for t in _docstrings_with_examples()])
 def test_docstring_examples(test: doctest.DocTest):
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -61,7 +61,10 @@ def test_dl19_bm25_order_gives_trec_evals_0_5058(datasets):
 
 def test_mode_specs():
     assert parse_modes(["none", "relevance", "rebel-two-turn:generative", "none"], "logits") == [
-        ("none", None), ("relevance", "logits"), ("rebel-two-turn", "generative")]
+        ("none", None),
+        ("relevance", "logits"),
+        ("rebel-two-turn", "generative"),
+    ]
     with pytest.raises(ValueError, match="mode"):
         parse_modes(["telepathy"], "logits")
     with pytest.raises(ValueError, match="strategy"):
@@ -71,10 +74,23 @@ def test_mode_specs():
 def test_report_files_table_and_plot(tmp_path):
     report = Report.new("qa", tmp_path / "cmu-wikiqa-s10", "f1", setup={"questions": 2})
     report.rows = [
-        ReportRow(mode="none", strategy=None, queries=2, metrics={"f1": 0.25, "exact_match": 0.0},
-                  ms_per_query=900.0, timings_ms={"retrieve": 20.0, "generate": 880.0}),
-        ReportRow(mode="relevance", strategy="logits", queries=2, metrics={"f1": 0.31, "exact_match": 0.5},
-                  ms_per_query=4100.0, timings_ms={"retrieve": 20.0, "rerank": 3200.0, "generate": 880.0})]
+        ReportRow(
+            mode="none",
+            strategy=None,
+            queries=2,
+            metrics={"f1": 0.25, "exact_match": 0.0},
+            ms_per_query=900.0,
+            timings_ms={"retrieve": 20.0, "generate": 880.0},
+        ),
+        ReportRow(
+            mode="relevance",
+            strategy="logits",
+            queries=2,
+            metrics={"f1": 0.31, "exact_match": 0.5},
+            ms_per_query=4100.0,
+            timings_ms={"retrieve": 20.0, "rerank": 3200.0, "generate": 880.0},
+        ),
+    ]
     files = write_report(report, tmp_path / "results")
     assert files.load() == report
     table = files.markdown.read_text()
@@ -83,7 +99,13 @@ def test_report_files_table_and_plot(tmp_path):
     assert files.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files.plot.stat().st_size > 5000
     # a row writes only the figures its eval measured: no rerank or QA fields as null
     assert set(json.loads(files.json.read_text())["rows"][0]) == {
-        "mode", "strategy", "queries", "metrics", "ms_per_query", "timings_ms"}
+        "mode",
+        "strategy",
+        "queries",
+        "metrics",
+        "ms_per_query",
+        "timings_ms",
+    }
     older = report.model_copy(update={"created": datetime(2026, 1, 1)})
     write_report(older, tmp_path / "results")
     assert list_reports(tmp_path / "results")[0].stem == files.stem  # newest first
@@ -95,8 +117,16 @@ def test_report_files_table_and_plot(tmp_path):
 
 def test_a_figure_that_is_not_a_number_is_written_as_null(tmp_path):
     report = Report.new("retrieval", tmp_path / "beir", "ndcg@10", setup={})
-    report.rows.append(ReportRow(mode="none", strategy=None, queries=0, metrics={"ndcg@10": math.nan},
-                                 ms_per_query=math.inf, timings_ms={"retrieve": None}))
+    report.rows.append(
+        ReportRow(
+            mode="none",
+            strategy=None,
+            queries=0,
+            metrics={"ndcg@10": math.nan},
+            ms_per_query=math.inf,
+            timings_ms={"retrieve": None},
+        )
+    )
     files = write_report(report, tmp_path / "results")
     row = json.loads(files.json.read_text())["rows"][0]  # json.loads would read NaN back: the file must say null
     assert "NaN" not in files.json.read_text() and "Infinity" not in files.json.read_text()
@@ -134,8 +164,23 @@ def eval_settings(tmp_path, monkeypatch) -> Settings:
 
 
 def test_eval_rerank_on_dl19_slice(datasets, eval_settings, tmp_path):
-    report = cli_json(["rerank", "--trec", str(datasets / "trec-dl19"), "--mode", "none", "--mode",
-                       "relevance:logits", "--candidates", "10", "--limit", "2", "--out", str(tmp_path / "out")])
+    report = cli_json(
+        [
+            "rerank",
+            "--trec",
+            str(datasets / "trec-dl19"),
+            "--mode",
+            "none",
+            "--mode",
+            "relevance:logits",
+            "--candidates",
+            "10",
+            "--limit",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     none, relevance = report["rows"]
     assert (none["mode"], relevance["strategy"]) == ("none", "logits")
     # mode none keeps the BM25 order, so its nDCG is the BM25 baseline measured beside it
@@ -159,18 +204,24 @@ def beir_slice(datasets, tmp_path_factory) -> Path:
     corpus = [json.loads(line) for line in (source / "corpus.jsonl").read_text().splitlines()]
     chosen = [d for d in corpus if d["_id"] in wanted][:50] + [d for d in corpus if d["_id"] not in wanted][:40]
     (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in chosen))
-    (folder / "queries.jsonl").write_text("\n".join(
-        line for line in (source / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in queries))
+    (folder / "queries.jsonl").write_text(
+        "\n".join(
+            line for line in (source / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in queries
+        )
+    )
     kept_ids = {d["_id"] for d in chosen}
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
-        f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}\n" for r in kept if r["corpus-id"] in kept_ids))
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n"
+        + "".join(f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}\n" for r in kept if r["corpus-id"] in kept_ids)
+    )
     return folder
 
 
 def test_eval_retrieval_on_dbpedia_slice(beir_slice, eval_settings, tmp_path):
     out = tmp_path / "out"
-    report = cli_json(["retrieval", "--beir", str(beir_slice), "--mode", "none", "--mode", "relevance:logits",
-                       "--out", str(out)])
+    report = cli_json(
+        ["retrieval", "--beir", str(beir_slice), "--mode", "none", "--mode", "relevance:logits", "--out", str(out)]
+    )
     dense, reranked = report["rows"]
     assert report["setup"]["queries"] == 3 and report["setup"]["documents"] == 90
     # fewer than 100 documents: every one is retrieved, so recall@100 is exactly 1 for any order

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+
 from sift.ingestion.chunking import Span, chunk_text, embedding_text
 from sift.ingestion.loaders import load_document
 from sift.ingestion.pdf_text import repair_hyphenation
-
 from tests.conftest import SAMPLE_CORPUS
 
 RUSTDOC = Path.home() / ".rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/rustdoc"
@@ -25,8 +25,9 @@ RUSTDOC = Path.home() / ".rustup/toolchains/stable-x86_64-unknown-linux-gnu/shar
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from sift.app.models import packaged_embedding_folder
     from transformers import AutoTokenizer
+
+    from sift.app.models import packaged_embedding_folder
 
     return AutoTokenizer.from_pretrained(packaged_embedding_folder())
 
@@ -39,11 +40,13 @@ def passages(document, tokenizer, chunk_size: int = 200) -> list[Span]:
 
 
 def test_inline_markup_stays_in_its_sentence(tokenizer):
-    html = (b"<html><body><nav><a href='/'>Home</a> <a href='/docs'>Docs</a></nav><main><h1>Docs</h1>"
-            b"<p>Run <code>cargo doc</code> with <a href='https://doc.rust-lang.org'>--open</a> to <em>see</em> it."
-            b"</p><pre><code><span class='k'>fn</span> main() {\n    <span>println!</span>(\"hi\");\n}</code></pre>"
-            b"<ul><li>First <b>item</b></li><li>Second</li></ul>"
-            b"<table><tr><td>Key</td><td><code>S</code></td></tr></table></main></body></html>")
+    html = (
+        b"<html><body><nav><a href='/'>Home</a> <a href='/docs'>Docs</a></nav><main><h1>Docs</h1>"
+        b"<p>Run <code>cargo doc</code> with <a href='https://doc.rust-lang.org'>--open</a> to <em>see</em> it."
+        b"</p><pre><code><span class='k'>fn</span> main() {\n    <span>println!</span>(\"hi\");\n}</code></pre>"
+        b"<ul><li>First <b>item</b></li><li>Second</li></ul>"
+        b"<table><tr><td>Key</td><td><code>S</code></td></tr></table></main></body></html>"
+    )
 
     [passage] = passages(load_document("page.html", html), tokenizer)
 
@@ -54,8 +57,10 @@ def test_inline_markup_stays_in_its_sentence(tokenizer):
 
 
 @pytest.mark.skipif(not RUSTDOC.is_dir(), reason="the rustdoc book is not installed here")
-@pytest.mark.parametrize("page", ["how-to-write-documentation.html", "write-documentation/the-doc-attribute.html",
-                                  "command-line-arguments.html"])
+@pytest.mark.parametrize(
+    "page",
+    ["how-to-write-documentation.html", "write-documentation/the-doc-attribute.html", "command-line-arguments.html"],
+)
 def test_real_rustdoc_page_reads_as_prose(page):
     import lxml.html
 
@@ -78,8 +83,10 @@ def test_real_rustdoc_page_reads_as_prose(page):
 
 
 def test_html_sections_and_plain_title():
-    html = (b"<title>  <strong>Harbour</strong>\n   lights </title><p>Intro.</p><h1>Install</h1><p>Get it.</p>"
-            b"<h2>Linux <code>apt</code></h2><p>Use apt.</p><h2>Mac</h2><p>Use brew.</p><h1>Use</h1><p>Run.</p>")
+    html = (
+        b"<title>  <strong>Harbour</strong>\n   lights </title><p>Intro.</p><h1>Install</h1><p>Get it.</p>"
+        b"<h2>Linux <code>apt</code></h2><p>Use apt.</p><h2>Mac</h2><p>Use brew.</p><h1>Use</h1><p>Run.</p>"
+    )
     document = load_document("page.html", html)
 
     assert document.title == "Harbour lights"
@@ -100,8 +107,10 @@ def section_of(document, words: str) -> tuple[str, ...] | None:
 
 
 def test_markdown_sections_setext_and_code_fences(tokenizer):
-    markdown = (b"# **Harbour** `lights`\n\nIntro.\n\nInstallation\n------------\n\nGet it.\n\n"
-                b"### Linux\n\n```sh\n# not a heading: a shell comment\napt install sift\n```\n\n## Use\n\nRun it.\n")
+    markdown = (
+        b"# **Harbour** `lights`\n\nIntro.\n\nInstallation\n------------\n\nGet it.\n\n"
+        b"### Linux\n\n```sh\n# not a heading: a shell comment\napt install sift\n```\n\n## Use\n\nRun it.\n"
+    )
     document = load_document("guide.md", markdown)
 
     assert document.title == "Harbour lights"
@@ -190,8 +199,10 @@ def test_sample_pdf_every_passage_has_a_page(tokenizer):
 
 def test_hyphenation_rule():
     pages = ["A re-\nfraction and a co-\noperation; well-known, then well-\nknown.", "Mid-\nApril, 1990-\n1995."]
-    assert repair_hyphenation(pages) == ["A refraction and a cooperation; well-known, then well-known.",
-                                         "Mid-\nApril, 1990-\n1995."]
+    assert repair_hyphenation(pages) == [
+        "A refraction and a cooperation; well-known, then well-known.",
+        "Mid-\nApril, 1990-\n1995.",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- embedding

@@ -21,8 +21,16 @@ from sift.ingestion.store import CorpusNotFound, Store
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_TABLES = {"conversations", "messages", "rerank_traces"}
 QUESTION = "Who built the first Eddystone lighthouse?"
-CITATION = Citation(number=1, chunk_id=7, document_id=3, source="tides.md", title="Tides",
-                    text="The moon raises two bulges of water.", score=0.81, rank=2)
+CITATION = Citation(
+    number=1,
+    chunk_id=7,
+    document_id=3,
+    source="tides.md",
+    title="Tides",
+    text="The moon raises two bulges of water.",
+    score=0.81,
+    rank=2,
+)
 
 
 def open_sift(settings: Settings, embedder) -> Sift:
@@ -38,8 +46,10 @@ def head(migrations: Path) -> str:
 def versions(sift: Sift) -> tuple[list[str], list[str]]:
     """The store's and the app's revisions, each from its own version table."""
     with sift.store.engine.connect() as connection:
-        return (connection.execute(text("select version_num from alembic_version")).scalars().all(),
-                connection.execute(text(f"select version_num from {app_history.VERSION_TABLE}")).scalars().all())
+        return (
+            connection.execute(text("select version_num from alembic_version")).scalars().all(),
+            connection.execute(text(f"select version_num from {app_history.VERSION_TABLE}")).scalars().all(),
+        )
 
 
 def count(sift: Sift, table: str) -> int:
@@ -64,7 +74,10 @@ def assert_store_from_0_1_is_upgraded(sift: Sift) -> None:
     assert (user.id, user.role, user.content, user.details) == (1, "user", QUESTION, None)
     assert (assistant.id, assistant.role, assistant.content) == (2, "assistant", "Henry Winstanley built it [1].")
     assert (assistant.details.trace_id, assistant.details.answered, assistant.details.standalone_question) == (
-        1, True, None)
+        1,
+        True,
+        None,
+    )
     (citation,) = assistant.details.citations
     assert isinstance(citation, Citation)
     assert (citation.number, citation.chunk_id, citation.document_id, citation.source) == (1, 1, 1, "eddystone.txt")
@@ -99,8 +112,9 @@ def test_a_postgresql_store_from_0_1_keeps_its_rows(tmp_path, postgres_url, embe
     finally:
         connection.close()
         loader.dispose()  # the dump emptied the connection's search_path: that connection is not reused
-    assert_store_from_0_1_is_upgraded(open_sift(Settings(data_dir=tmp_path / "data", database_url=postgres_url),
-                                                embedder))
+    assert_store_from_0_1_is_upgraded(
+        open_sift(Settings(data_dir=tmp_path / "data", database_url=postgres_url), embedder)
+    )
 
 
 # ------------------------------------------------------------------------------------------ a fresh database
@@ -113,18 +127,25 @@ def test_the_app_tables_come_from_the_app_migrations_only(any_db_settings):
     history = History.open(store.engine)
     History.open(store.engine)  # a second open is a no-op upgrade
     schema = inspect(store.engine)
-    assert APP_TABLES <= set(schema.get_table_names())
+    assert set(schema.get_table_names()) >= APP_TABLES
     for table in ("conversations", "rerank_traces"):
         (key,) = schema.get_foreign_keys(table)
         assert (key["referred_table"], key["referred_columns"], key["options"].get("ondelete")) == (
-            "corpora", ["id"], "CASCADE")
+            "corpora",
+            ["id"],
+            "CASCADE",
+        )
 
     # The foreign keys hold on their own: the store's delete cascades to rows it knows nothing of.
     corpus = store.corpus("notes", create=True)
     conversation = history.start_conversation(corpus.id, "Tides")
     history.add_message(conversation, "user", "Why are there two tides a day?")
-    history.save_trace(corpus.id, RerankTrace(query="tides", mode="none", strategy=None, model=None, weights={},
-                                              criteria_methods={}, candidates=[]))
+    history.save_trace(
+        corpus.id,
+        RerankTrace(
+            query="tides", mode="none", strategy=None, model=None, weights={}, criteria_methods={}, candidates=[]
+        ),
+    )
     store.delete_corpus("notes")
     with store.engine.connect() as connection:
         for table in APP_TABLES:
@@ -135,8 +156,12 @@ def test_messages_come_back_typed(any_db_settings):
     sift = Sift(any_db_settings)
     sift.create_corpus("notes")
     conversation = sift.start_conversation("notes", "Tides")
-    details = MessageDetails(citations=[CITATION], trace_id=None, answered=True,
-                             standalone_question="Why are there two tides a day on Earth?")
+    details = MessageDetails(
+        citations=[CITATION],
+        trace_id=None,
+        answered=True,
+        standalone_question="Why are there two tides a day on Earth?",
+    )
     sift.history.add_message(conversation, "user", "Why two tides?")
     sift.history.add_message(conversation, "assistant", "The moon and the sun [1].", details)
 
@@ -144,8 +169,7 @@ def test_messages_come_back_typed(any_db_settings):
     assert [c.title for c in reopened.conversations("notes")] == ["Tides"]
     user, assistant = reopened.messages(conversation)
     assert (user.role, user.content, user.details) == ("user", "Why two tides?", None)
-    assert (assistant.role, assistant.content, assistant.details) == ("assistant", "The moon and the sun [1].",
-                                                                      details)
+    assert (assistant.role, assistant.content, assistant.details) == ("assistant", "The moon and the sun [1].", details)
     assert assistant.created_at >= user.created_at and assistant.id > user.id
 
 
@@ -155,10 +179,24 @@ def test_deleting_a_corpus_removes_its_conversations_messages_and_traces(any_db_
         corpus_id = sift.store.corpus(corpus, create=True).id
         conversation = sift.start_conversation(corpus, f"About {corpus}")
         sift.history.add_message(conversation, "user", "When is high tide?")
-        sift.history.add_message(conversation, "assistant", "At noon [1].", MessageDetails(
-            citations=[CITATION], trace_id=None, answered=True, standalone_question=None))
-        sift.history.save_trace(corpus_id, RerankTrace(query="high tide", mode="none", strategy=None, model=None,
-                                                       weights={}, criteria_methods={}, candidates=[]))
+        sift.history.add_message(
+            conversation,
+            "assistant",
+            "At noon [1].",
+            MessageDetails(citations=[CITATION], trace_id=None, answered=True, standalone_question=None),
+        )
+        sift.history.save_trace(
+            corpus_id,
+            RerankTrace(
+                query="high tide",
+                mode="none",
+                strategy=None,
+                model=None,
+                weights={},
+                criteria_methods={},
+                candidates=[],
+            ),
+        )
     (kept,) = sift.conversations("almanac")
 
     assert sift.delete_corpus("notes") == 0

@@ -26,9 +26,11 @@ from tests.conftest import SAMPLE_CORPUS
 
 CORPUS = "harbour"
 FIRST = IngestItem.from_bytes(
-    "eddystone.txt", b"The Eddystone lighthouse stands on a reef fourteen miles south of Plymouth.")
+    "eddystone.txt", b"The Eddystone lighthouse stands on a reef fourteen miles south of Plymouth."
+)
 SECOND = IngestItem.from_bytes(
-    "bell-rock.md", b"# Bell Rock\nRobert Stevenson lit the Bell Rock lighthouse in February 1811.")
+    "bell-rock.md", b"# Bell Rock\nRobert Stevenson lit the Bell Rock lighthouse in February 1811."
+)
 SAMPLE_PDF = SAMPLE_CORPUS / "how-fresnel-lenses-work.pdf"
 SAMPLE_DOCX = SAMPLE_CORPUS / "automation-of-lighthouses.docx"
 SAMPLE_HTML = SAMPLE_CORPUS / "famous-lighthouses-of-the-world.html"
@@ -72,7 +74,7 @@ def ingest_among_good_files(sift: Sift, hostile: list[IngestItem], stored: set[s
     assert [r.status for r in sift.ingest([FIRST], CORPUS)] == ["added"]
     before = snapshot(sift, CORPUS)
 
-    batch = hostile[:1] + [SECOND] + hostile[1:]
+    batch = [*hostile[:1], SECOND, *hostile[1:]]
     results = sift.ingest(batch, CORPUS)
 
     assert [r.source for r in results] == [item.source for item in batch]
@@ -113,8 +115,12 @@ def png_bytes() -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     pixels = b"".join(b"\x00" + bytes([128] * 4) for _ in range(4))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
 
 
 def encrypted_pdf() -> bytes:
@@ -135,8 +141,10 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-                 b'content-types"><Default Extension="xml" ContentType="application/xml"/></Types>')
+CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+    b'content-types"><Default Extension="xml" ContentType="application/xml"/></Types>'
+)
 
 
 def zip_bomb_docx() -> bytes:
@@ -153,12 +161,12 @@ def lying_zip_bomb_docx() -> bytes:
     name = b"word/document.xml"
     position = 0
     while (position := data.find(b"PK\x03\x04", position)) >= 0:  # local headers: uncompressed size at +22
-        if data[position + 30:position + 30 + len(name)] == name:
+        if data[position + 30 : position + 30 + len(name)] == name:
             struct.pack_into("<I", data, position + 22, 1000)
         position += 4
     position = 0
     while (position := data.find(b"PK\x01\x02", position)) >= 0:  # central directory: uncompressed size at +24
-        if data[position + 46:position + 46 + len(name)] == name:
+        if data[position + 46 : position + 46 + len(name)] == name:
             struct.pack_into("<I", data, position + 24, 1000)
         position += 4
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as check:
@@ -175,35 +183,50 @@ def noise(size: int, seed: int, low: int = 0) -> bytes:
 
 CASES = {
     # case: (the files, made when the case runs; words each failure's reason must contain; settings)
-    "empty files": (
-        lambda: [("empty.txt", b""), ("empty.pdf", b""), ("empty.docx", b"")],
-        ["empty"], {}),
+    "empty files": (lambda: [("empty.txt", b""), ("empty.pdf", b""), ("empty.docx", b"")], ["empty"], {}),
     "whitespace only": (
         lambda: [("blank.txt", b" \n\t\r\n   \n\n"), ("blank.md", "\u00a0 \n\u3000\n".encode())],
-        ["no text"], {}),
+        ["no text"],
+        {},
+    ),
     "binary named .txt": (
-        lambda: [("random.txt", noise(4096, seed=1)), ("picture.txt", png_bytes()),
-                 ("no-nul-bytes.txt", noise(4096, seed=2, low=1))],
-        ["binary"], {}),
+        lambda: [
+            ("random.txt", noise(4096, seed=1)),
+            ("picture.txt", png_bytes()),
+            ("no-nul-bytes.txt", noise(4096, seed=2, low=1)),
+        ],
+        ["binary"],
+        {},
+    ),
     "corrupt pdf": (
-        lambda: [("truncated.pdf", SAMPLE_PDF.read_bytes()[:2500]),
-                 ("header-only.pdf", b"%PDF-1.7\n" + noise(3000, seed=3))],
-        ["corrupt", "pdf"], {}),
-    "encrypted pdf": (
-        lambda: [("locked.pdf", encrypted_pdf())],
-        ["encrypted", "password"], {}),
+        lambda: [
+            ("truncated.pdf", SAMPLE_PDF.read_bytes()[:2500]),
+            ("header-only.pdf", b"%PDF-1.7\n" + noise(3000, seed=3)),
+        ],
+        ["corrupt", "pdf"],
+        {},
+    ),
+    "encrypted pdf": (lambda: [("locked.pdf", encrypted_pdf())], ["encrypted", "password"], {}),
     "docx zip bomb": (  # refused from the zip's directory, before anything is expanded
         lambda: [("bomb.docx", zip_bomb_docx())],
-        ["zip bomb", "50 MiB", "limit 4 MiB"], {"max_upload_mb": 1}),
+        ["zip bomb", "50 MiB", "limit 4 MiB"],
+        {"max_upload_mb": 1},
+    ),
     "docx zip bomb with lying sizes": (
         lambda: [("liar.docx", lying_zip_bomb_docx())],
-        ["corrupt docx"], {"max_upload_mb": 1}),
+        ["corrupt docx"],
+        {"max_upload_mb": 1},
+    ),
     "corrupt docx": (
-        lambda: [("garbage.docx", noise(3000, seed=4)),
-                 ("truncated.docx", SAMPLE_DOCX.read_bytes()[:20000]),
-                 ("not-word.docx", zip_bytes({"notes.txt": b"just a zip"})),
-                 ("bad-xml.docx", zip_bytes({"[Content_Types].xml": b"<<< not xml"}))],
-        ["corrupt docx"], {}),
+        lambda: [
+            ("garbage.docx", noise(3000, seed=4)),
+            ("truncated.docx", SAMPLE_DOCX.read_bytes()[:20000]),
+            ("not-word.docx", zip_bytes({"notes.txt": b"just a zip"})),
+            ("bad-xml.docx", zip_bytes({"[Content_Types].xml": b"<<< not xml"})),
+        ],
+        ["corrupt docx"],
+        {},
+    ),
 }
 
 
@@ -310,12 +333,14 @@ def test_hostile_names_are_stored_safely(tmp_path, embedder):
     data_dir = tmp_path / "data"
     outside_before = paths_around(tmp_path)
     sift = open_sift(data_dir, embedder)
-    items = [IngestItem.from_bytes(name, f"Harbour note {i}: the green light marks the starboard side.".encode())
-             for i, name in enumerate(HOSTILE_NAMES)]
+    items = [
+        IngestItem.from_bytes(name, f"Harbour note {i}: the green light marks the starboard side.".encode())
+        for i, name in enumerate(HOSTILE_NAMES)
+    ]
 
     assert [r.status for r in sift.ingest([FIRST], CORPUS)] == ["added"]
     before = snapshot(sift, CORPUS)
-    results = sift.ingest(items + [SECOND], CORPUS)
+    results = sift.ingest([*items, SECOND], CORPUS)
 
     assert [r.status for r in results] == ["added"] * len(results), [(r.source[:60], r.reason) for r in results]
     stored = snapshot(sift, CORPUS)
@@ -341,8 +366,9 @@ def test_hostile_names_are_stored_safely(tmp_path, embedder):
 
 def test_names_that_clean_to_nothing_are_refused_not_stored_nameless(tmp_path, embedder):
     sift = open_sift(tmp_path / "data", embedder)
-    results = ingest_among_good_files(sift, [IngestItem.from_bytes(name, b"Some text.") for name in
-                                             ["..", "/", "\x00\x01\n", "../.."]])
+    results = ingest_among_good_files(
+        sift, [IngestItem.from_bytes(name, b"Some text.") for name in ["..", "/", "\x00\x01\n", "../.."]]
+    )
     for result in results:
         assert result.source == "unnamed"
         assert_failed(result, "unsupported file type")
@@ -374,8 +400,19 @@ def test_html_active_content_is_dropped_and_injection_kept_as_plain_text(tmp_pat
     text = "\n".join(passages(sift, CORPUS))
     assert "The harbour light shows green on the starboard side." in text
     assert INJECTION in text  # stored verbatim as document text: what the app does with it is not the loader's call
-    for marker in ["alert(", "SCRIPT_MARKER", "STYLE_MARKER", "NOSCRIPT_MARKER", "TEMPLATE_MARKER", "SVG_MARKER",
-                   "MODULE_MARKER", "<script", "onerror", "javascript:", "evil.example"]:
+    for marker in [
+        "alert(",
+        "SCRIPT_MARKER",
+        "STYLE_MARKER",
+        "NOSCRIPT_MARKER",
+        "TEMPLATE_MARKER",
+        "SVG_MARKER",
+        "MODULE_MARKER",
+        "<script",
+        "onerror",
+        "javascript:",
+        "evil.example",
+    ]:
         assert marker not in text, marker
     [hit] = [c for c in sift.search(INJECTION, CORPUS, k=3) if c.source == "notes.html"]
     assert INJECTION in hit.text

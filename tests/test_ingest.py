@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import faiss
@@ -25,15 +26,21 @@ def sql_ids(sift: Sift, corpus: str) -> set[int]:
 def test_sample_corpus_every_format(any_db_settings):
     sift = Sift(any_db_settings)
     seen = []
-    results = sift.ingest_paths([SAMPLE_CORPUS], "sample", on_progress=lambda done, total, r: seen.append((done, total)))
+    results = sift.ingest_paths(
+        [SAMPLE_CORPUS], "sample", on_progress=lambda done, total, r: seen.append((done, total))
+    )
 
     assert [r.status for r in results] == ["added"] * 6, results
     assert seen == [(i, 6) for i in range(1, 7)]
     documents = {d.source.split("/")[-1]: d for d in sift.documents("sample")}
     assert set(documents) == {p.name for p in SAMPLE_CORPUS.iterdir()}
     assert {d.media_type for d in documents.values()} >= {
-        "text/plain", "text/markdown", "text/html", "application/pdf",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+        "text/plain",
+        "text/markdown",
+        "text/html",
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
     # Titles and dates come from each format's own metadata.
     assert documents["history-of-lighthouses.md"].document_date.date().isoformat() == "2024-03-01"
     assert documents["famous-lighthouses-of-the-world.html"].title == "Famous Lighthouses of the World"
@@ -51,14 +58,15 @@ def test_chunks_are_sized_and_located(settings):
     sift.ingest([IngestItem.from_bytes("keepers.txt", text.encode())], "c")
     with sift.store.session() as session:
         from sift.ingestion.schema import ChunkRow
+
         rows = session.query(ChunkRow).order_by(ChunkRow.ordinal).all()
     assert [r.ordinal for r in rows] == list(range(len(rows)))
     for row in rows:
-        assert text[row.start_char:row.end_char] == row.text
+        assert text[row.start_char : row.end_char] == row.text
         assert 0 < row.token_count <= settings.chunk_size
     # In order, nothing skipped, and sentence-level overlap where sentences are short enough to carry over.
-    assert all(a.start_char < b.start_char <= a.end_char + 2 for a, b in zip(rows, rows[1:]))
-    assert any(b.start_char < a.end_char for a, b in zip(rows, rows[1:]))
+    assert all(a.start_char < b.start_char <= a.end_char + 2 for a, b in itertools.pairwise(rows))
+    assert any(b.start_char < a.end_char for a, b in itertools.pairwise(rows))
     # Stored embeddings are the normalised vectors FAISS holds.
     vector = np.frombuffer(rows[0].embedding, dtype=np.float32)
     assert vector.shape == (384,) and abs(np.linalg.norm(vector) - 1) < 1e-4

@@ -25,8 +25,13 @@ def sift_imports(path: Path) -> set[str]:
     """The sift packages a module imports (``sift.rerank.llm`` -> ``rerank``), and any bare top-level import of one."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
         for name in names:
             parts = name.split(".")
             if parts[0] == "sift" and len(parts) > 1:
@@ -48,8 +53,10 @@ def test_layers_only_import_downwards(folder):
 
 def test_installed_as_one_namespace(tmp_path):
     """Outside the checkout, `import app` finds nothing of Sift's, while `import sift.app` does."""
-    script = ("import importlib.util, sift.app, sift.ui, sift.rerank.llm; "
-              "print(importlib.util.find_spec('app'), importlib.util.find_spec('ui'), importlib.util.find_spec('rerank'))")
+    script = (
+        "import importlib.util, sift.app, sift.ui, sift.rerank.llm; "
+        "print(importlib.util.find_spec('app'), importlib.util.find_spec('ui'), importlib.util.find_spec('rerank'))"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "None", "None"]

@@ -107,7 +107,7 @@ class FailingServer(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.mark.parametrize("status, reason", [(401, "invalid api key"), (500, "CUDA out of memory")])
+@pytest.mark.parametrize(("status", "reason"), [(401, "invalid api key"), (500, "CUDA out of memory")])
 def test_a_refusing_server_gives_a_readable_error(llm, status, reason):
     if status == 401:  # the stand-in, asked with the wrong key
         base_url, server = serve(llm, model_name="smollm2", api_key="k")
@@ -119,8 +119,11 @@ def test_a_refusing_server_gives_a_readable_error(llm, status, reason):
         lm = ServerLM(base_url, "smollm2", max_retries=0)  # openai retries a 500; once is enough here
     messages = [{"role": "user", "content": "Hello"}]
     try:
-        for call in (lambda: lm.chat(messages), lambda: list(lm.stream(messages)),
-                     lambda: lm.query_likelihood("Passage: ", ["text"], "\nQuery:", "q")):
+        for call in (
+            lambda: lm.chat(messages),
+            lambda: list(lm.stream(messages)),
+            lambda: lm.query_likelihood("Passage: ", ["text"], "\nQuery:", "q"),
+        ):
             with pytest.raises(ServerError) as raised:
                 call()
             assert str(raised.value) == f"{base_url} answered {status}: {reason}"

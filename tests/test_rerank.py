@@ -14,9 +14,8 @@ from sift.app.config import Settings
 from sift.app.models import language_model, packaged_embedding_folder
 from sift.app.reranker import build_reranker
 from sift.rerank import Reranker
-from sift.rerank.llm import LocalLM, ServerLM
+from sift.rerank.llm import Generated, LocalLM, ServerLM, Tail
 from sift.rerank.scorers import QueryLikelihood
-from sift.rerank.llm import Generated, Tail
 from sift.retrieval.types import Candidate
 from tests.openai_standin import serve
 
@@ -80,21 +79,29 @@ def test_prefix_shared_tree_equals_plain_forward(lm, llm):
 
 
 def test_two_token_levels_make_a_distribution(lm):
-    judged = lm.judge("Judge.", lambda p, q: f"{p}\n{q}", ["Lobsters molt."], [("Rate 0-10.", "Score: ")],
-                      [[str(v) for v in range(11)]])
+    judged = lm.judge(
+        "Judge.",
+        lambda p, q: f"{p}\n{q}",
+        ["Lobsters molt."],
+        [("Rate 0-10.", "Score: ")],
+        [[str(v) for v in range(11)]],
+    )
     probs = judged.values
     assert judged.tokens > 0 and probs.shape == (1, 1, 11) and abs(probs.sum() - 1) < 1e-6 and probs[0, 0, 10] > 0
 
 
-@pytest.mark.parametrize("mode, strategy, method", [
-    ("relevance", "logits", "query-likelihood"),
-    ("relevance", "logits", "judge"),
-    ("relevance", "generative", "query-likelihood"),
-    ("rebel-one-turn", "logits", "query-likelihood"),
-    ("rebel-one-turn", "generative", "query-likelihood"),
-    ("rebel-two-turn", "logits", "query-likelihood"),
-    ("rebel-two-turn", "generative", "query-likelihood"),
-])
+@pytest.mark.parametrize(
+    ("mode", "strategy", "method"),
+    [
+        ("relevance", "logits", "query-likelihood"),
+        ("relevance", "logits", "judge"),
+        ("relevance", "generative", "query-likelihood"),
+        ("rebel-one-turn", "logits", "query-likelihood"),
+        ("rebel-one-turn", "generative", "query-likelihood"),
+        ("rebel-two-turn", "logits", "query-likelihood"),
+        ("rebel-two-turn", "generative", "query-likelihood"),
+    ],
+)
 def test_every_mode_and_strategy_end_to_end(lm, embedder, mode, strategy, method):
     reranker = Reranker(mode, strategy, lm=lm, embedder=embedder, relevance_method=method, batch_size=3)
     given = candidates()
@@ -108,8 +115,9 @@ def test_every_mode_and_strategy_end_to_end(lm, embedder, mode, strategy, method
         assert trace["inferred"]["criteria"] and set(trace["inferred"]["criteria"]) <= set(trace["weights"])
         assert (trace["inferred"]["raw_text"] is not None) == (strategy == "generative")
     if strategy == "logits":
-        assert all(c["score"] is not None for row in trace["candidates"] for c in row["criteria"]
-                   if c["name"] != "diversity")
+        assert all(
+            c["score"] is not None for row in trace["candidates"] for c in row["criteria"] if c["name"] != "diversity"
+        )
     if (mode, strategy, method) == ("relevance", "logits", "query-likelihood"):  # the default finds the answer
         assert result.candidates[0].chunk_id == 1
 
@@ -147,7 +155,7 @@ def test_concurrent_reranks_count_their_own_tokens(lm, embedder):
 
 
 def test_default_resists_a_prompt_injection(lm, embedder):
-    given = candidates(TEXTS + [INJECTION])
+    given = candidates([*TEXTS, INJECTION])
     result = Reranker("relevance", "logits", lm=lm, embedder=embedder).rerank(QUERY, given)
     assert result.candidates[0].chunk_id == 1 and result.candidates[-1].chunk_id != 1
     ranks = {c.chunk_id: r for r, c in enumerate(result.candidates)}
@@ -165,8 +173,9 @@ def test_metadata_recency_and_cross_encoder(embedder):
     result = Reranker("cross-encoder", cross_encoder=ce, embedder=embedder).rerank(QUERY, given)
     trace = check_complete(result, given, ["relevance", "embedding"])
     assert trace["criteria_methods"]["relevance"] == "cross-encoder" and trace["strategy"] is None
-    dated = [Candidate(i, t, i, "s", 1.0, i + 1, document_date=datetime(2000 + 10 * i, 1, 1))
-             for i, t in enumerate(TEXTS)]
+    dated = [
+        Candidate(i, t, i, "s", 1.0, i + 1, document_date=datetime(2000 + 10 * i, 1, 1)) for i, t in enumerate(TEXTS)
+    ]
     reranker = Reranker("cross-encoder", cross_encoder=ce, embedder=embedder, weights={"recency": 100.0})
     result = reranker.rerank(QUERY, dated)
     assert result.trace.criteria_methods["recency"] == "document date"
@@ -193,13 +202,18 @@ def test_llama_index_postprocessor_in_a_query_engine(lm, embedder):
 
     class FixedRetriever(BaseRetriever):
         def _retrieve(self, query_bundle):
-            return [NodeWithScore(node=TextNode(text=t, id_=f"n{i}", metadata={"source": f"doc{i}.txt"}),
-                                  score=1.0 - 0.1 * i) for i, t in enumerate(TEXTS)]
+            return [
+                NodeWithScore(
+                    node=TextNode(text=t, id_=f"n{i}", metadata={"source": f"doc{i}.txt"}), score=1.0 - 0.1 * i
+                )
+                for i, t in enumerate(TEXTS)
+            ]
 
     post = SiftRerank(reranker=Reranker("relevance", "logits", lm=lm, embedder=embedder), top_n=2, batch_size=2)
     # no_text: the engine returns the postprocessed nodes without writing an answer, so its LLM is never called.
-    engine = RetrieverQueryEngine(retriever=FixedRetriever(), response_synthesizer=NoText(llm=MockLLM()),
-                                  node_postprocessors=[post])
+    engine = RetrieverQueryEngine(
+        retriever=FixedRetriever(), response_synthesizer=NoText(llm=MockLLM()), node_postprocessors=[post]
+    )
     response = engine.query(QUERY)
     order = [f"n{r.chunk_id}" for r in post.last_trace.candidates]
     assert [n.node.node_id for n in response.source_nodes] == order[:2] and order[0] == "n1"
@@ -226,13 +240,19 @@ def test_server_query_likelihood_matches_the_local_model(server, lm):
     assert served.tokens > 0 and local.tokens > 0
 
 
-@pytest.mark.parametrize("mode, strategy", [("relevance", "logits"), ("rebel-one-turn", "logits"),
-                                            ("relevance", "generative")])
+@pytest.mark.parametrize(
+    ("mode", "strategy"), [("relevance", "logits"), ("rebel-one-turn", "logits"), ("relevance", "generative")]
+)
 def test_server_modes_end_to_end(server, embedder, mode, strategy):
     remote = ServerLM(server, "smollm2", concurrency=2)
     given = candidates()
-    result = Reranker(mode, strategy, lm=remote, embedder=embedder,
-                      relevance_method="judge" if mode == "rebel-one-turn" else "query-likelihood").rerank(QUERY, given)
+    result = Reranker(
+        mode,
+        strategy,
+        lm=remote,
+        embedder=embedder,
+        relevance_method="judge" if mode == "rebel-one-turn" else "query-likelihood",
+    ).rerank(QUERY, given)
     trace = check_complete(result, given, ["relevance"])
     assert trace["model"] == "smollm2"
     if mode == "relevance":
@@ -247,8 +267,9 @@ def test_server_without_logprobs_falls_back(llm, embedder):
     try:
         remote = ServerLM(url, "smollm2", concurrency=2)
         given = candidates()
-        result = Reranker("relevance", "logits", lm=remote, embedder=embedder,
-                          relevance_method="judge").rerank(QUERY, given)
+        result = Reranker("relevance", "logits", lm=remote, embedder=embedder, relevance_method="judge").rerank(
+            QUERY, given
+        )
         trace = check_complete(result, given)
         rel = [c for row in trace["candidates"] for c in row["criteria"] if c["name"] == "relevance"]
         assert all(c["fallback"] and c["score"] is None for c in rel)

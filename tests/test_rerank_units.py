@@ -11,31 +11,37 @@ import pytest
 from sift.rerank.composite import combine, zscore
 from sift.rerank.criteria import criterion
 from sift.rerank.inference import parse_criteria
-from sift.rerank.scorers.generative import parse_scores
 from sift.rerank.prompts import passage_block
 from sift.rerank.reranker import Reranker
+from sift.rerank.scorers.generative import parse_scores
 from sift.retrieval.types import Candidate
 
 CRITERIA = [criterion("relevance"), criterion("depth"), criterion("clarity")]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Relevance: 7\nDepth: 3\nClarity: 4", {"relevance": 7, "depth": 3, "clarity": 4}),
-    ("**Relevance**: 8/10, depth - 2.5; CLARITY = 5", {"relevance": 8, "depth": 2.5, "clarity": 5}),
-    ("Depth: 8/10", {"depth": 4}),  # rescaled to the criterion's 0-5
-    ("Relevance: 12\nDepth: 9", {}),  # out of scale: missing, not clipped
-    ("Relevance: 6\nDep", {"relevance": 6}),  # truncated output
-    ("Relevance:", {}),
-    ("I think this passage is great!", {}),
-    ("", {}),
-    ("Relevance: seven\nClarity: 3", {"clarity": 3}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Relevance: 7\nDepth: 3\nClarity: 4", {"relevance": 7, "depth": 3, "clarity": 4}),
+        ("**Relevance**: 8/10, depth - 2.5; CLARITY = 5", {"relevance": 8, "depth": 2.5, "clarity": 5}),
+        ("Depth: 8/10", {"depth": 4}),  # rescaled to the criterion's 0-5
+        ("Relevance: 12\nDepth: 9", {}),  # out of scale: missing, not clipped
+        ("Relevance: 6\nDep", {"relevance": 6}),  # truncated output
+        ("Relevance:", {}),
+        ("I think this passage is great!", {}),
+        ("", {}),
+        ("Relevance: seven\nClarity: 3", {"clarity": 3}),
+    ],
+)
 def test_parser_reads_what_is_there_and_nothing_else(text, expected):
     assert parse_scores(text, CRITERIA) == expected
 
 
 def test_parser_of_inferred_criteria_skips_relevance_and_junk():
-    text = "Sure! Here are the criteria:\n1. Recency: 5\n2) **Authoritativeness** - 4\nrelevance: 5\nhumour: 9\nclarity: 2\nmore"
+    text = (
+        "Sure! Here are the criteria:\n1. Recency: 5\n2) **Authoritativeness** - 4\nrelevance: 5\nhumour: 9\n"
+        "clarity: 2\nmore"
+    )
     assert parse_criteria(text) == {"recency": 5.0, "authoritativeness": 4.0, "clarity": 2.0}
     assert parse_criteria("nothing useful") == {}
 
@@ -48,7 +54,7 @@ def test_zscore_ignores_missing_and_constant():
 
 def test_composite_falls_back_neutral_and_ties_keep_retrieval_order():
     scores = {"retrieval": np.array([1.0, 1.0, 1.0, 1.0]), "relevance": np.array([np.nan, 5.0, 5.0, np.nan])}
-    order, composite, rows = combine(scores, {"retrieval": 1.0, "relevance": 1.0})
+    order, _composite, rows = combine(scores, {"retrieval": 1.0, "relevance": 1.0})
     assert order == [0, 1, 2, 3]  # every score ties: retrieval order
     assert rows[0][1].fallback and rows[0][1].normalized == 0 and not rows[1][1].fallback
 
@@ -94,12 +100,24 @@ def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
 
     from sift.app.eval_cli import eval_app
 
-    hits = [{"content": f"passage {i}", "qid": 7, "docid": f"d{i}", "rank": i + 1, "score": 10.0 - i}
-            for i in range(5)]
+    hits = [{"content": f"passage {i}", "qid": 7, "docid": f"d{i}", "rank": i + 1, "score": 10.0 - i} for i in range(5)]
     (tmp_path / "bm25_retrieve_results_tiny.json").write_text(json.dumps([{"query": "q", "hits": hits}]))
     (tmp_path / "qrels.tiny.txt").write_text("7 Q0 d0 3\n7 Q0 d3 1\n")
-    result = CliRunner().invoke(eval_app, ["rerank", "--trec", str(tmp_path), "--mode", "none", "--candidates", "3",
-                                           "--out", str(tmp_path / "results"), "--json"])
+    result = CliRunner().invoke(
+        eval_app,
+        [
+            "rerank",
+            "--trec",
+            str(tmp_path),
+            "--mode",
+            "none",
+            "--candidates",
+            "3",
+            "--out",
+            str(tmp_path / "results"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # the progress bars go to stderr
     row = report["rows"][0]

@@ -16,8 +16,8 @@ from sift.app.config import Settings
 from sift.app.generation import Citation
 from sift.app.history import MessageDetails
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
-from tests.conftest import REPO, SAMPLE_CORPUS
 from sift.ui.markdown import escape
+from tests.conftest import REPO, SAMPLE_CORPUS
 
 HOME = str(REPO / "ui" / "Home.py")
 QUESTION = "Who designed the Pharos of Alexandria?"
@@ -92,8 +92,12 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
     sift = Sift(Settings())
     conversation = sift.start_conversation("sample", "Pharos")
     sift.history.add_message(conversation, "user", QUESTION)
-    sift.history.add_message(conversation, "assistant", "Sostratus of Cnidus [1].",
-                             MessageDetails(citations=[], trace_id=None, answered=True, standalone_question=None))
+    sift.history.add_message(
+        conversation,
+        "assistant",
+        "Sostratus of Cnidus [1].",
+        MessageDetails(citations=[], trace_id=None, answered=True, standalone_question=None),
+    )
     calls = []
 
     def fake_ask_stream(self, question, corpus, history=None, **options):
@@ -111,10 +115,12 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
     at.chat_input(key="question").set_value("How tall was it?").run()
 
     assert not at.exception and not at.error
-    (question, corpus, history, options), = calls
+    ((question, corpus, history, options),) = calls
     assert (question, corpus) == ("How tall was it?", "sample")
-    assert history == [{"role": "user", "content": QUESTION},
-                       {"role": "assistant", "content": "Sostratus of Cnidus [1]."}]
+    assert history == [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "Sostratus of Cnidus [1]."},
+    ]
     assert options["conversation_id"] == conversation
     assert (options["mode"], options["k"], options["top_n"]) == ("rebel-one-turn", 4, 3)
     assert options["weights"]["recency"] == 1.5 and options["weights"]["relevance"] == 1.0
@@ -166,11 +172,13 @@ def test_create_a_corpus_and_pick_it(data_dir):
 
 def test_upload_lists_each_file_with_its_result(data_dir):
     at = open_app("corpora")
-    at.file_uploader[0].set_value([
-        ("harbour-notes.md", b"# Harbour notes\n\nThe Quillmere Light stands on Varrow Point.\n", "text/markdown"),
-        ("history-of-lighthouses.md", (SAMPLE_CORPUS / "history-of-lighthouses.md").read_bytes(), "text/markdown"),
-        ("empty.txt", b"", "text/plain"),
-    ]).run()
+    at.file_uploader[0].set_value(
+        [
+            ("harbour-notes.md", b"# Harbour notes\n\nThe Quillmere Light stands on Varrow Point.\n", "text/markdown"),
+            ("history-of-lighthouses.md", (SAMPLE_CORPUS / "history-of-lighthouses.md").read_bytes(), "text/markdown"),
+            ("empty.txt", b"", "text/plain"),
+        ]
+    ).run()
     assert "50 MB" in at.file_uploader[0].help  # the limit, before anyone tries
     button(at, "Add 3 files").click().run(timeout=120)
 
@@ -224,8 +232,16 @@ def test_inspector_table_has_a_row_per_candidate(data_dir):
 
     table = at.dataframe[0].value
     assert len(table) == 6
-    assert list(table.columns) == ["final rank", "retrieval rank", "change", "passage", "retrieval", "embedding",
-                                   "relevance", "composite"]
+    assert list(table.columns) == [
+        "final rank",
+        "retrieval rank",
+        "change",
+        "passage",
+        "retrieval",
+        "embedding",
+        "relevance",
+        "composite",
+    ]
     assert list(table["final rank"]) == [1, 2, 3, 4, 5, 6]
     assert sorted(table["retrieval rank"]) == [1, 2, 3, 4, 5, 6]
     by_final = {c.final_rank: c for c in trace.candidates}
@@ -239,25 +255,59 @@ def test_inspector_table_has_a_row_per_candidate(data_dir):
 def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
     sift = Sift(Settings())
     passages = sift.search("lighthouse keepers", "sample", k=3)
-    inferred = {"criteria": {"recency": 0.5}, "importance": {"recency": 2.0}, "fallback": False,
-                "raw_importance": None, "raw_text": "recency: 2"}
-    trace = {"query": "lighthouse keepers", "mode": "rebel-two-turn", "strategy": "logits", "model": "m",
-             "weights": {"relevance": 1.0, "recency": 0.5}, "criteria_methods": {"recency": "logits"},
-             "inferred": inferred, "timings_ms": {"total": 1500.0}, "tokens_processed": 0, "notes": [],
-             "candidates": [{"chunk_id": p.chunk_id, "document_id": p.document_id, "source": p.source,
-                             "title": p.title, "document_date": None, "retrieval_rank": p.rank,
-                             "retrieval_score": p.score, "composite": 1.0 / final,
-                             "criteria": [{"name": "recency", "score": None, "normalized": 0.0, "weight": 0.5,
-                                           "fallback": True, "note": "no date"}],
-                             "final_rank": final, "rank_change": p.rank - final}
-                            for p, final in zip(passages, [2, 3, 1])]}
+    inferred = {
+        "criteria": {"recency": 0.5},
+        "importance": {"recency": 2.0},
+        "fallback": False,
+        "raw_importance": None,
+        "raw_text": "recency: 2",
+    }
+    trace = {
+        "query": "lighthouse keepers",
+        "mode": "rebel-two-turn",
+        "strategy": "logits",
+        "model": "m",
+        "weights": {"relevance": 1.0, "recency": 0.5},
+        "criteria_methods": {"recency": "logits"},
+        "inferred": inferred,
+        "timings_ms": {"total": 1500.0},
+        "tokens_processed": 0,
+        "notes": [],
+        "candidates": [
+            {
+                "chunk_id": p.chunk_id,
+                "document_id": p.document_id,
+                "source": p.source,
+                "title": p.title,
+                "document_date": None,
+                "retrieval_rank": p.rank,
+                "retrieval_score": p.score,
+                "composite": 1.0 / final,
+                "criteria": [
+                    {
+                        "name": "recency",
+                        "score": None,
+                        "normalized": 0.0,
+                        "weight": 0.5,
+                        "fallback": True,
+                        "note": "no date",
+                    }
+                ],
+                "final_rank": final,
+                "rank_change": p.rank - final,
+            }
+            for p, final in zip(passages, [2, 3, 1], strict=False)
+        ],
+    }
     sift.history.save_trace(sift.store.corpus("sample").id, RerankTrace.model_validate(trace))
     at = open_app("inspector")
 
     assert [m.value for m in at.metric] == ["rebel-two-turn", "logits", "3", "1 / 2", "1.5 s"]
     assert list(at.dataframe[0].value["change"]) == ["▲2", "▼1", "▼1"]
-    assert at.dataframe[1].value.to_dict("records") == [{"criterion": "relevance", "weight": 1.0, "scored by": ""},
-                                                        {"criterion": "recency", "weight": 0.5, "scored by": "logits"}]
+    assert at.dataframe[1].value.to_dict("records") == [
+        {"criterion": "relevance", "weight": 1.0, "scored by": ""},
+        {"criterion": "recency", "weight": 0.5, "scored by": "logits"},
+    ]
     assert json.loads(at.json[0].value) == inferred  # what the first turn inferred
 
 

@@ -14,19 +14,46 @@ from sift.ui.uploads import ingest_uploads, result_row
 
 
 def candidate(chunk_id: int, retrieval_rank: int, final_rank: int, relevance: float | None) -> dict:
-    return {"chunk_id": chunk_id, "document_id": chunk_id // 10, "source": f"doc{chunk_id}.md", "title": None,
-            "document_date": None, "retrieval_rank": retrieval_rank, "retrieval_score": 0.5,
-            "criteria": [{"name": "relevance", "score": relevance, "normalized": 0.0, "weight": 1.0,
-                          "fallback": relevance is None, "note": ""},
-                         {"name": "embedding", "score": 0.5, "normalized": 0.0, "weight": 1.0, "fallback": False,
-                          "note": ""}],
-            "composite": 1.0 / final_rank, "final_rank": final_rank, "rank_change": retrieval_rank - final_rank}
+    return {
+        "chunk_id": chunk_id,
+        "document_id": chunk_id // 10,
+        "source": f"doc{chunk_id}.md",
+        "title": None,
+        "document_date": None,
+        "retrieval_rank": retrieval_rank,
+        "retrieval_score": 0.5,
+        "criteria": [
+            {
+                "name": "relevance",
+                "score": relevance,
+                "normalized": 0.0,
+                "weight": 1.0,
+                "fallback": relevance is None,
+                "note": "",
+            },
+            {"name": "embedding", "score": 0.5, "normalized": 0.0, "weight": 1.0, "fallback": False, "note": ""},
+        ],
+        "composite": 1.0 / final_rank,
+        "final_rank": final_rank,
+        "rank_change": retrieval_rank - final_rank,
+    }
 
 
-TRACE = RerankTrace.model_validate({"query": "q", "mode": "relevance", "strategy": "logits", "model": "m",
-         "weights": {"relevance": 1.0, "embedding": 1.0}, "criteria_methods": {"relevance": "query-likelihood"},
-         "inferred": None, "timings_ms": {}, "tokens_processed": 0, "notes": [],
-         "candidates": [candidate(11, 1, 2, -3.0), candidate(12, 2, 3, None), candidate(13, 3, 1, -1.0)]})
+TRACE = RerankTrace.model_validate(
+    {
+        "query": "q",
+        "mode": "relevance",
+        "strategy": "logits",
+        "model": "m",
+        "weights": {"relevance": 1.0, "embedding": 1.0},
+        "criteria_methods": {"relevance": "query-likelihood"},
+        "inferred": None,
+        "timings_ms": {},
+        "tokens_processed": 0,
+        "notes": [],
+        "candidates": [candidate(11, 1, 2, -3.0), candidate(12, 2, 3, None), candidate(13, 3, 1, -1.0)],
+    }
+)
 
 
 def test_change_is_shown_as_an_arrow_and_a_colour():
@@ -36,25 +63,32 @@ def test_change_is_shown_as_an_arrow_and_a_colour():
 
 def test_candidate_rows_best_first_with_every_criterion():
     rows = candidate_rows(TRACE)
-    assert list(rows[0]) == ["final rank", "retrieval rank", "change", "passage", "relevance", "embedding",
-                             "composite"]
-    assert [(r["final rank"], r["retrieval rank"], r["change"]) for r in rows] == [(1, 3, "▲2"), (2, 1, "▼1"),
-                                                                                  (3, 2, "▼1")]
+    assert list(rows[0]) == ["final rank", "retrieval rank", "change", "passage", "relevance", "embedding", "composite"]
+    assert [(r["final rank"], r["retrieval rank"], r["change"]) for r in rows] == [
+        (1, 3, "▲2"),
+        (2, 1, "▼1"),
+        (3, 2, "▼1"),
+    ]
     assert rows[0]["passage"] == "doc13.md · passage 13"
     assert rows[2]["relevance"] is None  # a criterion that fell back has no score
 
 
 def test_weight_rows_say_how_each_criterion_was_scored():
-    assert weight_rows(TRACE) == [{"criterion": "relevance", "weight": 1.0, "scored by": "query-likelihood"},
-                                  {"criterion": "embedding", "weight": 1.0, "scored by": ""}]
+    assert weight_rows(TRACE) == [
+        {"criterion": "relevance", "weight": 1.0, "scored by": "query-likelihood"},
+        {"criterion": "embedding", "weight": 1.0, "scored by": ""},
+    ]
 
 
 def test_rank_movement_chart_draws_a_line_per_passage_with_both_axes():
     spec = rank_movement_chart(TRACE).to_dict()
     lines, right = spec["layer"]
     assert lines["encoding"]["y"]["axis"]["title"] == "retrieval rank"
-    assert right["encoding"]["y"]["axis"] == {**right["encoding"]["y"]["axis"], "orient": "right",
-                                              "title": "final rank"}
+    assert right["encoding"]["y"]["axis"] == {
+        **right["encoding"]["y"]["axis"],
+        "orient": "right",
+        "title": "final rank",
+    }
     assert lines["encoding"]["detail"]["field"] == "passage"
     assert lines["encoding"]["y"]["scale"]["reverse"] is True  # rank 1 at the top
     points = next(iter(spec["datasets"].values()))
@@ -83,13 +117,22 @@ def test_uploads_are_sanitised_and_too_large_ones_never_read(tmp_path):
     results = ingest_uploads(sift, [small, huge], "uploads", lambda done, total, r: progress.append((done, total)))
     assert [result_row(r) | {"reason": bool(r.reason)} for r in results] == [
         {"file": "etc/notes.md", "result": "added", "passages": 1, "reason": False},
-        {"file": "huge.txt", "result": "failed", "passages": 0, "reason": True}]
+        {"file": "huge.txt", "result": "failed", "passages": 0, "reason": True},
+    ]
     assert huge.reads == 0  # refused on its size, before a byte was read
     assert progress == [(1, 2), (2, 2)]
 
 
-@pytest.mark.parametrize("text", ["[x](javascript:alert(1))", "![i](http://evil/p.png)", ":red[alarm] $x^2$",
-                                  "<b>bold</b> **b** _i_ `c` # h", "a\\b &amp;"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[x](javascript:alert(1))",
+        "![i](http://evil/p.png)",
+        ":red[alarm] $x^2$",
+        "<b>bold</b> **b** _i_ `c` # h",
+        "a\\b &amp;",
+    ],
+)
 def test_escape_puts_a_backslash_before_every_markdown_character(text):
     escaped = escape(text)
     assert re.sub(r"\\(.)", r"\1", escaped) == text  # reads back as the same text

@@ -17,12 +17,14 @@ logger = logging.getLogger("sift.ui.Home")  # run as a script, so __name__ is "_
 st.set_page_config(page_title="Sift", page_icon="🔎", layout="wide")
 keep_widget_values()
 
-page = st.navigation([
-    st.Page("app_pages/chat.py", title="Chat", icon=":material/forum:", default=True),
-    st.Page("app_pages/corpora.py", title="Corpora", icon=":material/library_books:"),
-    st.Page("app_pages/inspector.py", title="Inspector", icon=":material/insights:"),
-    st.Page("app_pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
-])
+page = st.navigation(
+    [
+        st.Page("app_pages/chat.py", title="Chat", icon=":material/forum:", default=True),
+        st.Page("app_pages/corpora.py", title="Corpora", icon=":material/library_books:"),
+        st.Page("app_pages/inspector.py", title="Inspector", icon=":material/insights:"),
+        st.Page("app_pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
+    ]
+)
 
 try:
     corpora = sift().corpora()

@@ -54,16 +54,25 @@ def candidate_rows(trace: RerankTrace) -> list[dict]:
     rows = []
     for c in sorted(trace.candidates, key=lambda c: c.final_rank):
         scores = {s.name: s.score for s in c.criteria}
-        rows.append({"final rank": c.final_rank, "retrieval rank": c.retrieval_rank,
-                     "change": change_label(c.rank_change), "passage": passage_label(c),
-                     **{name: scores.get(name) for name in names}, "composite": c.composite})
+        rows.append(
+            {
+                "final rank": c.final_rank,
+                "retrieval rank": c.retrieval_rank,
+                "change": change_label(c.rank_change),
+                "passage": passage_label(c),
+                **{name: scores.get(name) for name in names},
+                "composite": c.composite,
+            }
+        )
     return rows
 
 
 def weight_rows(trace: RerankTrace) -> list[dict]:
     """The criteria the composite weighed, with their weights and how each was scored."""
-    return [{"criterion": name, "weight": weight, "scored by": trace.criteria_methods.get(name, "")}
-            for name, weight in trace.weights.items()]
+    return [
+        {"criterion": name, "weight": weight, "scored by": trace.criteria_methods.get(name, "")}
+        for name, weight in trace.weights.items()
+    ]
 
 
 def rank_movement_chart(trace: RerankTrace) -> alt.LayerChart:
@@ -71,23 +80,40 @@ def rank_movement_chart(trace: RerankTrace) -> alt.LayerChart:
     coloured by whether the reranker promoted or demoted it."""
     points = []
     for c in trace.candidates:
-        common = {"passage": passage_label(c), "retrieval": c.retrieval_rank, "final": c.final_rank,
-                  "change": change_label(c.rank_change), "movement": movement(c.rank_change)}
-        points += [{**common, "side": RETRIEVAL_SIDE, "rank": c.retrieval_rank},
-                   {**common, "side": FINAL_SIDE, "rank": c.final_rank}]
+        common = {
+            "passage": passage_label(c),
+            "retrieval": c.retrieval_rank,
+            "final": c.final_rank,
+            "change": change_label(c.rank_change),
+            "movement": movement(c.rank_change),
+        }
+        points += [
+            {**common, "side": RETRIEVAL_SIDE, "rank": c.retrieval_rank},
+            {**common, "side": FINAL_SIDE, "rank": c.final_rank},
+        ]
     count = max(len(trace.candidates), 1)
     ranks = alt.Scale(domain=[1, count], reverse=True, nice=False)  # rank 1 at the top
     ticks = list(range(1, count + 1))
     base = alt.Chart(pd.DataFrame(points)).encode(
-        x=alt.X("side:N", sort=[RETRIEVAL_SIDE, FINAL_SIDE], title=None,
-                axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=13), scale=alt.Scale(padding=0.15)),
-        color=alt.Color("movement:N", title=None, scale=alt.Scale(domain=list(MOVEMENT_COLOURS),
-                                                                 range=list(MOVEMENT_COLOURS.values()))),
+        x=alt.X(
+            "side:N",
+            sort=[RETRIEVAL_SIDE, FINAL_SIDE],
+            title=None,
+            axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=13),
+            scale=alt.Scale(padding=0.15),
+        ),
+        color=alt.Color(
+            "movement:N",
+            title=None,
+            scale=alt.Scale(domain=list(MOVEMENT_COLOURS), range=list(MOVEMENT_COLOURS.values())),
+        ),
         tooltip=["passage", "retrieval", "final", "change"],
     )
     lines = base.mark_line(point=True, strokeWidth=2).encode(
-        y=alt.Y("rank:Q", scale=ranks, axis=alt.Axis(title=RETRIEVAL_SIDE, values=ticks)), detail="passage:N")
+        y=alt.Y("rank:Q", scale=ranks, axis=alt.Axis(title=RETRIEVAL_SIDE, values=ticks)), detail="passage:N"
+    )
     # The same points again, for an axis on the right that reads as the final rank.
     right = base.mark_point(filled=True, size=50).encode(
-        y=alt.Y("rank:Q", scale=ranks, axis=alt.Axis(title=FINAL_SIDE, orient="right", values=ticks)))
+        y=alt.Y("rank:Q", scale=ranks, axis=alt.Axis(title=FINAL_SIDE, orient="right", values=ticks))
+    )
     return alt.layer(lines, right).resolve_axis(y="independent").properties(height=max(240, 22 * count))

@@ -22,8 +22,9 @@ class Upload(Protocol):
     def getvalue(self) -> bytes: ...
 
 
-def ingest_uploads(sift: Sift, files: Sequence[Upload], corpus: str,
-                   on_progress: Callable[[int, int, FileResult], None] | None = None) -> list[FileResult]:
+def ingest_uploads(
+    sift: Sift, files: Sequence[Upload], corpus: str, on_progress: Callable[[int, int, FileResult], None] | None = None
+) -> list[FileResult]:
     # getvalue is passed, not called: Sift checks the size against the limit before it reads a byte.
     return sift.ingest_uploads([(f.name, f.size, f.getvalue) for f in files], corpus, on_progress)
 

@@ -31,9 +31,17 @@ def default_dataset(settings: Settings, kind: str) -> Path:
     return settings.datasets_dir / EVALS[kind][1]
 
 
-def run_eval(settings: Settings, kind: str, dataset: Path, modes: list[str] | None = None, limit: int | None = None,
-             on_progress: EvalProgress | None = None, strategy: str | None = None, command: str | None = None,
-             **options) -> ReportFiles:
+def run_eval(
+    settings: Settings,
+    kind: str,
+    dataset: Path,
+    modes: list[str] | None = None,
+    limit: int | None = None,
+    on_progress: EvalProgress | None = None,
+    strategy: str | None = None,
+    command: str | None = None,
+    **options,
+) -> ReportFiles:
     """Run eval ``kind`` ("rerank", "retrieval" or "qa") for ``modes`` (``mode`` or ``mode:strategy``; bare modes
     take ``strategy``, default: the settings') and write its report into the settings' results folder.
 
@@ -49,8 +57,7 @@ def run_eval(settings: Settings, kind: str, dataset: Path, modes: list[str] | No
     modes = modes or ([settings.rerank_mode] if kind == "rerank" else ["none", settings.rerank_mode])
     parsed = parse_modes(modes, strategy or settings.rerank_strategy)
     evaluate = {"rerank": evaluate_rerank_modes, "retrieval": evaluate_retrieval, "qa": evaluate_qa}[kind]
-    report = evaluate(settings, Path(dataset), parsed, limit=limit, on_progress=on_progress, command=command,
-                      **options)
+    report = evaluate(settings, Path(dataset), parsed, limit=limit, on_progress=on_progress, command=command, **options)
     return write_report(report, settings.resolved_results_dir())
 
 

@@ -40,22 +40,35 @@ def scratch_sift(settings: Settings, dataset: Path) -> Sift:
     The folder is named after the dataset and everything that changes its passages (embedding model, chunking, index
     type), so a second run finds the dataset already ingested and only checks that it is unchanged.
     """
-    key = "|".join(map(str, (dataset.resolve(), settings.embedding_model, settings.chunk_size,
-                              settings.chunk_overlap, settings.index_type)))
+    key = "|".join(
+        map(
+            str,
+            (
+                dataset.resolve(),
+                settings.embedding_model,
+                settings.chunk_size,
+                settings.chunk_overlap,
+                settings.index_type,
+            ),
+        )
+    )
     folder = settings.data_dir / "eval-stores" / f"{dataset.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     return Sift(settings.model_copy(update={"data_dir": folder, "database_url": None}))
 
 
 def ingest_dataset(sift: Sift, corpus: str, items: list[IngestItem], on_progress: EvalProgress | None) -> None:
     """Ingest (or confirm unchanged) a dataset's documents; fails loudly if any document could not be stored."""
+
     def progress(done: int, total: int, _result) -> None:
         if on_progress is not None:
             on_progress(f"Ingesting {corpus}", done, total)
 
     failed = [r for r in sift.ingest(items, corpus, progress) if r.status == "failed"]
     if failed:
-        raise ValueError(f"{len(failed)} of {len(items)} documents of {corpus} could not be ingested, e.g. "
-                           f"{failed[0].source}: {failed[0].reason}")
+        raise ValueError(
+            f"{len(failed)} of {len(items)} documents of {corpus} could not be ingested, e.g. "
+            f"{failed[0].source}: {failed[0].reason}"
+        )
 
 
 def mean(values: list[float]) -> float | None:

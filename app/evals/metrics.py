@@ -50,8 +50,9 @@ def best_over_references(prediction: str, references: list[str], metric: Callabl
     return max((metric(prediction, r) for r in references), default=0.0)
 
 
-def ranking_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]],
-                    metrics: tuple[str, ...] = RANKING_METRICS) -> dict[str, float]:
+def ranking_metrics(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], metrics: tuple[str, ...] = RANKING_METRICS
+) -> dict[str, float]:
     """Mean of each metric over the judged queries (ranx; nDCG with trec_eval's linear gain).
 
     ``run`` maps query id -> {document id: score}, higher first. A judged query missing from the run counts as 0.

@@ -68,8 +68,14 @@ def sample(questions: list[Question], limit: int | None) -> list[Question]:
     return random.Random(0).sample(questions, limit)
 
 
-def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | None]], limit: int | None = None,
-                on_progress: EvalProgress | None = None, command: str | None = None) -> Report:
+def evaluate_qa(
+    settings: Settings,
+    folder: Path,
+    modes: list[tuple[str, str | None]],
+    limit: int | None = None,
+    on_progress: EvalProgress | None = None,
+    command: str | None = None,
+) -> Report:
     """Answer quality, citation accuracy, refusals and latency per stage for each rerank mode."""
     questions, unanswerable = load_cmu(folder)
     articles = sorted({q.article for q in questions})
@@ -80,11 +86,23 @@ def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | N
     sift = scratch_sift(settings, folder)
     ingest_dataset(sift, CORPUS, [IngestItem.from_path(folder / a, a) for a in articles], on_progress)
 
-    report = Report.new("qa", folder, "f1", command=command, setup={
-        "articles": len(articles), "questions": len(chosen), "questions_available": len(questions),
-        "questions_without_reference": unanswerable, "candidates_k": settings.candidates_k,
-        "answer_top_n": settings.answer_top_n, "answer_max_tokens": settings.answer_max_tokens,
-        "embedding_model": settings.embedding_model, "llm_model": settings.llm_base_url or settings.llm_model})
+    report = Report.new(
+        "qa",
+        folder,
+        "f1",
+        command=command,
+        setup={
+            "articles": len(articles),
+            "questions": len(chosen),
+            "questions_available": len(questions),
+            "questions_without_reference": unanswerable,
+            "candidates_k": settings.candidates_k,
+            "answer_top_n": settings.answer_top_n,
+            "answer_max_tokens": settings.answer_max_tokens,
+            "embedding_model": settings.embedding_model,
+            "llm_model": settings.llm_base_url or settings.llm_model,
+        },
+    )
     for mode, strategy in modes:
         em, f1, refused, cited, cited_right = [], [], 0, 0, 0
         stages: dict[str, list[float]] = {}
@@ -102,17 +120,33 @@ def evaluate_qa(settings: Settings, folder: Path, modes: list[tuple[str, str | N
             for stage, ms in answer.timings_ms.items():
                 stages.setdefault(stage, []).append(ms)
             if len(examples) < 5:
-                examples.append(AnswerExample(question=question.text, answer=answer.text,
-                                              references=list(question.references), f1=round(f1[-1], 3),
-                                              cited=[c.source for c in answer.citations]))
+                examples.append(
+                    AnswerExample(
+                        question=question.text,
+                        answer=answer.text,
+                        references=list(question.references),
+                        f1=round(f1[-1], 3),
+                        cited=[c.source for c in answer.citations],
+                    )
+                )
             if on_progress:
                 on_progress(f"Answering with {mode}" + (f" ({strategy})" if strategy else ""), i + 1, len(chosen))
         n = max(len(chosen), 1)
-        report.rows.append(ReportRow(
-            mode=mode, strategy=strategy, queries=len(chosen),
-            metrics={"exact_match": round(sum(em) / n, 4), "f1": round(sum(f1) / n, 4),
-                     "citation_accuracy": round(cited_right / cited, 4) if cited else None,
-                     "cannot_answer_rate": round(refused / n, 4)},
-            ms_per_query=mean(total_ms), timings_ms={s: mean(v) for s, v in stages.items()},
-            citations=cited, examples=examples))
+        report.rows.append(
+            ReportRow(
+                mode=mode,
+                strategy=strategy,
+                queries=len(chosen),
+                metrics={
+                    "exact_match": round(sum(em) / n, 4),
+                    "f1": round(sum(f1) / n, 4),
+                    "citation_accuracy": round(cited_right / cited, 4) if cited else None,
+                    "cannot_answer_rate": round(refused / n, 4),
+                },
+                ms_per_query=mean(total_ms),
+                timings_ms={s: mean(v) for s, v in stages.items()},
+                citations=cited,
+                examples=examples,
+            )
+        )
     return report

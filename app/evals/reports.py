@@ -91,12 +91,25 @@ class Report(BaseModel):
     rows: list[ReportRow] = []
 
     @classmethod
-    def new(cls, kind: str, dataset: str | Path, quality_metric: str, setup: dict[str, str | int | float | None],
-            command: str | None = None) -> Report:
+    def new(
+        cls,
+        kind: str,
+        dataset: str | Path,
+        quality_metric: str,
+        setup: dict[str, str | int | float | None],
+        command: str | None = None,
+    ) -> Report:
         """An empty report, dated now, on this machine; evals append one row per mode / strategy."""
-        return cls(kind=kind, dataset=Path(dataset).name, dataset_path=str(Path(dataset).resolve()),
-                   created=datetime.now().replace(microsecond=0), command=command, quality_metric=quality_metric,
-                   setup=setup, machine=Machine.current())
+        return cls(
+            kind=kind,
+            dataset=Path(dataset).name,
+            dataset_path=str(Path(dataset).resolve()),
+            created=datetime.now().replace(microsecond=0),
+            command=command,
+            quality_metric=quality_metric,
+            setup=setup,
+            machine=Machine.current(),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,19 +133,32 @@ def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
     then per stage in pipeline order (None where a row lacks a value)."""
     rows = report.rows
     metrics = list(dict.fromkeys(m for r in rows for m in r.metrics))
-    stages = sorted(dict.fromkeys(s for r in rows for s in r.timings_ms),
-                    key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
-    return [{"mode:strategy": r.label, "queries": r.queries, **{m: r.metrics.get(m) for m in metrics},
-             "ms/query": r.ms_per_query, **{f"{s} ms": r.timings_ms.get(s) for s in stages}}
-            for r in rows]
+    stages = sorted(
+        dict.fromkeys(s for r in rows for s in r.timings_ms),
+        key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES),
+    )
+    return [
+        {
+            "mode:strategy": r.label,
+            "queries": r.queries,
+            **{m: r.metrics.get(m) for m in metrics},
+            "ms/query": r.ms_per_query,
+            **{f"{s} ms": r.timings_ms.get(s) for s in stages},
+        }
+        for r in rows
+    ]
 
 
 def markdown_table(report: Report) -> str:
     """The report as a Markdown table: one line per mode / strategy, every metric, time per query."""
     rows = table_rows(report)
     header = list(rows[0]) if rows else ["mode:strategy", "queries", "ms/query"]
-    lines = [f"### {report.kind} on {report.dataset} ({report.created.isoformat()})", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [
+        f"### {report.kind} on {report.dataset} ({report.created.isoformat()})",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for row in rows:
         # times in whole milliseconds, metrics to 4 places
         cells = [_cell(value, 0 if name.endswith("ms") or name == "ms/query" else 4) for name, value in row.items()]
@@ -167,12 +193,23 @@ def plot(report: Report, path: Path) -> None:
         ax.scatter([x], [y], s=40)
         ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     # Baselines measured beside every row (e.g. "ndcg@10 bm25" in the rerank eval) as dashed lines.
-    baselines = {name: value for r in report.rows for name, value in r.metrics.items()
-                 if name.startswith(f"{metric} ") and value is not None}
+    baselines = {
+        name: value
+        for r in report.rows
+        for name, value in r.metrics.items()
+        if name.startswith(f"{metric} ") and value is not None
+    }
     for name, value in baselines.items():
         ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")
-        ax.annotate(name.removeprefix(f"{metric} "), (0, value), xycoords=("axes fraction", "data"),
-                    textcoords="offset points", xytext=(4, 3), fontsize=7, color="grey")
+        ax.annotate(
+            name.removeprefix(f"{metric} "),
+            (0, value),
+            xycoords=("axes fraction", "data"),
+            textcoords="offset points",
+            xytext=(4, 3),
+            fontsize=7,
+            color="grey",
+        )
     ax.set_xscale("log")
     ax.margins(x=0.2)
     ax.set_xlabel("time per query (ms, log scale)")
@@ -200,6 +237,9 @@ def list_reports(folder: Path) -> list[ReportFiles]:
     """Reports in ``folder``, newest first (by the time in their name)."""
     if not folder.is_dir():
         return []
-    found = [ReportFiles(j, j.with_suffix(".md"), j.with_suffix(".png")) for j in folder.glob("*.json")
-             if j.with_suffix(".md").is_file()]  # other JSON (e.g. bench/ingest_search.py's) is not a report
+    found = [
+        ReportFiles(j, j.with_suffix(".md"), j.with_suffix(".png"))
+        for j in folder.glob("*.json")
+        if j.with_suffix(".md").is_file()
+    ]  # other JSON (e.g. bench/ingest_search.py's) is not a report
     return sorted(found, key=lambda f: f.stem.rsplit("-", 2)[-2:], reverse=True)

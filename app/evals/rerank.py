@@ -22,24 +22,54 @@ from sift.app.reranker import build_reranker
 from sift.rerank.evaluation import evaluate_rerank
 
 
-def evaluate_rerank_modes(settings: Settings, folder: Path, modes: list[tuple[str, str | None]],
-                          candidates: int = 20, limit: int | None = None, on_progress: EvalProgress | None = None,
-                          command: str | None = None) -> Report:
+def evaluate_rerank_modes(
+    settings: Settings,
+    folder: Path,
+    modes: list[tuple[str, str | None]],
+    candidates: int = 20,
+    limit: int | None = None,
+    on_progress: EvalProgress | None = None,
+    command: str | None = None,
+) -> Report:
     """nDCG@10 (with the BM25 and embedding baselines), time, tokens and passages/s per mode."""
-    report = Report.new("rerank", folder, "ndcg@10", command=command, setup={
-        "candidates": candidates, "limit": limit, "llm_model": settings.llm_base_url or settings.llm_model,
-        "embedding_model": settings.embedding_model, "relevance_method": settings.rerank_relevance_method,
-        "batch_size": settings.rerank_batch_size})
+    report = Report.new(
+        "rerank",
+        folder,
+        "ndcg@10",
+        command=command,
+        setup={
+            "candidates": candidates,
+            "limit": limit,
+            "llm_model": settings.llm_base_url or settings.llm_model,
+            "embedding_model": settings.embedding_model,
+            "relevance_method": settings.rerank_relevance_method,
+            "batch_size": settings.rerank_batch_size,
+        },
+    )
     for mode, strategy in modes:
         label = f"Reranking with {mode}" + (f" ({strategy})" if strategy else "")
-        found = evaluate_rerank(build_reranker(settings, mode, strategy), folder, candidates, limit,
-                                on_query=partial(on_progress, label) if on_progress else None)
+        found = evaluate_rerank(
+            build_reranker(settings, mode, strategy),
+            folder,
+            candidates,
+            limit,
+            on_query=partial(on_progress, label) if on_progress else None,
+        )
         ndcg = found.ndcg_at_10
-        report.rows.append(ReportRow(
-            mode=mode, strategy=strategy, queries=found.queries,
-            metrics={"ndcg@10": ndcg.reranked, "ndcg@10 bm25": ndcg.bm25, "ndcg@10 embedding": ndcg.embedding},
-            ms_per_query=found.ms_per_query, timings_ms={"rerank": found.ms_per_query},
-            ms_per_query_median=found.ms_per_query_median, tokens_per_query=found.tokens_per_query,
-            passages_per_s=found.passages_per_s, prefill_tokens_per_s=found.prefill_tokens_per_s,
-            prefill_floor_ratio=found.prefill_floor_ratio, weights=found.weights))
+        report.rows.append(
+            ReportRow(
+                mode=mode,
+                strategy=strategy,
+                queries=found.queries,
+                metrics={"ndcg@10": ndcg.reranked, "ndcg@10 bm25": ndcg.bm25, "ndcg@10 embedding": ndcg.embedding},
+                ms_per_query=found.ms_per_query,
+                timings_ms={"rerank": found.ms_per_query},
+                ms_per_query_median=found.ms_per_query_median,
+                tokens_per_query=found.tokens_per_query,
+                passages_per_s=found.passages_per_s,
+                prefill_tokens_per_s=found.prefill_tokens_per_s,
+                prefill_floor_ratio=found.prefill_floor_ratio,
+                weights=found.weights,
+            )
+        )
     return report

@@ -67,9 +67,15 @@ def beir_items(corpus: list[dict]) -> tuple[list[IngestItem], dict[str, str]]:
     return items, ids
 
 
-def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, str | None]],
-                       limit: int | None = None, depth: int = 100, on_progress: EvalProgress | None = None,
-                       command: str | None = None) -> Report:
+def evaluate_retrieval(
+    settings: Settings,
+    folder: Path,
+    modes: list[tuple[str, str | None]],
+    limit: int | None = None,
+    depth: int = 100,
+    on_progress: EvalProgress | None = None,
+    command: str | None = None,
+) -> Report:
     """Ranking quality and time per query of dense retrieval (``none``) and each rerank mode."""
     corpus, queries, qrels = load_beir(folder)
     judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())][: limit or None]
@@ -86,16 +92,27 @@ def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, 
         if on_progress:
             on_progress("Retrieving", i + 1, len(judged))
 
-    report = Report.new("retrieval", folder, "ndcg@10", command=command, setup={
-        "documents": len(corpus), "queries": len(judged), "depth": depth, "candidates_k": settings.candidates_k,
-        "embedding_model": settings.embedding_model, "llm_model": settings.llm_base_url or settings.llm_model,
-        "index_type": settings.index_type})
+    report = Report.new(
+        "retrieval",
+        folder,
+        "ndcg@10",
+        command=command,
+        setup={
+            "documents": len(corpus),
+            "queries": len(judged),
+            "depth": depth,
+            "candidates_k": settings.candidates_k,
+            "embedding_model": settings.embedding_model,
+            "llm_model": settings.llm_base_url or settings.llm_model,
+            "index_type": settings.index_type,
+        },
+    )
     for mode, strategy in modes:
         reranker = sift.reranker(mode, strategy) if mode != "none" else None
         run, rerank_ms = {}, []
         for i, qid in enumerate(judged):
             candidates = retrieved[qid]
-            head, tail = candidates[: settings.candidates_k], candidates[settings.candidates_k:]
+            head, tail = candidates[: settings.candidates_k], candidates[settings.candidates_k :]
             if reranker is not None:
                 start = time.perf_counter()
                 head = reranker.rerank(queries[qid], head).candidates
@@ -104,9 +121,16 @@ def evaluate_retrieval(settings: Settings, folder: Path, modes: list[tuple[str, 
             if on_progress:
                 on_progress(f"Ranking with {mode}" + (f" ({strategy})" if strategy else ""), i + 1, len(judged))
         timings = {"retrieve": mean(retrieve_ms)} | ({"rerank": mean(rerank_ms)} if rerank_ms else {})
-        report.rows.append(ReportRow(
-            mode=mode, strategy=strategy, queries=len(judged), metrics=ranking_metrics(qrels, run, RANKING_METRICS),
-            ms_per_query=round(sum(v for v in timings.values() if v), 1), timings_ms=timings))
+        report.rows.append(
+            ReportRow(
+                mode=mode,
+                strategy=strategy,
+                queries=len(judged),
+                metrics=ranking_metrics(qrels, run, RANKING_METRICS),
+                ms_per_query=round(sum(v for v in timings.values() if v), 1),
+                timings_ms=timings,
+            )
+        )
     return report
 
 

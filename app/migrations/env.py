@@ -9,7 +9,8 @@ from alembic import context
 from sift.app.history import VERSION_TABLE, HistoryBase
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=HistoryBase.metadata, version_table=VERSION_TABLE,
-                  render_as_batch=True)
+context.configure(
+    connection=connection, target_metadata=HistoryBase.metadata, version_table=VERSION_TABLE, render_as_batch=True
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -17,5 +17,15 @@ from sift.rerank.llm.base import Generated, LanguageModel, Message, ModelNotFoun
 from sift.rerank.llm.local import LocalLM, Tail, load_local_lm
 from sift.rerank.llm.server import ServerLM
 
-__all__ = ["Generated", "LanguageModel", "LocalLM", "Message", "ModelNotFound", "Scored", "ServerError", "ServerLM",
-           "Tail", "load_local_lm"]
+__all__ = [
+    "Generated",
+    "LanguageModel",
+    "LocalLM",
+    "Message",
+    "ModelNotFound",
+    "Scored",
+    "ServerError",
+    "ServerLM",
+    "Tail",
+    "load_local_lm",
+]

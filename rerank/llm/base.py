@@ -62,8 +62,14 @@ class LanguageModel(Protocol):
         """The greedy answer to a conversation, piece by piece as it is written."""
         ...
 
-    def judge(self, system: str, user: Callable[[str, str], str], passages: list[str],
-              questions: list[tuple[str, str]], levels: list[list[str]]) -> Scored:
+    def judge(
+        self,
+        system: str,
+        user: Callable[[str, str], str],
+        passages: list[str],
+        questions: list[tuple[str, str]],
+        levels: list[list[str]],
+    ) -> Scored:
         """P(answer = level) for every passage and (question, assistant prefill), renormalised over the levels.
 
         ``user(passage, question)`` builds the user message. Values: [n_passages, n_questions, max_levels], nan
@@ -75,7 +81,8 @@ class LanguageModel(Protocol):
         """Mean log P(query tokens | head + passage + tail) per passage (UPR-style relevance): [n_passages]."""
         ...
 
-    def generate(self, conversations: list[list[Message]], max_new_tokens: int,
-                 batch_size: int | None = None) -> Generated:
+    def generate(
+        self, conversations: list[list[Message]], max_new_tokens: int, batch_size: int | None = None
+    ) -> Generated:
         """Greedy answers to several conversations, batched."""
         ...

@@ -16,7 +16,8 @@ Example::
     >>> lm = load_local_lm("/models/smollm2", None, "cpu", "/tmp/sift-cache")                 # doctest: +SKIP
     >>> lm.chat([{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=8)  # doctest: +SKIP
     'The capital of France is Paris.'
-    >>> out = lm.tree("Rate: ", ["passage one", "passage two"], [Tail(" ok?", read=(lm.token_id("1"),))])  # doctest: +SKIP
+    >>> out = lm.tree("Rate: ", ["passage one", "passage two"],
+    ...               [Tail(" ok?", read=(lm.token_id("1"),))])  # doctest: +SKIP
     >>> out.read_logprobs.shape                                                                   # doctest: +SKIP
     (2, 1, 1)
 """
@@ -120,8 +121,14 @@ class LocalLM:
 
     # ------------------------------------------------------------------------------------------ scoring
 
-    def judge(self, system: str, user: Callable[[str, str], str], passages: list[str],
-              questions: list[tuple[str, str]], levels: list[list[str]]) -> Scored:
+    def judge(
+        self,
+        system: str,
+        user: Callable[[str, str], str],
+        passages: list[str],
+        questions: list[tuple[str, str]],
+        levels: list[list[str]],
+    ) -> Scored:
         """P(answer = level) for every passage and (question, assistant prefill), renormalised over the levels.
 
         ``user(passage, question)`` builds the user message. Levels that are two tokens (SmolLM2 writes "10" as
@@ -132,7 +139,7 @@ class LocalLM:
         head, rest = self.chat_pieces(system, user(p_sent, q_sent), p_sent)
         between, end = rest.split(q_sent)
         tails, plans = [], []
-        for (question, prefill), lv in zip(questions, levels):
+        for (question, prefill), lv in zip(questions, levels, strict=False):
             base = between + question + end + prefill
             ids = [self.encode(x) for x in lv]
             firsts = sorted({i[0] for i in ids if len(i) == 2})
@@ -175,7 +182,7 @@ class LocalLM:
         mid_ids = [self.encode(m) for m in middles]
         tail_ctx = [self.encode_template(t.text) for t in tails]
         tail_tgt = [self.encode(t.target) if t.target else [] for t in tails]
-        tail_ids = [c + g for c, g in zip(tail_ctx, tail_tgt)]
+        tail_ids = [c + g for c, g in zip(tail_ctx, tail_tgt, strict=False)]
         n_read = max([len(t.read) for t in tails] + [1])
         read_ids = torch.tensor([list(t.read) + [0] * (n_read - len(t.read)) for t in tails], device=device)
         read_valid = torch.tensor([[i < len(t.read) for i in range(n_read)] for t in tails], device=device)
@@ -194,8 +201,15 @@ class LocalLM:
             for start in range(0, n_mid, batch_size):
                 idx = order[start : start + batch_size]
                 read, target, used = self._tree_batch(
-                    head_cache, len(head_ids), [mid_ids[i] for i in idx], tail_ids, [len(g) for g in tail_tgt],
-                    lm_head, base, read_ids, read_valid,
+                    head_cache,
+                    len(head_ids),
+                    [mid_ids[i] for i in idx],
+                    tail_ids,
+                    [len(g) for g in tail_tgt],
+                    lm_head,
+                    base,
+                    read_ids,
+                    read_valid,
                 )
                 read_out[idx], target_out[idx] = read, target
                 tokens += used
@@ -250,12 +264,14 @@ class LocalLM:
     # ------------------------------------------------------------------------------------------ generation
 
     @torch.inference_mode()
-    def generate(self, conversations: list[list[Message]], max_new_tokens: int, batch_size: int | None = None
-                 ) -> Generated:
+    def generate(
+        self, conversations: list[list[Message]], max_new_tokens: int, batch_size: int | None = None
+    ) -> Generated:
         """Greedy answers to several chats, batched and length-sorted."""
         batch_size = batch_size or self.batch_size
-        prompts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
-                   for c in conversations]
+        prompts = [
+            self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations
+        ]
         ids = [self.encode_template(p) for p in prompts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         texts: list[str] = [""] * len(ids)
@@ -265,10 +281,14 @@ class LocalLM:
                 idx = order[start : start + batch_size]
                 input_ids, mask, lengths = _left_pad([ids[i] for i in idx], self.device, self._pad_id)
                 out = self.model.generate(
-                    input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                    pad_token_id=self._pad_id, eos_token_id=self.tokenizer.eos_token_id,
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self._pad_id,
+                    eos_token_id=self.tokenizer.eos_token_id,
                 )
-                new = out[:, input_ids.shape[1]:]
+                new = out[:, input_ids.shape[1] :]
                 for row, i in enumerate(idx):
                     texts[i] = self.tokenizer.decode(new[row], skip_special_tokens=True)
                 tokens += sum(lengths) + int((new != self._pad_id).sum())
@@ -281,8 +301,8 @@ def _left_pad(seqs: list[list[int]], device, pad_id: int):
     mask = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
     for row, s in enumerate(seqs):
         if s:
-            ids[row, width - len(s):] = torch.tensor(s, device=device)
-            mask[row, width - len(s):] = 1
+            ids[row, width - len(s) :] = torch.tensor(s, device=device)
+            mask[row, width - len(s) :] = 1
     return ids, mask, [len(s) for s in seqs]
 
 
@@ -339,8 +359,7 @@ def _converted_gguf(gguf_path: Path, cache_dir: Path) -> Path:
         return target
     logger.info("Converting %s to a transformers folder in %s", gguf_path, target)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True)
-    quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
-                                                     local_files_only=True)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True)
     # A model built from the config holds the same dequantised weights without the GGUF marker that
     # save_pretrained refuses.
     model = type(quantized)(quantized.config)

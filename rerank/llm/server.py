@@ -49,8 +49,12 @@ class ServerLM:
 
     def __post_init__(self):
         # The client insists on a key; servers started without one accept any.
-        self.client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
-                                    timeout=self.timeout_s, max_retries=self.max_retries)
+        self.client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=self.api_key or "not-needed",
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+        )
 
     # ------------------------------------------------------------------------------------------ chat
 
@@ -59,8 +63,9 @@ class ServerLM:
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         try:
-            with self.client.chat.completions.create(model=self.name, messages=messages, max_tokens=max_new_tokens,
-                                                     temperature=0, stream=True) as chunks:
+            with self.client.chat.completions.create(
+                model=self.name, messages=messages, max_tokens=max_new_tokens, temperature=0, stream=True
+            ) as chunks:
                 for chunk in chunks:
                     if chunk.choices and chunk.choices[0].delta.content:
                         yield chunk.choices[0].delta.content
@@ -69,10 +74,19 @@ class ServerLM:
 
     # ------------------------------------------------------------------------------------------ scoring
 
-    def judge(self, system: str, user: Callable[[str, str], str], passages: list[str],
-              questions: list[tuple[str, str]], levels: list[list[str]]) -> Scored:
-        conversations = [[{"role": "system", "content": system}, {"role": "user", "content": user(p, q)}]
-                         for p in passages for q, _ in questions]
+    def judge(
+        self,
+        system: str,
+        user: Callable[[str, str], str],
+        passages: list[str],
+        questions: list[tuple[str, str]],
+        levels: list[list[str]],
+    ) -> Scored:
+        conversations = [
+            [{"role": "system", "content": system}, {"role": "user", "content": user(p, q)}]
+            for p in passages
+            for q, _ in questions
+        ]
         answers = self._all(lambda c: self._chat(c, max_tokens=1, logprobs=True, top_logprobs=20), conversations)
         n_lv = max(len(lv) for lv in levels)
         probs = np.full((len(passages), len(questions), n_lv), np.nan)
@@ -89,23 +103,34 @@ class ServerLM:
         target = " " + query.strip()
 
         def echo(prompt: str):
-            return self._call(self.client.completions.create, model=self.name, prompt=prompt + target, max_tokens=1,
-                              temperature=0, echo=True, logprobs=1)
+            return self._call(
+                self.client.completions.create,
+                model=self.name,
+                prompt=prompt + target,
+                max_tokens=1,
+                temperature=0,
+                echo=True,
+                logprobs=1,
+            )
 
         answers = self._all(echo, prompts)
         out = np.full(len(passages), np.nan)
-        for i, (prompt, answer) in enumerate(zip(prompts, answers)):
+        for i, (prompt, answer) in enumerate(zip(prompts, answers, strict=False)):
             logprobs = answer.choices[0].logprobs
             if logprobs is None:
                 continue
-            span = [v for o, v in zip(logprobs.text_offset or [], logprobs.token_logprobs or [])
-                    if len(prompt) <= o < len(prompt) + len(target) and v is not None]
+            span = [
+                v
+                for o, v in zip(logprobs.text_offset or [], logprobs.token_logprobs or [], strict=False)
+                if len(prompt) <= o < len(prompt) + len(target) and v is not None
+            ]
             if span:
                 out[i] = float(np.mean(span))
         return Scored(out, _tokens(answers))
 
-    def generate(self, conversations: list[list[Message]], max_new_tokens: int,
-                 batch_size: int | None = None) -> Generated:
+    def generate(
+        self, conversations: list[list[Message]], max_new_tokens: int, batch_size: int | None = None
+    ) -> Generated:
         # batch_size is the local model's concern: the server batches concurrent requests itself.
         answers = self._all(lambda c: self._chat(c, max_tokens=max_new_tokens), conversations)
         return Generated([a.choices[0].message.content or "" for a in answers], _tokens(answers))
@@ -113,8 +138,9 @@ class ServerLM:
     # ------------------------------------------------------------------------------------------ requests
 
     def _chat(self, messages: list[Message], **options) -> ChatCompletion:
-        return self._call(self.client.chat.completions.create, model=self.name, messages=messages, temperature=0,
-                          **options)
+        return self._call(
+            self.client.chat.completions.create, model=self.name, messages=messages, temperature=0, **options
+        )
 
     def _all(self, request: Callable, items: list) -> list:
         with ThreadPoolExecutor(self.concurrency) as pool:

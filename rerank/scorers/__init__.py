@@ -20,5 +20,14 @@ from sift.rerank.scorers.judge import LogitJudge
 from sift.rerank.scorers.query_likelihood import QueryLikelihood
 from sift.rerank.scorers.recency import DocumentDate
 
-__all__ = ["CrossEncoderRelevance", "DocumentDate", "EmbeddingSimilarity", "GenerativeJudge", "LogitJudge",
-           "QueryLikelihood", "RetrievalScore", "Scorer", "Signal"]
+__all__ = [
+    "CrossEncoderRelevance",
+    "DocumentDate",
+    "EmbeddingSimilarity",
+    "GenerativeJudge",
+    "LogitJudge",
+    "QueryLikelihood",
+    "RetrievalScore",
+    "Scorer",
+    "Signal",
+]

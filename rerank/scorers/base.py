@@ -37,7 +37,7 @@ class Signal:
     vectors: np.ndarray | None = None  # unit passage embeddings, when the scorer made them (the composite's MMR)
 
     def methods(self) -> dict[str, str]:
-        return {name: self.method for name in self.scores}
+        return dict.fromkeys(self.scores, self.method)
 
 
 class Scorer(Protocol):

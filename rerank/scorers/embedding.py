@@ -30,9 +30,16 @@ class EmbeddingSimilarity:
 
     def score(self, query: str, candidates: list[Candidate]) -> Signal:
         if self.embedder is None:
-            return Signal({EMBEDDING: np.full(len(candidates), np.nan)}, "unavailable",
-                          {EMBEDDING: "no embedding model given"})
-        vectors = self.embedder.encode([query] + [c.text for c in candidates], batch_size=64,
-                                       normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        return Signal({EMBEDDING: (vectors[1:] @ vectors[0]).astype(np.float64)}, "cosine(query, passage)",
-                      vectors=vectors[1:])
+            return Signal(
+                {EMBEDDING: np.full(len(candidates), np.nan)}, "unavailable", {EMBEDDING: "no embedding model given"}
+            )
+        vectors = self.embedder.encode(
+            [query] + [c.text for c in candidates],
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return Signal(
+            {EMBEDDING: (vectors[1:] @ vectors[0]).astype(np.float64)}, "cosine(query, passage)", vectors=vectors[1:]
+        )

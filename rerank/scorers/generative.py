@@ -36,7 +36,7 @@ def parse_scores(text: str, criteria: list[Criterion]) -> dict[str, float]:
     clean = text.replace("*", "").replace("#", "")
     for c in criteria:
         names = {c.name, c.label.lower()}
-        pattern = r"(?:%s)[^\n\d]{0,20}?[:=\-]\s*%s" % ("|".join(re.escape(n) for n in names), _NUMBER)
+        pattern = r"(?:{})[^\n\d]{{0,20}}?[:=\-]\s*{}".format("|".join(re.escape(n) for n in names), _NUMBER)
         m = re.search(pattern, clean, flags=re.IGNORECASE)
         if not m:
             continue
@@ -58,16 +58,24 @@ class GenerativeJudge:
 
     def score(self, query: str, candidates: list[Candidate]) -> Signal:
         question = prompts.generative_question(self.criteria)
-        chats = [[{"role": "system", "content": prompts.SYSTEM},
-                  {"role": "user", "content": prompts.judge_user(query, prompts.candidate_block(c), question)}]
-                 for c in candidates]
+        chats = [
+            [
+                {"role": "system", "content": prompts.SYSTEM},
+                {"role": "user", "content": prompts.judge_user(query, prompts.candidate_block(c), question)},
+            ]
+            for c in candidates
+        ]
         # "Depth: 3\n" is about 5 tokens
         found = self.lm.generate(chats, max_new_tokens=6 * len(self.criteria) + 2, batch_size=self.batch_size)
         values = np.full((len(candidates), len(self.criteria)), np.nan)
         for i, text in enumerate(found.texts):
             parsed = parse_scores(text, self.criteria)
             values[i] = [parsed.get(c.name, np.nan) for c in self.criteria]
-        notes = {c.name: "not found in the model's text; neutral" for j, c in enumerate(self.criteria)
-                 if np.isnan(values[:, j]).any()}
-        return Signal({c.name: values[:, j] for j, c in enumerate(self.criteria)}, "generated text", notes,
-                      tokens=found.tokens)
+        notes = {
+            c.name: "not found in the model's text; neutral"
+            for j, c in enumerate(self.criteria)
+            if np.isnan(values[:, j]).any()
+        }
+        return Signal(
+            {c.name: values[:, j] for j, c in enumerate(self.criteria)}, "generated text", notes, tokens=found.tokens
+        )

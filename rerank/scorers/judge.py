@@ -49,5 +49,8 @@ class LogitJudge:
             [[str(v) for v in range(c.scale + 1)] for c in self.criteria],
         )
         values = expected_levels(found.values)
-        return Signal({c.name: values[:, j] for j, c in enumerate(self.criteria)},
-                      "expected score from next-token logits", tokens=found.tokens)
+        return Signal(
+            {c.name: values[:, j] for j, c in enumerate(self.criteria)},
+            "expected score from next-token logits",
+            tokens=found.tokens,
+        )

@@ -30,5 +30,6 @@ class QueryLikelihood:
 
     def score(self, query: str, candidates: list[Candidate]) -> Signal:
         found = self.lm.query_likelihood(prompts.QL_HEAD, [c.text for c in candidates], prompts.QL_TAIL, query)
-        return Signal({RELEVANCE.name: found.values}, "query likelihood (mean log P(query | passage))",
-                      tokens=found.tokens)
+        return Signal(
+            {RELEVANCE.name: found.values}, "query likelihood (mean log P(query | passage))", tokens=found.tokens
+        )

@@ -25,17 +25,28 @@ if corpus is None:
 def rerank_options() -> dict:
     """The sidebar's rerank settings, as ``ask_stream`` keyword arguments."""
     settings = sift().settings
-    for key, default in [("mode", settings.rerank_mode), ("strategy", settings.rerank_strategy),
-                         ("k", settings.candidates_k), ("top_n", settings.answer_top_n)]:
+    for key, default in [
+        ("mode", settings.rerank_mode),
+        ("strategy", settings.rerank_strategy),
+        ("k", settings.candidates_k),
+        ("top_n", settings.answer_top_n),
+    ]:
         st.session_state.setdefault(KEPT + key, default)
     st.subheader("Reranking")
-    mode = st.selectbox("Mode", sift().rerank_modes, key=KEPT + "mode",
-                        help="none: retrieval order. relevance: the LLM judges relevance. rebel-one-turn: relevance "
-                             "and five fixed criteria. rebel-two-turn: criteria inferred per question.")
-    strategy = st.selectbox("Strategy", sift().rerank_strategies, key=KEPT + "strategy",
-                            disabled=mode not in sift().llm_rerank_modes,
-                            help="logits: scores read from next-token probabilities (fast). generative: the model "
-                                 "writes its scores.")
+    mode = st.selectbox(
+        "Mode",
+        sift().rerank_modes,
+        key=KEPT + "mode",
+        help="none: retrieval order. relevance: the LLM judges relevance. rebel-one-turn: relevance "
+        "and five fixed criteria. rebel-two-turn: criteria inferred per question.",
+    )
+    strategy = st.selectbox(
+        "Strategy",
+        sift().rerank_strategies,
+        key=KEPT + "strategy",
+        disabled=mode not in sift().llm_rerank_modes,
+        help="logits: scores read from next-token probabilities (fast). generative: the model writes its scores.",
+    )
     k = st.number_input("Candidates k", 1, 200, key=KEPT + "k", help="Passages retrieval hands to the reranker.")
     top_n = st.number_input("Top n", 1, 20, key=KEPT + "top_n", help="Passages the answer is written from.")
     weights = {}
@@ -54,12 +65,20 @@ def show_sources(citations: list[Citation], trace_id: int | None) -> None:
     """Citations under an answer; each expands to its passage, shown as plain text."""
     for c in citations:
         with st.expander(escape(f"[{c.number}] {c.title or c.source}")):
-            st.caption(escape(f"{c.source} · document {c.document_id} · passage {c.chunk_id} · "
-                              f"rank {c.rank} · score {c.score:.3f}"))
+            st.caption(
+                escape(
+                    f"{c.source} · document {c.document_id} · passage {c.chunk_id} · "
+                    f"rank {c.rank} · score {c.score:.3f}"
+                )
+            )
             st.text(c.text)
     if trace_id is not None:
-        st.page_link("app_pages/inspector.py", label="Why these passages?", icon=":material/insights:",
-                     query_params={"trace": trace_id})
+        st.page_link(
+            "app_pages/inspector.py",
+            label="Why these passages?",
+            icon=":material/insights:",
+            query_params={"trace": trace_id},
+        )
 
 
 def stream_answer(question: str, history: list[dict], conversation_id: int, options: dict) -> None:
@@ -103,9 +122,16 @@ conversations = {c.id: c for c in sift().conversations(corpus)}
 if st.session_state.get(CONVERSATION) not in conversations:  # first visit, or another corpus was picked
     st.session_state[CONVERSATION] = NEW
 with st.sidebar:
-    st.selectbox("Conversation", [NEW, *conversations], key=CONVERSATION,
-                 format_func=lambda cid: "New conversation" if cid == NEW else
-                 f"{conversations[cid].title} · {conversations[cid].created_at:%d %b %H:%M}")
+    st.selectbox(
+        "Conversation",
+        [NEW, *conversations],
+        key=CONVERSATION,
+        format_func=lambda cid: (
+            "New conversation"
+            if cid == NEW
+            else f"{conversations[cid].title} · {conversations[cid].created_at:%d %b %H:%M}"
+        ),
+    )
     options = rerank_options()
 
 st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages."))

@@ -56,10 +56,12 @@ def add_files(files: list, corpus: str) -> None:
 st.title("Corpora")
 show_notice()
 corpus = current_corpus()
-with st.expander("Create a corpus", expanded=corpus is None):
-    with st.container(horizontal=True, vertical_alignment="bottom"):
-        st.text_input("Name", key=NEW_CORPUS, placeholder="e.g. lighthouses")
-        st.button("Create", on_click=create_corpus)
+with (
+    st.expander("Create a corpus", expanded=corpus is None),
+    st.container(horizontal=True, vertical_alignment="bottom"),
+):
+    st.text_input("Name", key=NEW_CORPUS, placeholder="e.g. lighthouses")
+    st.button("Create", on_click=create_corpus)
 if corpus is None:
     st.stop()
 
@@ -69,10 +71,13 @@ st.header(escape(corpus))
 st.subheader("Add files")
 limit_mb = sift().settings.max_upload_mb
 files = st.file_uploader(
-    "Files", accept_multiple_files=True, key=f"uploads-{st.session_state.get(UPLOAD_ROUND, 0)}",
+    "Files",
+    accept_multiple_files=True,
+    key=f"uploads-{st.session_state.get(UPLOAD_ROUND, 0)}",
     max_upload_size=math.ceil(limit_mb),
     help=f"Several at once: .txt, .md, .html, .pdf, .docx, up to {limit_mb:g} MB each. A file already in the corpus "
-         "is left unchanged, or replaced when its content changed.")
+    "is left unchanged, or replaced when its content changed.",
+)
 if files and st.button(f"Add {len(files)} file{'s' * (len(files) > 1)}", type="primary"):
     add_files(files, corpus)
 done_corpus, rows = st.session_state.get(UPLOAD_RESULTS, (None, []))
@@ -83,24 +88,44 @@ if done_corpus == corpus and rows:
 
 st.subheader(f"Documents ({len(documents)})")
 if documents:
-    st.dataframe([{"id": d.id, "document": d.source, "title": d.title or "", "passages": d.chunks,
-                   "KB": round(d.size_bytes / 1024, 1), "dated": d.document_date, "updated": d.updated_at}
-                  for d in documents], hide_index=True, column_config={
-                     "title": st.column_config.TextColumn(width="medium"),
-                     "dated": st.column_config.DateColumn(help="The date the document states, when it states one"),
-                     "updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm",
-                                                                help="When this version was added")})
+    st.dataframe(
+        [
+            {
+                "id": d.id,
+                "document": d.source,
+                "title": d.title or "",
+                "passages": d.chunks,
+                "KB": round(d.size_bytes / 1024, 1),
+                "dated": d.document_date,
+                "updated": d.updated_at,
+            }
+            for d in documents
+        ],
+        hide_index=True,
+        column_config={
+            "title": st.column_config.TextColumn(width="medium"),
+            "dated": st.column_config.DateColumn(help="The date the document states, when it states one"),
+            "updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", help="When this version was added"),
+        },
+    )
     by_id = {d.id: d for d in documents}
     doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].source} (#{i})")
-    confirm_button("Delete document", f"delete-document-{doc_id}",
-                   escape(f"Delete “{by_id[doc_id].source}” and its {by_id[doc_id].chunks} passages from {corpus}? "
-                          "This cannot be undone."),
-                   lambda doc_id=doc_id: f"Deleted {sift().delete_document(corpus, doc_id)}.")
+    confirm_button(
+        "Delete document",
+        f"delete-document-{doc_id}",
+        escape(
+            f"Delete “{by_id[doc_id].source}” and its {by_id[doc_id].chunks} passages from {corpus}? "
+            "This cannot be undone."
+        ),
+        lambda doc_id=doc_id: f"Deleted {sift().delete_document(corpus, doc_id)}.",
+    )
 else:
     st.info("No documents yet: add files above.")
 
 st.subheader("Delete this corpus")
-confirm_button(f"Delete corpus {escape(corpus)}", f"delete-corpus-{corpus}",
-               escape(f"Delete “{corpus}” with its {len(documents)} documents, conversations and traces? "
-                      "This cannot be undone."),
-               lambda corpus=corpus: f"Deleted corpus {corpus} and its {sift().delete_corpus(corpus)} documents.")
+confirm_button(
+    f"Delete corpus {escape(corpus)}",
+    f"delete-corpus-{corpus}",
+    escape(f"Delete “{corpus}” with its {len(documents)} documents, conversations and traces? This cannot be undone."),
+    lambda corpus=corpus: f"Deleted corpus {corpus} and its {sift().delete_corpus(corpus)} documents.",
+)

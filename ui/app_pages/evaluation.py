@@ -36,17 +36,26 @@ show_notice()
 settings = sift().settings
 found = reports(settings)
 if not found:
-    st.info(f"No reports in {settings.resolved_results_dir()} yet. Start a small run below, or run `make bench` "
-            "(the standard suite) or `sift eval ...` on the command line.")
+    st.info(
+        f"No reports in {settings.resolved_results_dir()} yet. Start a small run below, or run `make bench` "
+        "(the standard suite) or `sift eval ...` on the command line."
+    )
 else:
     stems = [f.stem for f in found]
-    picked = st.selectbox("Report", range(len(found)),
-                          index=stems.index(st.session_state[PICKED]) if st.session_state.get(PICKED) in stems else 0,
-                          format_func=lambda i: stems[i])
+    picked = st.selectbox(
+        "Report",
+        range(len(found)),
+        index=stems.index(st.session_state[PICKED]) if st.session_state.get(PICKED) in stems else 0,
+        format_func=lambda i: stems[i],
+    )
     files = found[picked]
     report = files.load()
-    st.caption(escape(f"{report.kind} on {report.dataset} · {report.created.isoformat()} · "
-                      + ", ".join(f"{k} {v}" for k, v in report.setup.items())))
+    st.caption(
+        escape(
+            f"{report.kind} on {report.dataset} · {report.created.isoformat()} · "
+            + ", ".join(f"{k} {v}" for k, v in report.setup.items())
+        )
+    )
     st.dataframe(pd.DataFrame(table_rows(report)), hide_index=True)
     if files.plot.is_file():
         st.image(str(files.plot), width=720, caption=f"{report.quality_metric} against time per query")
@@ -61,9 +70,19 @@ st.header("Run a small evaluation")
 kind = st.radio("What to measure", list(EVALS), format_func=lambda k: EVALS[k][0])
 dataset = st.text_input("Dataset folder", str(default_dataset(settings, kind)))
 choices = ["none"] + [f"{m}:{s}" for m in sift().llm_rerank_modes for s in sift().rerank_strategies]
-modes = st.multiselect("Modes", choices, default=["none", f"{settings.rerank_mode}:{settings.rerank_strategy}"]
-                       if settings.rerank_mode != "none" else ["none"])
-limit = st.number_input("Queries / questions", min_value=1, max_value=1000, value=5,
-                        help="A small run takes about 5-15 s per query and mode on a 2-core CPU.")
+modes = st.multiselect(
+    "Modes",
+    choices,
+    default=["none", f"{settings.rerank_mode}:{settings.rerank_strategy}"]
+    if settings.rerank_mode != "none"
+    else ["none"],
+)
+limit = st.number_input(
+    "Queries / questions",
+    min_value=1,
+    max_value=1000,
+    value=5,
+    help="A small run takes about 5-15 s per query and mode on a 2-core CPU.",
+)
 if st.button("Run", type="primary", disabled=not modes):
     run_small_eval(kind, dataset, modes, int(limit))

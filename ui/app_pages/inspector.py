@@ -15,16 +15,20 @@ st.title("Why these passages?")
 corpus = current_corpus()
 traces = sift().traces(corpus) if corpus else []
 if not traces:
-    st.info("No questions asked of this corpus yet: ask one on the Chat page, then see here how its passages were "
-            "ranked.")
+    st.info(
+        "No questions asked of this corpus yet: ask one on the Chat page, then see here how its passages were ranked."
+    )
     st.stop()
 
 by_id = {t.id: t for t in traces}
 asked = st.query_params.get("trace")  # set by an answer's "Why these passages?" link
 ids = list(by_id)
-picked = st.selectbox("Query", ids, index=ids.index(int(asked)) if asked in map(str, ids) else 0,
-                      format_func=lambda i: f"{by_id[i].query[:100]} · {by_id[i].mode} · "
-                                            f"{by_id[i].created_at:%d %b %H:%M}")
+picked = st.selectbox(
+    "Query",
+    ids,
+    index=ids.index(int(asked)) if asked in map(str, ids) else 0,
+    format_func=lambda i: f"{by_id[i].query[:100]} · {by_id[i].mode} · {by_id[i].created_at:%d %b %H:%M}",
+)
 trace = by_id[picked].trace
 candidates = trace.candidates
 
@@ -42,8 +46,11 @@ if trace.model:
 st.subheader("Ranks and scores")
 rows = pd.DataFrame(candidate_rows(trace))
 numbers = [*trace.criterion_names(), "composite"]
-st.dataframe(rows.style.map(change_colour, subset=["change"]).format("{:.3f}", subset=numbers, na_rep="–"),
-             hide_index=True, height=38 + 35 * len(rows))
+st.dataframe(
+    rows.style.map(change_colour, subset=["change"]).format("{:.3f}", subset=numbers, na_rep="–"),
+    hide_index=True,
+    height=38 + 35 * len(rows),
+)
 st.caption("Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted.")
 
 chart, weights = st.columns(2, gap="large")
@@ -61,8 +68,15 @@ with weights:
 
 st.subheader("Passage text")
 by_chunk = {c.chunk_id: c for c in sorted(candidates, key=lambda c: c.final_rank)}
-chosen = by_chunk[st.selectbox("Passage", list(by_chunk), format_func=lambda i: f"#{by_chunk[i].final_rank} "
-                               f"(was #{by_chunk[i].retrieval_rank}) {passage_label(by_chunk[i])}")]
+chosen = by_chunk[
+    st.selectbox(
+        "Passage",
+        list(by_chunk),
+        format_func=lambda i: (
+            f"#{by_chunk[i].final_rank} (was #{by_chunk[i].retrieval_rank}) {passage_label(by_chunk[i])}"
+        ),
+    )
+]
 text = sift().passage_texts([chosen.chunk_id]).get(chosen.chunk_id)
 st.caption(escape(f"{chosen.title or chosen.source} · document {chosen.document_id}"))
 st.text(text if text is not None else "This passage is no longer in the corpus.")
