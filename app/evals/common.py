@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from sift.app.config import Settings
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import IngestItem
 from sift.rerank import Mode, Strategy
+
+logger = logging.getLogger(__name__)
 
 EvalProgress = Callable[[str, int, int], None]
 """Called as work advances with (what is being done, steps done, steps in all)."""

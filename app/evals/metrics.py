@@ -12,10 +12,13 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 from collections import Counter
 from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
 
 RANKING_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from sift.app.evals.metrics import best_over_references, exact_match, token_f1
 from sift.app.evals.reports import AnswerExample, Report, ReportRow
 from sift.app.generation import without_citations
 from sift.ingestion.ingest import IngestItem
+
+logger = logging.getLogger(__name__)
 
 CORPUS = "cmu-wikiqa"
 QUESTIONS_FILE = "question_answer_pairs.txt"

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sift.app.evals.common import EvalProgress
 from sift.app.evals.reports import Report, ReportRow
 from sift.app.reranker import build_reranker
 from sift.rerank.evaluation import evaluate_rerank
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate_rerank_modes(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_si
 from sift.app.evals.metrics import RANKING_METRICS, ranking_metrics
 from sift.app.evals.reports import Report, ReportRow
 from sift.ingestion.ingest import IngestItem
+
+logger = logging.getLogger(__name__)
 
 CORPUS = "beir"
 

@@ -3,12 +3,16 @@
 The page owns the sidebar's conversation picker and rerank settings; Sift does the asking and the storing.
 """
 
+import logging
+
 import streamlit as st
 
 from sift.app.generation import Citation
 from sift.app.pipeline import Answer, Status, Token
 from sift.ui.markdown import escape
 from sift.ui.state import KEPT, current_corpus, sift
+
+logger = logging.getLogger("sift.ui.app_pages.chat")  # run as a script: __name__ is "__main__"
 
 CONVERSATION = KEPT + "conversation"
 NEW = 0  # the conversation picked when none is: a new one, started by its first question (ids start at 1)
@@ -96,7 +100,8 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
                 text.text(written + " ▌")
             elif isinstance(event, Answer):
                 answer = event
-    except Exception as exc:  # a readable line, never a traceback
+    except Exception as exc:  # a readable line for the user, the traceback to the log
+        logger.error("Answering %r failed", question[:100], exc_info=exc)
         status.update(label="No answer", state="error")
         text.empty()
         st.error(escape(str(exc)))

@@ -4,6 +4,7 @@ delete a document or the whole corpus — each deletion asks first.
 The page owns the upload widgets and the delete confirmations; Sift does the ingesting and the deleting.
 """
 
+import logging
 import math
 
 import pandas as pd
@@ -13,6 +14,8 @@ from sift.ui.confirm import confirm_button
 from sift.ui.markdown import escape
 from sift.ui.state import CORPUS, current_corpus, leave_notice, notice_failure, show_notice, sift
 from sift.ui.uploads import RESULT_COLOURS, ingest_uploads, result_colour, result_row
+
+logger = logging.getLogger("sift.ui.app_pages.corpora")  # run as a script: __name__ is "__main__"
 
 NEW_CORPUS = "new-corpus"
 UPLOAD_ROUND = "upload-round"  # part of the uploader's key: a new round starts with an empty uploader

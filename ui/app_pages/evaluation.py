@@ -4,6 +4,8 @@ Full runs belong to the command line (``sift eval ...``, ``make bench``); both w
 so their reports show here too.
 """
 
+import logging
+
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +13,8 @@ from sift.app.evals import EVALS, default_dataset, reports, run_eval
 from sift.app.evals.reports import table_rows
 from sift.ui.markdown import escape
 from sift.ui.state import leave_notice, show_notice, sift
+
+logger = logging.getLogger("sift.ui.app_pages.evaluation")  # run as a script: __name__ is "__main__"
 
 PICKED = "picked-report"  # session-state key: the report to show first (the one just written)
 
@@ -23,7 +27,8 @@ def run_small_eval(kind: str, dataset: str, modes: list[str], limit: int) -> Non
 
     try:
         files = run_eval(sift().settings, kind, dataset, modes, limit, on_progress)
-    except Exception as exc:  # a readable line, never a traceback
+    except Exception as exc:  # a readable line for the user, the traceback to the log
+        logger.error("An evaluation run failed", exc_info=exc)
         leave_notice("error", f"The evaluation stopped: {exc}")
     else:
         st.session_state[PICKED] = files.stem

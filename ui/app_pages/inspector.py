@@ -4,12 +4,16 @@ retrieval rank and final rank, each criterion's score, the composite, the weight
 The page owns the choice of query and passage; the table and chart are built from the trace by ui.inspector_view.
 """
 
+import logging
+
 import pandas as pd
 import streamlit as st
 
 from sift.ui.inspector_view import candidate_rows, change_colour, passage_label, rank_movement_chart, weight_rows
 from sift.ui.markdown import escape
 from sift.ui.state import current_corpus, sift
+
+logger = logging.getLogger("sift.ui.app_pages.inspector")  # run as a script: __name__ is "__main__"
 
 st.title("Why these passages?")
 corpus = current_corpus()
