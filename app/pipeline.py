@@ -27,12 +27,15 @@ from sift.app.reranker import build_reranker
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import Store, StoredDocument
-from sift.rerank import Mode, Reranker, RerankTrace, Strategy, default_weights
+from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
 from sift.rerank.llm import Message
 from sift.retrieval.dense import DenseRetriever
 from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
+
+# The types the UI reads come from here, so that the UI need not know the packages below the app.
+__all__ = ["Answer", "FileResult", "RerankTrace", "Sift", "Status", "Token", "TraceCandidate"]
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
 SAMPLE_CORPUS_NAME = "sample"
