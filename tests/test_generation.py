@@ -152,7 +152,7 @@ def test_stopping_criterion_reads_the_tokens_written_after_the_prompt(sift):
         return bool(WrittenTextStop(tokenizer, len(prompt), AnswerStop(max_sentences))(ids, None)[0])
 
     assert stops("Grace Darling was Scottish-Scottish-Scottish-")
-    assert stops("The keeper lit the lamp. The keeper lit the lamp. The keeper lit the lamp.")
+    assert stops("The keeper lit the lamp. The keeper lit the lamp. The keeper lit the lamp. The")
     assert not stops("Fine.") and not stops("It cost 1,000,000,000 dollars.")
     two = "It was finished around 280 BC [1]. It stood over 100 m tall."
     assert not stops(two, 2) and not stops(two + " [1]", 2)  # markers after the full stop still belong to it
