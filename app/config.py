@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     )
     answer_top_n: int = Field(3, ge=1, description="Passages the answer is written from.")
     answer_max_tokens: int = Field(256, ge=16, description="Longest answer, in LLM tokens.")
+    answer_max_sentences: int = Field(
+        2,
+        ge=0,
+        description="Longest answer, in sentences; 0: no cap. 2 keeps the packaged 135M model from running on past "
+        "its answer; a larger model or server can be given more.",
+    )
     answer_min_similarity: float = Field(
         0.3,
         description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "

@@ -24,8 +24,12 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# Measured on the sample corpus and CMU WikiQA answers with all-MiniLM-L6-v2 (docs/results): an answer sentence and
-# the passage sentence it restates score 0.6-0.9; unrelated sentences of the same document stay below 0.4.
+# Calibrated with all-MiniLM-L6-v2 on SmolLM2-135M's answers to 30 CMU WikiQA questions (sift eval qa, mode none):
+# the best cosine of an answer sentence to a sentence of its cited passages was 0.75-1.0 (10th-90th percentile) for
+# the 6 sentences of right answers (F1 >= 0.5), and 0.02-0.23 for the same 34 sentences set against the passages
+# cited for another article (a stand-in for a claim no passage makes). At 0.5 every right sentence is supported and
+# no displaced one; 25 of the 30 answers were verified. Wrong answers (F1 = 0) mostly restate a passage sentence
+# (median 0.73): this checks that an answer is grounded in what it cites, not that it answers the question.
 SUPPORT_THRESHOLD = 0.5
 CLOSE_TO_BEST = 0.1  # further sentences shown as evidence when within this of the best one
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sift.rerank.llm import LanguageModel, Message
+from sift.rerank.llm.stopping import first_sentences
 from sift.rerank.prompts import passage_block
 from sift.retrieval.types import Candidate
 
@@ -62,6 +63,11 @@ class Citation:
     text: str
     score: float
     rank: int
+    page_start: int | None = None  # where the passage sits in its document, when the document has pages
+    page_end: int | None = None
+    section: str | None = None
+    # The passage's sentences that support the answer: (start, end) character ranges in ``text``.
+    evidence: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,15 @@ def answer_messages(question: str, passages: list[Candidate]) -> list[Message]:
 class Generator:
     """Streams answers and rewrites follow-up questions with the language model (local or OpenAI-compatible)."""
 
-    def __init__(self, llm: LanguageModel, max_new_tokens: int = 256):
+    def __init__(self, llm: LanguageModel, max_new_tokens: int = 256, max_sentences: int = 0):
         self.llm = llm
         self.max_new_tokens = max_new_tokens
+        self.max_sentences = max_sentences  # 0: no cap
 
     def stream(self, question: str, passages: list[Candidate]) -> Iterator[str]:
-        yield from self.llm.stream(answer_messages(question, passages), self.max_new_tokens)
+        """The answer as it is written; it may end with the first word of a sentence past the cap (``finish``
+        drops it)."""
+        yield from self.llm.stream(answer_messages(question, passages), self.max_new_tokens, self.max_sentences)
 
     def standalone_question(self, question: str, history: list[Message]) -> str:
         """The question rewritten to stand alone, given the conversation so far (user/assistant messages)."""
@@ -130,10 +139,11 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text) if len(w) > 2}
 
 
-def finish(text: str, passages: list[Candidate]) -> Grounded:
-    """Check and complete the model's answer: refusals become CANNOT_ANSWER, markers are made valid, and an
-    answer without markers is cited by word overlap with the passages."""
-    text = _cut_loop(_ECHO.sub("", text).strip())
+def finish(text: str, passages: list[Candidate], max_sentences: int = 0) -> Grounded:
+    """Check and complete the model's answer: it is cut to ``max_sentences`` sentences (0: no cap), refusals become
+    CANNOT_ANSWER, markers are made valid, and an answer without markers is cited by word overlap with the
+    passages."""
+    text = _cut_loop(first_sentences(_ECHO.sub("", text).strip(), max_sentences))
     if not text or _REFUSAL.search(text):
         return Grounded(CANNOT_ANSWER, [], answered=False)
     text = _MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)

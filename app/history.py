@@ -78,13 +78,17 @@ class MessageRow(HistoryBase):
 
 
 class MessageDetails(BaseModel):
-    """What an answer carries besides its text: the passages it cites, its rerank trace, whether the passages
-    answered the question, and the question as rewritten to stand alone (None when it was not rewritten)."""
+    """What an answer carries besides its text: the passages it cites (with their evidence), its rerank trace,
+    whether the passages answered the question, the question as rewritten to stand alone (None when it was not
+    rewritten), and whether every sentence is supported by a cited passage (None: stored before answers were
+    checked) with the sentences that are not."""
 
     citations: list[Citation]
     trace_id: int | None
     answered: bool
     standalone_question: str | None
+    verified: bool | None = None
+    unsupported: list[str] = []
 
 
 class _Read(BaseModel):

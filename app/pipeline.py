@@ -20,12 +20,14 @@ from functools import cached_property
 from pathlib import Path
 
 from sift.app.config import Settings
+from sift.app.evidence import find_evidence
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.loaders import safe_source_name
+from sift.ingestion.schema import Document
 from sift.ingestion.store import Store, StoredDocument
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
 from sift.rerank.llm import Message
@@ -51,6 +53,8 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     answered: bool = True
     standalone_question: str | None = None
+    verified: bool = False  # every sentence of the answer is supported by a passage it cites (app/evidence.py)
+    unsupported: list[str] = field(default_factory=list)  # the answer's sentences no cited passage supports
     rerank: RerankTrace | None = None  # why the passages were ordered as they were
     trace_id: int | None = None  # where that trace is kept in SQL
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -63,11 +67,37 @@ class Answer:
             "corpus": self.corpus,
             "answer": self.text,
             "answered": self.answered,
+            "verified": self.verified,
+            "unsupported": self.unsupported,
             "citations": [asdict(c) for c in self.citations],
             "rerank": self.rerank.model_dump(mode="json") if self.rerank else None,
             "trace_id": self.trace_id,
             "timings_ms": self.timings_ms,
         }
+
+
+@dataclass(frozen=True)
+class PassageSpan:
+    """Where a passage sits in its document's text (pages and section when the document has them)."""
+
+    chunk_id: int
+    start_char: int
+    end_char: int
+    page_start: int | None = None
+    page_end: int | None = None
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document's whole text and where each of its passages sits in it ("Open in document")."""
+
+    document_id: int
+    source: str
+    title: str | None
+    media_type: str
+    text: str
+    passages: list[PassageSpan]
 
 
 @dataclass(frozen=True)
@@ -190,7 +220,9 @@ class Sift:
 
     @cached_property
     def generator(self) -> Generator:
-        return Generator(language_model(self.settings), self.settings.answer_max_tokens)
+        return Generator(
+            language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
+        )
 
     def ask(self, question: str, corpus: str, history: list[Message] | None = None, **options) -> Answer:
         """Answer a question (``ask_stream`` without the intermediate events)."""
@@ -267,9 +299,15 @@ class Sift:
             for piece in self.generator.stream(standalone, passages):
                 pieces.append(piece)
                 yield Token(piece)
-            grounded = finish("".join(pieces), passages)
+            grounded = finish("".join(pieces), passages, self.settings.answer_max_sentences)
             timings["generate"] = _elapsed_ms(clock)
-            answer.text, answer.citations, answer.answered = grounded.text, grounded.citations, grounded.answered
+            answer.text, answer.answered = grounded.text, grounded.answered
+            clock = time.perf_counter()
+            evidence = find_evidence(grounded.text, {c.number: c.text for c in grounded.citations}, self.embedder)
+            timings["evidence"] = _elapsed_ms(clock)
+            answer.citations = [replace(c, evidence=evidence.spans.get(c.number, [])) for c in grounded.citations]
+            answer.verified = grounded.answered and evidence.verified
+            answer.unsupported = evidence.unsupported
         else:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
@@ -283,6 +321,8 @@ class Sift:
                     trace_id=trace_id,
                     answered=answer.answered,
                     standalone_question=answer.standalone_question,
+                    verified=answer.verified,
+                    unsupported=answer.unsupported,
                 ),
             )
         yield answer
@@ -304,6 +344,18 @@ class Sift:
 
     def trace(self, trace_id: int) -> StoredTrace | None:
         return self.history.trace(trace_id)
+
+    def document_view(self, document_id: int) -> DocumentView:
+        """A document's text, stitched from its passages by their character offsets, and where each passage sits."""
+        with self.store.session() as session:
+            document = session.get(Document, document_id)
+            if document is None:
+                raise KeyError(f"There is no document {document_id}.")
+            text, spans = "", []
+            for chunk in document.chunks:  # in order; consecutive passages overlap (a gap becomes spaces)
+                text = text[: chunk.start_char].ljust(chunk.start_char) + chunk.text
+                spans.append(PassageSpan(chunk.id, chunk.start_char, chunk.end_char))
+            return DocumentView(document.id, document.source, document.title, document.media_type, text, spans)
 
     def passage_texts(self, chunk_ids: list[int]) -> dict[int, str]:
         """Passage text by chunk id (a trace records ids; the inspector shows the text on selection)."""

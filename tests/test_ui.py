@@ -5,6 +5,7 @@ dir."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from sift.app.config import Settings
+from sift.app.evidence import sentences
 from sift.app.generation import Citation
 from sift.app.history import MessageDetails
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
@@ -153,9 +155,67 @@ def test_document_text_and_names_are_shown_as_typed(data_dir, monkeypatch):
     assistant = at.chat_message[-1]
     assert f"{hostile} [1]" in texts(assistant)  # st.text: neither Markdown nor HTML
     source = assistant.expander[-1]
-    assert source.label == escape("[1] [click](http://evil.example).md") and texts(source) == [hostile]
+    assert source.label == escape("[1] [click](http://evil.example).md")
+    assert [m.value for m in source.markdown] == [escape(hostile)]  # every character escaped: shown as typed
     rendered = [m.value for m in [*at.markdown, *at.caption]]
-    assert rendered and not [v for v in rendered if "](" in v or "<img" in v]
+    assert rendered and not [v for v in rendered if re.search(r"(?<!\\)(\]\(|<img)", v)]
+
+
+def test_answer_shows_its_evidence_what_was_searched_and_its_document(data_dir, monkeypatch):
+    passage = Sift(Settings()).search(QUESTION, "sample")[0]
+    evidence = [(s, e) for s, e in sentences(passage.text) if "Sostratus" in passage.text[s:e]]
+    citation = Citation(
+        1,
+        passage.chunk_id,
+        passage.document_id,
+        passage.source,
+        passage.title,
+        passage.text,
+        0.9,
+        1,
+        evidence=evidence,
+    )
+    unsupported = "It was painted purple."
+
+    def fake_ask_stream(self, question, corpus, history=None, conversation_id=None, **options):
+        answer = Answer(
+            question,
+            corpus,
+            f"Sostratus designed it [1]. {unsupported} [1]",
+            citations=[citation],
+            standalone_question="Who designed the Pharos of Alexandria?",
+            unsupported=[unsupported],
+            timings_ms={"generate": 1.0},
+        )
+        # Kept like the real one does, so the answer is still there on the rerun that opens the document.
+        self.history.add_message(conversation_id, "user", question)
+        details = MessageDetails(
+            citations=answer.citations,
+            trace_id=None,
+            answered=True,
+            standalone_question=answer.standalone_question,
+            verified=False,
+            unsupported=answer.unsupported,
+        )
+        self.history.add_message(conversation_id, "assistant", answer.text, details)
+        yield answer
+
+    monkeypatch.setattr(Sift, "ask_stream", fake_ask_stream)
+    at = open_app()
+    at.chat_input(key="question").set_value("Who designed it?").run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.chat_message[-1].caption]
+    assert escape("Searched for: Who designed the Pharos of Alexandria?") in captions
+    assert any("Not verified" in c and escape(unsupported) in c for c in captions)
+    source = at.chat_message[-1].expander[0]
+    (shown,) = [m.value for m in source.markdown]
+    start, end = evidence[0]
+    assert f":orange-background[{escape(passage.text[start:end])}]" in shown  # the sentence about Sostratus
+
+    at.chat_message[-1].expander[0].toggle[0].set_value(True).run()  # "Open in document"
+    assert not at.exception
+    document = at.chat_message[-1].expander[0].markdown[-1].value
+    assert document != shown and ":orange-background[" in document and escape("Sostratus") in document
 
 
 # ------------------------------------------------------------------------------------------------ corpora

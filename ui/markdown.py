@@ -1,5 +1,6 @@
 """Text from documents and file names shown where Streamlit parses Markdown (labels, captions)."""
 
+import itertools
 import logging
 import re
 
@@ -17,3 +18,20 @@ def escape(text: str) -> str:
     \\[x\\]\\(y\\) \\*z\\*
     """
     return _PUNCTUATION.sub(r"\\\1", text.replace("\n", " "))
+
+
+def highlighted(text: str, ranges: list[tuple[int, int]]) -> str:
+    """``text`` as Markdown that shows it as typed, line by line, with the character ``ranges`` on an orange
+    background (the evidence in a passage, a passage in its document).
+
+    >>> print(highlighted("Built in 1759. By *Smeaton*.", [(15, 28)]))
+    Built in 1759\\. :orange-background[By \\*Smeaton\\*\\.]
+    """
+    bounds = sorted({0, len(text), *(min(max(at, 0), len(text)) for span in ranges for at in span)})
+    pieces = []
+    for start, end in itertools.pairwise(bounds):
+        marked = any(s <= start and end <= e for s, e in ranges)
+        lines = [escape(line) for line in text[start:end].split("\n")]
+        pieces.append("  \n".join(f":orange-background[{x}]" if marked and x.strip() else x for x in lines))
+    # A line's leading spaces would make it a code block.
+    return "\n".join(line.lstrip() for line in "".join(pieces).split("\n"))

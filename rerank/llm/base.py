@@ -58,8 +58,9 @@ class LanguageModel(Protocol):
         """The greedy answer to a conversation."""
         ...
 
-    def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
-        """The greedy answer to a conversation, piece by piece as it is written."""
+    def stream(self, messages: list[Message], max_new_tokens: int = 256, max_sentences: int = 0) -> Iterator[str]:
+        """The greedy answer to a conversation, piece by piece as it is written; it stops early once the text
+        repeats itself or holds ``max_sentences`` sentences (0: no cap), see ``sift.rerank.llm.stopping``."""
         ...
 
     def judge(

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from sift.rerank.llm.base import Generated, Message, Scored
+from sift.rerank.llm.stopping import AnswerStop
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,21 @@ class TreeOutput:
     read_logprobs: np.ndarray  # [n_middles, n_tails, max_read] log P(read token | prompt), -inf where unused
     target_logprob: np.ndarray  # [n_middles, n_tails] mean log P(target tokens), nan where the tail has none
     tokens: int  # tokens actually run through the model (pads excluded)
+
+
+@dataclass(frozen=True)
+class WrittenTextStop:
+    """A transformers stopping criterion: ``stop`` applied to the text generated after the prompt's tokens.
+
+    transformers calls it after every token with the whole sequences so far; it answers per sequence."""
+
+    tokenizer: object
+    prompt_length: int
+    stop: AnswerStop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
+        return torch.tensor([self.stop.reached(t) for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
 @dataclass
@@ -99,17 +115,19 @@ class LocalLM:
     def chat(self, messages: list[Message], max_new_tokens: int = 256) -> str:
         return "".join(self.stream(messages, max_new_tokens))
 
-    def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+    def stream(self, messages: list[Message], max_new_tokens: int = 256, max_sentences: int = 0) -> Iterator[str]:
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         encoded = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        written = WrittenTextStop(self.tokenizer, encoded["input_ids"].shape[1], AnswerStop(max_sentences))
         kwargs = dict(
             **{k: v.to(self.device) for k, v in encoded.items()},
             max_new_tokens=max_new_tokens,
             do_sample=False,  # greedy: the most faithful to the passages (a repetition penalty garbles names)
+            stopping_criteria=StoppingCriteriaList([written]),
             streamer=streamer,
             pad_token_id=self._pad_id,
         )

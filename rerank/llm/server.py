@@ -31,6 +31,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from sift.rerank.llm.base import Generated, Message, Scored, ServerError
+from sift.rerank.llm.stopping import AnswerStop
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class ServerLM:
     def chat(self, messages: list[Message], max_new_tokens: int = 256) -> str:
         return self._chat(messages, max_tokens=max_new_tokens).choices[0].message.content or ""
 
-    def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_new_tokens: int = 256, max_sentences: int = 0) -> Iterator[str]:
+        stop, written = AnswerStop(max_sentences), ""
         try:
             with self.client.chat.completions.create(
                 model=self.name, messages=messages, max_tokens=max_new_tokens, temperature=0, stream=True
@@ -69,6 +71,9 @@ class ServerLM:
                 for chunk in chunks:
                     if chunk.choices and chunk.choices[0].delta.content:
                         yield chunk.choices[0].delta.content
+                        written += chunk.choices[0].delta.content
+                        if stop.reached(written):
+                            break  # leaving the block closes the stream: the server stops generating
         except openai.APIError as exc:
             raise self._error(exc) from exc
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from sift.app.generation import Citation
 from sift.app.pipeline import Answer, Status, Token
-from sift.ui.markdown import escape
+from sift.ui.markdown import escape, highlighted
 from sift.ui.state import KEPT, current_corpus, sift
 
 logger = logging.getLogger("sift.ui.app_pages.chat")  # run as a script: __name__ is "__main__"
@@ -65,17 +65,55 @@ def rerank_options() -> dict:
     return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
 
 
-def show_sources(citations: list[Citation], trace_id: int | None) -> None:
-    """Citations under an answer; each expands to its passage, shown as plain text."""
+def pages(start: int | None, end: int | None) -> str:
+    """ "p. 12", "pp. 12-13", or "" when the document has no pages."""
+    if start is None:
+        return ""
+    return f"p. {start}" if end in (None, start) else f"pp. {start}–{end}"
+
+
+def show_checks(standalone_question: str | None, answered: bool, verified: bool | None, unsupported: list[str]):
+    """Under an answer: what was searched for when the question was rewritten, and a warning when the passages it
+    cites do not support it (None: an answer stored before answers were checked)."""
+    if standalone_question:
+        st.caption(escape(f"Searched for: {standalone_question}"))
+    if answered and verified is False:
+        unsupported_text = " · ".join(f"“{s}”" for s in unsupported) or "the answer"
+        st.caption(
+            ":orange-badge[:material/warning: Not verified] "
+            + escape(f"No passage it cites supports {unsupported_text}.")
+        )
+
+
+def show_document(citation: Citation) -> None:
+    """The citation's whole document, with the passage highlighted where it sits."""
+    try:
+        document = sift().document_view(citation.document_id)
+    except KeyError:
+        st.warning("This document is no longer in the corpus.")
+        return
+    span = next((p for p in document.passages if p.chunk_id == citation.chunk_id), None)
+    where = [pages(span.page_start, span.page_end), span.section or ""] if span else []
+    st.caption(escape(" · ".join(x for x in [document.title or document.source, *where] if x)))
+    with st.container(height=400):
+        st.markdown(highlighted(document.text, [(span.start_char, span.end_char)] if span else []))
+
+
+def show_sources(citations: list[Citation], trace_id: int | None, key: str) -> None:
+    """Citations under an answer; each expands to its passage as text, the sentences that support the answer
+    highlighted, and can open its document. ``key`` tells one answer's controls from another's."""
     for c in citations:
         with st.expander(escape(f"[{c.number}] {c.title or c.source}")):
+            where = " · ".join(x for x in [pages(c.page_start, c.page_end), c.section or ""] if x)
             st.caption(
                 escape(
-                    f"{c.source} · document {c.document_id} · passage {c.chunk_id} · "
-                    f"rank {c.rank} · score {c.score:.3f}"
+                    f"{c.source} · {where + ' · ' if where else ''}document {c.document_id} · passage {c.chunk_id} "
+                    f"· rank {c.rank} · score {c.score:.3f}"
                 )
             )
-            st.text(c.text)
+            st.markdown(highlighted(c.text, c.evidence))
+            if st.toggle("Open in document", key=f"document-{key}-{c.number}"):
+                show_document(c)
     if trace_id is not None:
         st.page_link(
             "app_pages/inspector.py",
@@ -83,6 +121,12 @@ def show_sources(citations: list[Citation], trace_id: int | None) -> None:
             icon=":material/insights:",
             query_params={"trace": trace_id},
         )
+
+
+def answer_key(trace_id: int | None, position: int) -> str:
+    """The same for an answer as it streams in and once it is read back from the conversation (a control opened
+    on the first stays open on the rerun that reads the second)."""
+    return f"trace-{trace_id}" if trace_id is not None else f"message-{position}"
 
 
 def stream_answer(question: str, history: list[dict], conversation_id: int, options: dict) -> None:
@@ -108,12 +152,11 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
         return
     seconds = sum(answer.timings_ms.values()) / 1000
     status.update(label=f"Answered in {seconds:.1f} s", state="complete", expanded=False)
-    if answer.standalone_question:
-        status.text(f"Searched for: {answer.standalone_question}")
     status.caption(" · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items()))
     # The final text, not the stream: citation markers are checked and renumbered once the answer is complete.
     text.text(answer.text)
-    show_sources(answer.citations, answer.trace_id)
+    show_checks(answer.standalone_question, answer.answered, answer.verified, answer.unsupported)
+    show_sources(answer.citations, answer.trace_id, answer_key(answer.trace_id, len(history) + 1))
 
 
 def start_conversation_if_new() -> None:
@@ -143,11 +186,12 @@ st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages
 question = st.chat_input("Ask a question", key=QUESTION, on_submit=start_conversation_if_new)
 conversation_id = st.session_state[CONVERSATION]
 past = sift().messages(conversation_id) if conversation_id != NEW else []
-for message in past:
+for position, message in enumerate(past):
     with st.chat_message(message.role):
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML
-        if message.details is not None:  # an answer's citations and trace
-            show_sources(message.details.citations, message.details.trace_id)
+        if (details := message.details) is not None:  # an answer's checks, citations and trace
+            show_checks(details.standalone_question, details.answered, details.verified, details.unsupported)
+            show_sources(details.citations, details.trace_id, answer_key(details.trace_id, position))
 if question:
     with st.chat_message("user"):
         st.text(question)
