@@ -62,6 +62,9 @@ class Citation:
     text: str
     score: float
     rank: int
+    page_start: int | None = None  # where the passage sits; None where unknown (older stores, formats without pages)
+    page_end: int | None = None
+    section: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,4 +184,7 @@ def _citation(number: int, passage: Candidate) -> Citation:
         passage.text,
         passage.score,
         passage.rank,
+        passage.page_start,
+        passage.page_end,
+        passage.section,
     )

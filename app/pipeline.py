@@ -1,4 +1,5 @@
-"""The face of Sift: one object the CLI and the UI call for every action (ingest, list, delete, search, ask).
+"""The face of Sift: one object the CLI and the UI call for every action (ingest, reindex, list, read, delete,
+search, ask).
 
 Models and the store are opened on first use and kept for the life of the object.
 
@@ -20,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from sift.app.config import Settings
+from sift.app.documents import DocumentView, document_view
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
 from sift.app.models import embedding_model, language_model
@@ -121,13 +123,23 @@ class Sift:
     def ingest(
         self, items: list[IngestItem], corpus: str, on_progress: ProgressCallback | None = None
     ) -> list[FileResult]:
+        return self._ingestor().ingest(corpus, items, on_progress)
+
+    def reindex(self, corpus: str, on_progress: ProgressCallback | None = None) -> list[FileResult]:
+        """Re-extract and re-embed every document of a corpus from its kept original file, with the current
+        settings (after an extraction or chunking change). Each document is replaced in one transaction; one ingested
+        before Sift kept originals fails with the reason."""
+        self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
+        return self._ingestor().reindex(corpus, on_progress)
+
+    def _ingestor(self) -> Ingestor:
         options = IngestOptions(
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
             embedding_batch_size=self.settings.embedding_batch_size,
             max_file_bytes=self.settings.max_upload_bytes,
         )
-        return Ingestor(self.store, self.embedder, options).ingest(corpus, items, on_progress)
+        return Ingestor(self.store, self.embedder, options)
 
     def create_corpus(self, name: str) -> str:
         return self.store.corpus(name, create=True).name
@@ -142,6 +154,11 @@ class Sift:
         checked against the limit before ``read`` is called."""
         items = [IngestItem(safe_source_name(name), size, read) for name, size, read in uploads]
         return self.ingest(items, corpus, on_progress)
+
+    def document_view(self, document_id: int) -> DocumentView:
+        """A document's text with every passage's place in it (to show a cited passage where it stands); raises
+        DocumentNotFound."""
+        return document_view(self.store, document_id, self.settings.max_upload_bytes)
 
     def delete_document(self, corpus: str, document_id: int) -> str:
         return self.store.delete_document(corpus, document_id)
