@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -352,13 +352,15 @@ class Store:
             document = session.get(Document, document_id, options=[undefer(Document.content)])
             if document is None:
                 raise DocumentNotFound(f"No document with id {document_id}.")
+            date = document.document_date
             return DocumentMeta(
                 document.source,
                 document.sha256,
                 document.media_type,
                 document.size_bytes,
                 document.title,
-                document.document_date,
+                # SQLite gives back the UTC time it stored without its zone; the loaders' dates carry it.
+                date.replace(tzinfo=UTC) if date is not None and date.tzinfo is None else date,
                 document.content,
             )
 
