@@ -140,6 +140,8 @@ class Ingestor:
     def _each(
         self, work: list, do: Callable[..., FileResult], on_progress: ProgressCallback | None
     ) -> list[FileResult]:
+        """One result per piece of work, reported as it comes; the indexes are saved even when a progress callback
+        stops the batch (Ctrl-C, a closed browser tab)."""
         results: list[FileResult] = []
         try:
             for item in work:
