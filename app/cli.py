@@ -1,6 +1,7 @@
 """The ``sift`` command line.
 
     sift ingest PATH... --corpus NAME        files or folders (recursive), with a progress bar
+    sift reindex --corpus NAME               re-extract every document from its kept original (after an upgrade)
     sift docs --corpus NAME [--json]         documents with passage counts and dates
     sift delete --corpus NAME (--document ID | --all)
     sift search "query" --corpus NAME [-k 20] [--json]
@@ -18,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -26,10 +29,13 @@ from typing import Annotated
 import typer
 
 from sift.app.config import Settings
+from sift.app.documents import passage_place
 from sift.app.eval_cli import eval_app
+from sift.app.generation import Citation
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
-from sift.ingestion.ingest import FileResult
+from sift.ingestion.ingest import FileResult, ProgressCallback
+from sift.retrieval.types import Candidate
 
 # Named, not __name__: run as `python -m sift.app.cli` this module is __main__, outside the configured sift loggers.
 logger = logging.getLogger("sift.app.cli")
@@ -63,16 +69,11 @@ def _summary(results: list[FileResult]) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
-@cli.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
-    corpus: CorpusOption,
-    as_json: JsonOption = False,
-) -> None:
-    """Add files to a corpus: new ones are added, changed ones replaced, identical ones left unchanged."""
+@contextmanager
+def _progress_bar(as_json: bool) -> Iterator[ProgressCallback]:
+    """A progress bar on stderr, and one line per file result on stdout (none with --json)."""
     from tqdm import tqdm
 
-    sift = _sift()
     with tqdm(total=0, unit="file", disable=as_json, file=sys.stderr) as bar:
 
         def progress(done: int, total: int, result: FileResult) -> None:
@@ -84,13 +85,39 @@ def ingest(
                 reason = f": {result.reason}" if result.reason else ""
                 bar.write(f"{result.status:>9}  {result.source}{detail}{reason}")
 
-        results = sift.ingest_paths(paths, corpus, progress)
+        yield progress
+
+
+def _report(corpus: str, results: list[FileResult], as_json: bool) -> None:
     if as_json:
         _print_json({"corpus": corpus, "files": [asdict(r) for r in results]})
     else:
         typer.echo(f"{corpus}: {_summary(results)}")
     if results and all(r.status == "failed" for r in results):
         raise typer.Exit(1)
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    corpus: CorpusOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Add files to a corpus: new ones are added, changed ones replaced, identical ones left unchanged."""
+    sift = _sift()
+    with _progress_bar(as_json) as progress:
+        results = sift.ingest_paths(paths, corpus, progress)
+    _report(corpus, results, as_json)
+
+
+@cli.command()
+def reindex(corpus: CorpusOption, as_json: JsonOption = False) -> None:
+    """Re-extract, re-chunk and re-embed a corpus's documents from the original files Sift kept (after an upgrade
+    that changed extraction, or a new chunk size): each is replaced, or unchanged when the same passages come out."""
+    sift = _sift()
+    with _progress_bar(as_json) as progress:
+        results = sift.reindex(corpus, progress)
+    _report(corpus, results, as_json)
 
 
 @cli.command()
@@ -138,7 +165,7 @@ def search(
         return
     for c in candidates:
         snippet = " ".join(c.text.split())[:160]
-        typer.echo(f"{c.rank:>3}  {c.score:.3f}  {c.source}\n     {snippet}")
+        typer.echo(f"{c.rank:>3}  {c.score:.3f}  {c.source}{_place(c)}\n     {snippet}")
 
 
 @cli.command()
@@ -164,7 +191,13 @@ def ask(
         return
     typer.echo(answer.text)
     for c in answer.citations:
-        typer.echo(f"[{c.number}] {c.source}" + (f" — {c.title}" if c.title else ""))
+        typer.echo(f"[{c.number}] {c.source}" + (f" — {c.title}" if c.title else "") + _place(c))
+
+
+def _place(passage: Candidate | Citation) -> str:
+    """Where in its document a passage is, as " (pp. 3-4, Installation > Linux)"; empty when unknown."""
+    place = passage_place(passage.page_start, passage.page_end, passage.section)
+    return f" ({place})" if place else ""
 
 
 @cli.command()

@@ -63,7 +63,7 @@ class Citation:
     text: str
     score: float
     rank: int
-    page_start: int | None = None  # where the passage sits in its document, when the document has pages
+    page_start: int | None = None  # where the passage sits; None where unknown (older stores, formats without pages)
     page_end: int | None = None
     section: str | None = None
     # The passage's sentences that support the answer: (start, end) character ranges in ``text``.
@@ -191,4 +191,7 @@ def _citation(number: int, passage: Candidate) -> Citation:
         passage.text,
         passage.score,
         passage.rank,
+        passage.page_start,
+        passage.page_end,
+        passage.section,
     )

@@ -1,4 +1,5 @@
-"""The face of Sift: one object the CLI and the UI call for every action (ingest, list, delete, search, ask).
+"""The face of Sift: one object the CLI and the UI call for every action (ingest, reindex, list, read, delete,
+search, ask).
 
 Models and the store are opened on first use and kept for the life of the object.
 
@@ -20,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from sift.app.config import Settings
+from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
@@ -27,7 +29,6 @@ from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.loaders import safe_source_name
-from sift.ingestion.schema import Document
 from sift.ingestion.store import Store, StoredDocument
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
 from sift.rerank.llm import Message
@@ -74,30 +75,6 @@ class Answer:
             "trace_id": self.trace_id,
             "timings_ms": self.timings_ms,
         }
-
-
-@dataclass(frozen=True)
-class PassageSpan:
-    """Where a passage sits in its document's text (pages and section when the document has them)."""
-
-    chunk_id: int
-    start_char: int
-    end_char: int
-    page_start: int | None = None
-    page_end: int | None = None
-    section: str | None = None
-
-
-@dataclass(frozen=True)
-class DocumentView:
-    """A document's whole text and where each of its passages sits in it ("Open in document")."""
-
-    document_id: int
-    source: str
-    title: str | None
-    media_type: str
-    text: str
-    passages: list[PassageSpan]
 
 
 @dataclass(frozen=True)
@@ -154,13 +131,23 @@ class Sift:
     def ingest(
         self, items: list[IngestItem], corpus: str, on_progress: ProgressCallback | None = None
     ) -> list[FileResult]:
+        return self._ingestor().ingest(corpus, items, on_progress)
+
+    def reindex(self, corpus: str, on_progress: ProgressCallback | None = None) -> list[FileResult]:
+        """Re-extract and re-embed every document of a corpus from its kept original file, with the current
+        settings (after an extraction or chunking change). Each document is replaced in one transaction; one ingested
+        before Sift kept originals fails with the reason."""
+        self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
+        return self._ingestor().reindex(corpus, on_progress)
+
+    def _ingestor(self) -> Ingestor:
         options = IngestOptions(
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
             embedding_batch_size=self.settings.embedding_batch_size,
             max_file_bytes=self.settings.max_upload_bytes,
         )
-        return Ingestor(self.store, self.embedder, options).ingest(corpus, items, on_progress)
+        return Ingestor(self.store, self.embedder, options)
 
     def create_corpus(self, name: str) -> str:
         return self.store.corpus(name, create=True).name
@@ -175,6 +162,11 @@ class Sift:
         checked against the limit before ``read`` is called."""
         items = [IngestItem(safe_source_name(name), size, read) for name, size, read in uploads]
         return self.ingest(items, corpus, on_progress)
+
+    def document_view(self, document_id: int) -> DocumentView:
+        """A document's text with every passage's place in it (to show a cited passage where it stands); raises
+        DocumentNotFound."""
+        return document_view(self.store, document_id, self.settings.max_upload_bytes)
 
     def delete_document(self, corpus: str, document_id: int) -> str:
         return self.store.delete_document(corpus, document_id)
@@ -344,18 +336,6 @@ class Sift:
 
     def trace(self, trace_id: int) -> StoredTrace | None:
         return self.history.trace(trace_id)
-
-    def document_view(self, document_id: int) -> DocumentView:
-        """A document's text, stitched from its passages by their character offsets, and where each passage sits."""
-        with self.store.session() as session:
-            document = session.get(Document, document_id)
-            if document is None:
-                raise KeyError(f"There is no document {document_id}.")
-            text, spans = "", []
-            for chunk in document.chunks:  # in order; consecutive passages overlap (a gap becomes spaces)
-                text = text[: chunk.start_char].ljust(chunk.start_char) + chunk.text
-                spans.append(PassageSpan(chunk.id, chunk.start_char, chunk.end_char))
-            return DocumentView(document.id, document.source, document.title, document.media_type, text, spans)
 
     def passage_texts(self, chunk_ids: list[int]) -> dict[int, str]:
         """Passage text by chunk id (a trace records ids; the inspector shows the text on selection)."""

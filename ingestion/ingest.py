@@ -1,7 +1,9 @@
-"""Files -> stored passages: load, chunk, embed, write; one result per file.
+"""Files -> stored passages: load, chunk, embed, write; one result per file. Also re-extraction of a corpus from
+the original files it kept (after an extraction change).
 
 Each file is its own transaction: one bad file never stops the others, and a crash at any moment loses at most the
-file being written. Identical content is not re-embedded.
+file being written. Identical content is not re-embedded. Each passage is stored with its pages and section path,
+and embedded with the document's title and that path in front (``embedding_text``); the stored text stays plain.
 
 Example::
 
@@ -12,6 +14,8 @@ Example::
     >>> ingestor = Ingestor(store, model, options)  # doctest: +SKIP
     >>> [r.status for r in ingestor.ingest("notes", [IngestItem.from_bytes("a.txt", b"Tides.")])]  # doctest: +SKIP
     ['added']
+    >>> [r.status for r in ingestor.reindex("notes")]  # doctest: +SKIP
+    ['unchanged']
 """
 
 from __future__ import annotations
@@ -19,17 +23,32 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from sift.ingestion.chunking import chunk_text
-from sift.ingestion.loaders import MAX_EXPANSION, UnreadableFile, load_document, media_type_of, safe_source_name
-from sift.ingestion.store import DocumentMeta, NewChunk, Store
+import numpy as np
+
+from sift.ingestion.chunking import chunk_text, embedding_text
+from sift.ingestion.loaders import (
+    MAX_EXPANSION,
+    LoadedDocument,
+    UnreadableFile,
+    load_document,
+    media_type_of,
+    safe_source_name,
+)
+from sift.ingestion.store import Chunk, DocumentMeta, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["added", "unchanged", "replaced", "failed"]
+
+EXTRACTION_VERSION = 2
+"""How files become passages (loaders, chunking, the embedded text). Bumped with every change to them: stores built
+by an older version are due a ``sift reindex`` (the evals' scratch stores are rebuilt)."""
+
+NOT_KEPT = "the original file was not kept when it was ingested; upload it again"
 
 
 @dataclass(frozen=True)
@@ -106,15 +125,56 @@ class Ingestor:
         self, corpus_name: str, items: list[IngestItem], on_progress: ProgressCallback | None = None
     ) -> list[FileResult]:
         corpus = self.store.corpus(corpus_name, create=True)
+        return self._each(items, lambda item: self._ingest_one(corpus.id, item), on_progress)
+
+    def reindex(self, corpus_name: str, on_progress: ProgressCallback | None = None) -> list[FileResult]:
+        """Re-extract, re-chunk and re-embed every document of a corpus from the original file it kept, each in one
+        transaction: "replaced", "unchanged" (the same passages and vectors came out) or "failed" with a reason."""
+        corpus = self.store.corpus(corpus_name)
+        return self._each(
+            self.store.document_ids(corpus.id),
+            lambda document_id: self._reindex_one(corpus.id, document_id),
+            on_progress,
+        )
+
+    def _each(
+        self, work: list, do: Callable[..., FileResult], on_progress: ProgressCallback | None
+    ) -> list[FileResult]:
+        """One result per piece of work, reported as it comes; the indexes are saved even when a progress callback
+        stops the batch (Ctrl-C, a closed browser tab)."""
         results: list[FileResult] = []
         try:
-            for item in items:
-                results.append(self._ingest_one(corpus.id, item))
+            for item in work:
+                results.append(do(item))
                 if on_progress is not None:
-                    on_progress(len(results), len(items), results[-1])
+                    on_progress(len(results), len(work), results[-1])
         finally:
             self.store.save_indexes()
         return results
+
+    def _passages(self, document: LoadedDocument) -> list[Chunk]:
+        """The document's passages, placed on its pages and sections, embedded with its title and section path."""
+        spans = chunk_text(
+            document.text,
+            self.model.tokenizer,
+            self.options.chunk_size,
+            self.options.chunk_overlap,
+            pages=document.pages,
+            sections=document.sections,
+        )
+        embeddings = self.model.encode(
+            [embedding_text(s, document.title) for s in spans],
+            batch_size=self.options.embedding_batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return [
+            Chunk(
+                i, s.text, s.start_char, s.end_char, s.token_count, embeddings[i], s.page_start, s.page_end, s.section
+            )
+            for i, s in enumerate(spans)
+        ]
 
     def _ingest_one(self, corpus_id: int, item: IngestItem) -> FileResult:
         limit = self.options.max_file_bytes
@@ -130,20 +190,10 @@ class Ingestor:
             if self.store.document_fingerprint(corpus_id, item.source) == digest:
                 return FileResult(item.source, "unchanged")
             document = load_document(item.source, data, max_expanded_bytes=MAX_EXPANSION * limit)
-            spans = chunk_text(document.text, self.model.tokenizer, self.options.chunk_size, self.options.chunk_overlap)
-            embeddings = self.model.encode(
-                [s.text for s in spans],
-                batch_size=self.options.embedding_batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            chunks = self._passages(document)
             meta = DocumentMeta(
-                item.source, digest, document.media_type, len(data), document.title, document.document_date
+                item.source, digest, document.media_type, len(data), document.title, document.document_date, data
             )
-            chunks = [
-                NewChunk(i, s.text, s.start_char, s.end_char, s.token_count, embeddings[i]) for i, s in enumerate(spans)
-            ]
             status, document_id = self.store.write_document(corpus_id, meta, chunks)
             return FileResult(item.source, status, document_id=document_id, chunks=len(chunks))
         except UnreadableFile as exc:
@@ -153,3 +203,36 @@ class Ingestor:
         except Exception as exc:  # one file's failure must never stop the others
             logger.warning("Ingesting %s failed", item.source, exc_info=True)
             return FileResult(item.source, "failed", f"{type(exc).__name__}: {exc}")
+
+    def _reindex_one(self, corpus_id: int, document_id: int) -> FileResult:
+        source = str(document_id)
+        try:
+            kept = self.store.document_meta(document_id)
+            source = kept.source
+            if kept.content is None:
+                return FileResult(source, "failed", NOT_KEPT, document_id)
+            # The upload limit may have been lowered since: a file already accepted is read whatever its size.
+            limit = MAX_EXPANSION * max(self.options.max_file_bytes, len(kept.content))
+            document = load_document(source, kept.content, max_expanded_bytes=limit)
+            chunks = self._passages(document)
+            meta = replace(
+                kept, media_type=document.media_type, title=document.title, document_date=document.document_date
+            )
+            if meta == kept and _same_passages(self.store.document_chunks(document_id), chunks):
+                return FileResult(source, "unchanged", document_id=document_id, chunks=len(chunks))
+            _, document_id = self.store.write_document(corpus_id, meta, chunks, if_sha256=kept.sha256)
+            return FileResult(source, "replaced", document_id=document_id, chunks=len(chunks))
+        except (UnreadableFile, StoreError) as exc:
+            return FileResult(source, "failed", str(exc), document_id)
+        except Exception as exc:  # one document's failure must never stop the others
+            logger.warning("Re-extracting %s failed", source, exc_info=True)
+            return FileResult(source, "failed", f"{type(exc).__name__}: {exc}", document_id)
+
+
+def _same_passages(stored: list[Chunk], new: list[Chunk]) -> bool:
+    """The same passages in the same places, with the same vectors (to float rounding: batches differ)."""
+    return len(stored) == len(new) and all(
+        replace(a, id=None, embedding=None) == replace(b, embedding=None)
+        and np.allclose(a.embedding, b.embedding, atol=1e-5)
+        for a, b in zip(stored, new, strict=True)
+    )

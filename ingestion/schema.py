@@ -54,6 +54,9 @@ class Document(Base):
     document_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The original file, so the document can be re-extracted after an extraction change (``sift reindex``);
+    # None for documents ingested before Sift kept it. Deferred: listing documents never reads it.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     corpus: Mapped[Corpus] = relationship(back_populates="documents")
     chunks: Mapped[list[ChunkRow]] = relationship(
@@ -74,5 +77,10 @@ class ChunkRow(Base):
     end_char: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # Pages (1-based) the passage spans and its section's heading path; None for formats without them and for
+    # passages stored before Sift recorded them.
+    page_start: Mapped[int | None] = mapped_column(Integer)
+    page_end: Mapped[int | None] = mapped_column(Integer)
+    section: Mapped[str | None] = mapped_column(Text)
 
     document: Mapped[Document] = relationship(back_populates="chunks")

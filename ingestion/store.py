@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import numpy as np
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from sift.ingestion import vectors
 from sift.ingestion.schema import ChunkRow, Corpus, Document, utcnow
@@ -52,8 +52,9 @@ class DocumentNotFound(StoreError):
 
 
 @dataclass(frozen=True)
-class NewChunk:
-    """A passage ready to be stored: text, where it sits in the document, and its normalised embedding."""
+class Chunk:
+    """A passage: its text, where it sits in the document (characters, pages, section path), its normalised
+    embedding, and its id once stored (which is also its vector id)."""
 
     ordinal: int
     text: str
@@ -61,16 +62,23 @@ class NewChunk:
     end_char: int
     token_count: int
     embedding: np.ndarray
+    page_start: int | None = None
+    page_end: int | None = None
+    section: str | None = None
+    id: int | None = None
 
 
 @dataclass(frozen=True)
 class DocumentMeta:
+    """A document's metadata and, when kept, its original file (``content``) for re-extraction."""
+
     source: str
     sha256: str
     media_type: str
     size_bytes: int
     title: str | None
     document_date: datetime | None
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,9 @@ class StoredPassage:
     title: str | None
     document_date: datetime | None
     media_type: str
+    page_start: int | None = None
+    page_end: int | None = None
+    section: str | None = None
 
 
 @dataclass
@@ -217,15 +228,20 @@ class Store:
                 select(Document.sha256).where(Document.corpus_id == corpus_id, Document.source == source)
             )
 
-    def write_document(self, corpus_id: int, meta: DocumentMeta, chunks: list[NewChunk]) -> tuple[str, int]:
+    def write_document(
+        self, corpus_id: int, meta: DocumentMeta, chunks: list[Chunk], *, if_sha256: str | None = None
+    ) -> tuple[str, int]:
         """Add the document, or replace the one with the same source, in one transaction.
 
-        Returns ("added" | "replaced", document id).
+        With ``if_sha256`` (re-extraction) only a document still holding that file is replaced; one deleted or
+        changed meanwhile raises DocumentNotFound. Returns ("added" | "replaced", document id).
         """
         with self._lock, self.session() as session:
             document = session.scalar(
                 select(Document).where(Document.corpus_id == corpus_id, Document.source == meta.source)
             )
+            if if_sha256 is not None and (document is None or document.sha256 != if_sha256):
+                raise DocumentNotFound(f"{meta.source} was changed or deleted meanwhile.")
             removed_ids: list[int] = []
             if document is None:
                 status = "added"
@@ -246,6 +262,7 @@ class Store:
             document.size_bytes = meta.size_bytes
             document.title = meta.title
             document.document_date = meta.document_date
+            document.content = meta.content
             document.updated_at = utcnow()
             session.flush()
             rows = [
@@ -257,6 +274,9 @@ class Store:
                     end_char=c.end_char,
                     token_count=c.token_count,
                     embedding=np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes(),
+                    page_start=c.page_start,
+                    page_end=c.page_end,
+                    section=c.section,
                 )
                 for c in chunks
             ]
@@ -320,6 +340,52 @@ class Store:
                 for d, n in rows
             ]
 
+    def document_ids(self, corpus_id: int) -> list[int]:
+        with self.session() as session:
+            return list(
+                session.scalars(select(Document.id).where(Document.corpus_id == corpus_id).order_by(Document.id))
+            )
+
+    def document_meta(self, document_id: int) -> DocumentMeta:
+        """A document's metadata with its original file (None where it was not kept)."""
+        with self.session() as session:
+            document = session.get(Document, document_id, options=[undefer(Document.content)])
+            if document is None:
+                raise DocumentNotFound(f"No document with id {document_id}.")
+            date = document.document_date
+            return DocumentMeta(
+                document.source,
+                document.sha256,
+                document.media_type,
+                document.size_bytes,
+                document.title,
+                # SQLite gives back the UTC time it stored without its zone; the loaders' dates carry it.
+                date.replace(tzinfo=UTC) if date is not None and date.tzinfo is None else date,
+                document.content,
+            )
+
+    def document_chunks(self, document_id: int) -> list[Chunk]:
+        """A document's passages in order, with their ids and embeddings."""
+        with self.session() as session:
+            rows = session.scalars(
+                select(ChunkRow).where(ChunkRow.document_id == document_id).order_by(ChunkRow.ordinal)
+            ).all()
+        return [
+            Chunk(
+                r.ordinal,
+                r.text,
+                r.start_char,
+                r.end_char,
+                r.token_count,
+                np.frombuffer(r.embedding, dtype=np.float32),
+                r.page_start,
+                r.page_end,
+                r.section,
+                r.id,
+            )
+            for r in rows
+        ]
+
     # ------------------------------------------------------------------------------------------ passages
 
     def passages(self, chunk_ids: list[int]) -> dict[int, StoredPassage]:
@@ -336,6 +402,9 @@ class Store:
                     Document.title,
                     Document.document_date,
                     Document.media_type,
+                    ChunkRow.page_start,
+                    ChunkRow.page_end,
+                    ChunkRow.section,
                 )
                 .join(Document, Document.id == ChunkRow.document_id)
                 .where(ChunkRow.id.in_(chunk_ids))

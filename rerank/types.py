@@ -59,6 +59,9 @@ class TraceCandidate(BaseModel):
     source: str
     title: str | None = None
     document_date: datetime | None = None
+    page_start: int | None = None  # where the passage sits (None where unknown), so a trace can point at the page
+    page_end: int | None = None
+    section: str | None = None
     retrieval_rank: int
     retrieval_score: FiniteFloat
     criteria: list[CriterionScore] = Field(default_factory=list)

@@ -75,6 +75,9 @@ class DenseRetriever:
                     title=passage.title,
                     document_date=passage.document_date,
                     media_type=passage.media_type,
+                    page_start=passage.page_start,
+                    page_end=passage.page_end,
+                    section=passage.section,
                 )
             )
         return candidates

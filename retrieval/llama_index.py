@@ -28,6 +28,9 @@ def candidate_to_node(candidate: Candidate) -> NodeWithScore:
         "title": candidate.title,
         "document_date": candidate.document_date.isoformat() if candidate.document_date else None,
         "retrieval_rank": candidate.rank,
+        "page_start": candidate.page_start,
+        "page_end": candidate.page_end,
+        "section": candidate.section,
     }
     node = TextNode(id_=str(candidate.chunk_id), text=candidate.text, metadata=metadata)
     return NodeWithScore(node=node, score=candidate.score)

@@ -15,7 +15,8 @@ class Candidate:
 
     ``rank`` is 1-based in retrieval order; ``score`` is the retrieval score (inner product of normalised
     embeddings for dense retrieval, so a cosine similarity). ``document_date`` and ``source`` are the document's
-    metadata, for criteria such as recency and authority.
+    metadata, for criteria such as recency and authority. ``page_start``/``page_end`` (1-based) and ``section`` (the
+    heading path, " > " between headings) say where the passage sits; None where the format or an older store has none.
     """
 
     chunk_id: int
@@ -27,3 +28,6 @@ class Candidate:
     title: str | None = None
     document_date: datetime | None = None
     media_type: str | None = None
+    page_start: int | None = None
+    page_end: int | None = None
+    section: str | None = None

@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import SAMPLE_CORPUS
 
 
-def sift(data_dir, *args, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SIFT_DATA_DIR": str(data_dir)}
+def sift(data_dir, *args, check=True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SIFT_DATA_DIR": str(data_dir), **(env or {})}
     process = subprocess.run(
         [sys.executable, "-m", "sift.app.cli", *args],
         capture_output=True,

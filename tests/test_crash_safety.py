@@ -11,6 +11,7 @@ import hashlib
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,6 +269,73 @@ def test_kill_9_during_ingest_loses_nothing_committed(kill_point, tmp_path, embe
     assert_reopens_consistent(settings, embedder, baseline)
     # A save cut short by the kill left a temporary file; the next save cleared it.
     assert not list((settings.data_dir / "indexes").glob(".*.tmp"))
+
+
+class ReindexingChild(IngestingChild):
+    """`python child.py` re-extracting the corpus with smaller passages, printing one line per document result."""
+
+    SCRIPT = """
+import sys
+from sift.app.config import Settings
+from sift.app.pipeline import Sift
+
+data_dir, corpus, chunk_size = sys.argv[1:4]
+sift = Sift(Settings(data_dir=data_dir, chunk_size=int(chunk_size), chunk_overlap=4))
+print("loading", flush=True)
+sift.embedder
+print("ready", flush=True)
+sift.reindex(corpus, lambda done, total, result: print(result.status, result.source, flush=True))
+print("finished", flush=True)
+"""
+
+
+SMALL_CHUNKS = 40  # tokens: every note becomes several passages
+
+
+def passage_texts(sift: Sift) -> dict[str, tuple[str, ...]]:
+    return {d.source: tuple(c.text for c in sift.store.document_chunks(d.id)) for d in sift.documents(CORPUS)}
+
+
+@pytest.mark.parametrize(("after_results", "delay"), [(1, 0.0), (12, 0.03)])
+def test_kill_9_during_reindex_leaves_each_document_old_or_new(after_results, delay, tmp_path, embedder):
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest_baseline(settings, embedder)
+    open_sift(settings, embedder).ingest([IngestItem.from_path(p) for p in write_notes(tmp_path / "notes", 30)], CORPUS)
+    old = passage_texts(open_sift(settings, embedder))
+    # What a finished reindex gives: the same store reindexed in this process, in a copy of the data folder.
+    copy = Settings(data_dir=tmp_path / "copy", chunk_size=SMALL_CHUNKS, chunk_overlap=4)
+    shutil.copytree(settings.data_dir, copy.data_dir)
+    open_sift(copy, embedder).reindex(CORPUS)
+    new = passage_texts(open_sift(copy, embedder))
+    changed = {source for source in old if new[source] != old[source]}
+    assert len(changed) >= 30  # every note and the handbook; the one-line harbour notice comes out the same
+
+    child = ReindexingChild(tmp_path, settings, SMALL_CHUNKS)
+    try:
+        child.wait_for(results=after_results)
+        time.sleep(delay)
+    finally:
+        child.kill()
+    assert child.process.returncode == -signal.SIGKILL
+    assert "finished" not in child.lines, "the child finished before the kill: the test proved nothing"
+
+    sift = open_sift(settings, embedder)
+    assert_sql_and_faiss_agree(sift.store, CORPUS)
+    found = passage_texts(sift)
+    assert set(found) == set(old)
+    assert all(found[source] in (old[source], new[source]) for source in old), "a document half old, half new"
+    reindexed = {source for source in changed if found[source] == new[source]}
+    reported = {source for status, source in child.results() if status == "replaced"}
+    assert reported <= reindexed and len(reindexed - reported) <= 1
+    assert reindexed != changed, "everything was reindexed before the kill"
+
+    # Running it again finishes the job: what was committed is recognised, the rest replaced.
+    rerun = open_sift(copy.model_copy(update={"data_dir": settings.data_dir}), embedder)
+    statuses = {r.source: r.status for r in rerun.reindex(CORPUS)}
+    assert statuses == {source: "replaced" if source in changed - reindexed else "unchanged" for source in old}
+    assert passage_texts(rerun) == new
+    assert_sql_and_faiss_agree(rerun.store, CORPUS)
+    assert rerun.search("polishing the brass and winding the clockwork", CORPUS, k=1)[0].source == "keepers-handbook.md"
 
 
 # ---------------------------------------------------------------------------------------------- exceptions

@@ -18,7 +18,7 @@ def test_schema_is_migrated_once(any_db_settings):
     tables = set(inspect(store.engine).get_table_names())
     assert {"corpora", "documents", "chunks", "alembic_version"} <= tables
     with store.engine.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalars().all() == ["0002"]
+        assert connection.execute(text("select version_num from alembic_version")).scalars().all() == ["0003"]
 
 
 def test_corpora_are_created_found_and_deleted(any_db_settings):

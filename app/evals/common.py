@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sift.app.config import Settings
 from sift.app.pipeline import Sift
-from sift.ingestion.ingest import IngestItem
+from sift.ingestion.ingest import EXTRACTION_VERSION, IngestItem
 from sift.rerank import Mode, Strategy
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def scratch_sift(settings: Settings, dataset: Path) -> Sift:
                 settings.chunk_size,
                 settings.chunk_overlap,
                 settings.index_type,
+                f"extraction-{EXTRACTION_VERSION}",
             ),
         )
     )

@@ -7,6 +7,7 @@ import logging
 
 import streamlit as st
 
+from sift.app.documents import DocumentNotFound, passage_place
 from sift.app.generation import Citation
 from sift.app.pipeline import Answer, Status, Token
 from sift.ui.markdown import escape, highlighted
@@ -65,13 +66,6 @@ def rerank_options() -> dict:
     return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
 
 
-def pages(start: int | None, end: int | None) -> str:
-    """ "p. 12", "pp. 12-13", or "" when the document has no pages."""
-    if start is None:
-        return ""
-    return f"p. {start}" if end in (None, start) else f"pp. {start}–{end}"
-
-
 def show_checks(standalone_question: str | None, answered: bool, verified: bool | None, unsupported: list[str]):
     """Under an answer: what was searched for when the question was rewritten, and a warning when the passages it
     cites do not support it (None: an answer stored before answers were checked)."""
@@ -89,12 +83,12 @@ def show_document(citation: Citation) -> None:
     """The citation's whole document, with the passage highlighted where it sits."""
     try:
         document = sift().document_view(citation.document_id)
-    except KeyError:
+    except DocumentNotFound:
         st.warning("This document is no longer in the corpus.")
         return
     span = next((p for p in document.passages if p.chunk_id == citation.chunk_id), None)
-    where = [pages(span.page_start, span.page_end), span.section or ""] if span else []
-    st.caption(escape(" · ".join(x for x in [document.title or document.source, *where] if x)))
+    where = passage_place(span.page_start, span.page_end, span.section) if span else None
+    st.caption(escape(" · ".join(x for x in [document.title or document.source, where] if x)))
     with st.container(height=400):
         st.markdown(highlighted(document.text, [(span.start_char, span.end_char)] if span else []))
 
@@ -104,7 +98,7 @@ def show_sources(citations: list[Citation], trace_id: int | None, key: str) -> N
     highlighted, and can open its document. ``key`` tells one answer's controls from another's."""
     for c in citations:
         with st.expander(escape(f"[{c.number}] {c.title or c.source}")):
-            where = " · ".join(x for x in [pages(c.page_start, c.page_end), c.section or ""] if x)
+            where = passage_place(c.page_start, c.page_end, c.section)
             st.caption(
                 escape(
                     f"{c.source} · {where + ' · ' if where else ''}document {c.document_id} · passage {c.chunk_id} "
