@@ -78,7 +78,8 @@ def test_chat_turn_answers_with_citations_and_comes_back_after_a_reload(data_dir
     assert "Sostratus" in " ".join(texts(assistant))
     assert at.status[0].label.startswith("Answered in")
     citations = [e for e in assistant.expander if e.label.startswith("\\[1\\]")]
-    assert citations and "Sostratus" in " ".join(texts(citations[0]))  # the passage, shown as text
+    # the passage, shown as escaped text with its supporting sentences highlighted
+    assert citations and "Sostratus" in " ".join(m.value for m in citations[0].markdown)
 
     # A reload is a new session: the conversation is picked in the sidebar and its turns come back from SQL.
     at = open_app()
