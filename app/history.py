@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, DateTime, Engine, ForeignKey, String, Text, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from sift.app.followup import FollowUp
 from sift.app.generation import Citation
 from sift.ingestion.schema import Corpus, utcnow
 from sift.ingestion.store import upgrade_schema
@@ -79,12 +80,14 @@ class MessageRow(HistoryBase):
 
 class MessageDetails(BaseModel):
     """What an answer carries besides its text: the passages it cites, its rerank trace, whether the passages
-    answered the question, and the question as rewritten to stand alone (None when it was not rewritten)."""
+    answered the question, the question as rewritten to stand alone (None when it was not rewritten), and how the
+    question was read in its conversation (None in messages stored before Sift 0.2)."""
 
     citations: list[Citation]
     trace_id: int | None
     answered: bool
     standalone_question: str | None
+    followup: FollowUp | None = None
 
 
 class _Read(BaseModel):
