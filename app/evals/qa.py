@@ -76,7 +76,7 @@ def sample(questions: list[Question], limit: int | None) -> list[Question]:
 
 def arrange(questions: list[Question], limit: int | None) -> list[list[Question]]:
     """The questions arranged into seeded conversations of 3-4 turns, alternately staying on one article and
-    switching article every turn, until ``limit`` questions are used (all of them that fit without one)."""
+    switching article every turn, until ``limit`` questions are used (without one, until no more fit)."""
     rng = random.Random(0)
     unused: dict[str, list[Question]] = {}
     for question in rng.sample(questions, len(questions)):
@@ -87,14 +87,17 @@ def arrange(questions: list[Question], limit: int | None) -> list[list[Question]
         size = rng.choice((3, 4))
         if limit is not None:
             size = min(size, limit - used)
-        stays = len(made) % 2 == 0
-        if stays:
+        if len(made) % 2 == 0:  # stays on one article
             articles = [a for a, left in unused.items() if len(left) >= size]
             turns = [unused[rng.choice(articles)].pop() for _ in range(size)] if articles else []
-        else:
-            articles = [a for a, left in unused.items() if left]
-            turns = [unused[a].pop() for a in rng.sample(articles, size)] if len(articles) >= size else []
-        if not turns:
+        else:  # switches article every turn
+            turns = []
+            for _ in range(size):
+                articles = [a for a, left in unused.items() if left and (not turns or a != turns[-1].article)]
+                if not articles:
+                    break
+                turns.append(unused[rng.choice(articles)].pop())
+        if len(turns) < min(size, 2):
             break
         made.append(turns)
         used += len(turns)
