@@ -277,7 +277,7 @@ def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
 def test_eval_qa_in_conversations_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
     questions, _ = load_cmu(cmu_slice)
     chats = arrange(questions, 7)
-    assert [len(c) for c in chats] in ([3, 4], [4, 3]) and sum(map(len, chats)) == 7
+    assert sum(map(len, chats)) == 7 and all(len(c) <= 4 for c in chats) and len(chats[0]) >= 3
     assert (len({q.article for q in chats[0]}) == 1 and len({q.article for q in chats[1]}) == len(chats[1]) == 2) or (
         len(chats[1]) > 2  # two articles only: a switching chat of 3-4 turns cannot switch every turn
     )
