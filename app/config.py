@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "
         "rather than guess (0.3 suits all-MiniLM-L6-v2: on-topic questions score 0.5-0.7, off-topic ones < 0.25).",
     )
+    followup_llm_rewrite: bool = Field(
+        False,
+        description="Also ask the LLM to rewrite a follow-up question (kept only if it keeps the question's words); "
+        "off: the referent is filled in from the conversation without it (see `sift eval rewrite`).",
+    )
     results_dir: Path | None = Field(
         None, description="Where evals write their reports (JSON, Markdown, plot). Default: data_dir/results."
     )

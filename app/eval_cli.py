@@ -2,7 +2,8 @@
 
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
     sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
-    sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
+    sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
+    sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
 
 ``--mode`` may be repeated; ``relevance:generative`` names a strategy, a bare mode takes ``--strategy`` (default: the
 settings'). Reports go to ``--out`` (default: the settings' results folder, ``data/results``).
@@ -83,12 +84,40 @@ def qa(
     mode: ModeOption = None,
     strategy: StrategyOption = None,
     limit: LimitOption = None,
+    conversations: Annotated[
+        bool,
+        typer.Option(
+            "--conversations",
+            help="Also ask the same questions inside conversations (some switch article every turn, some stay on "
+            "one), with Sift 0.1's rewriter as the baseline.",
+        ),
+    ] = False,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answers end to end on CMU WikiQA: exact match, token F1, citation accuracy, "cannot answer" rate, latency
     per stage."""
-    _run("qa", cmu, mode, strategy, limit, out, as_json)
+    _run("qa", cmu, mode, strategy, limit, out, as_json, conversations=conversations)
+
+
+@eval_app.command("rewrite")
+def rewrite(
+    canard: Annotated[Path, typer.Option("--canard", help="CANARD folder (dev.json).")],
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method", help="legacy (Sift 0.1's), referent or referent+llm; repeat for several (default: all)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="A seeded sample of N questions (the LLM methods are slow).")
+    ] = None,
+    out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow-up questions made to stand alone, against CANARD's human rewrites: self-contained questions left
+    unchanged, follow-ups' token F1, the share naming what the person added, time per question."""
+    _run("rewrite", canard, None, None, limit, out, as_json, methods=method)
 
 
 def _run(

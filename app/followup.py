@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
+
+from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +132,60 @@ class FollowUp:
     standalone: str
     method: Literal["as asked", "referent", "llm"]
     reason: str
+    # Sift 0.1 searched for its rewrite instead of the question; only the evals' baseline does that now.
+    replaces_question: bool = False
 
     @property
     def rewritten(self) -> bool:
         return self.standalone != self.question
+
+    @property
+    def searches(self) -> list[str]:
+        """What retrieval looks for: the question as asked, and the rewrite beside it when there is one."""
+        if self.replaces_question:
+            return [self.standalone]
+        return list(dict.fromkeys([self.question, self.standalone]))
+
+
+def turns(messages: Iterable[tuple[str, str, tuple[str, ...]]]) -> list[Turn]:
+    """Earlier turns from a conversation's messages as (role, text, cited titles): each user question with the
+    answer that followed it.
+
+    >>> turns([("user", "Who was Grace Darling?", ()), ("assistant", "A keeper's daughter [1].", ("Keepers",))])
+    [Turn(question='Who was Grace Darling?', answer="A keeper's daughter [1].", cited=('Keepers',))]
+    """
+    found: list[Turn] = []
+    for role, text, cited in messages:
+        if role == "user":
+            found.append(Turn(text))
+        elif found and not found[-1].answer:
+            found[-1] = Turn(found[-1].question, text, cited)
+    return found
+
+
+def fuse(rankings: list[list[Candidate]], k: int = 60) -> list[Candidate]:
+    """Reciprocal rank fusion (Cormack et al., 2009) of several searches' candidates, best first.
+
+    Each passage scores the sum of ``1 / (k + rank)`` over the searches that found it, and keeps its best cosine
+    ``score``; ``rank`` becomes its fused rank. Nothing is cut: every passage a search found stays, so a second
+    search can add passages but never push out those of the first. Ties go to the earlier search's order.
+
+    >>> def found(*ids):  # a search's candidates, best first
+    ...     return [Candidate(i, "...", 1, "doc.md", 0.5, rank) for rank, i in enumerate(ids, start=1)]
+    >>> [(p.chunk_id, p.rank) for p in fuse([found(1, 2), found(3, 2)])]  # 2: found by both
+    [(2, 1), (1, 2), (3, 3)]
+    """
+    fused: dict[int, float] = {}
+    best: dict[int, Candidate] = {}
+    for ranking in rankings:
+        for position, candidate in enumerate(ranking, start=1):
+            fused[candidate.chunk_id] = fused.get(candidate.chunk_id, 0.0) + 1 / (k + position)
+            kept = best.get(candidate.chunk_id)
+            if kept is None or candidate.score > kept.score:
+                best[candidate.chunk_id] = candidate
+    # sorted() is stable: among equal sums, the order passages were first seen in (the first search's) stands.
+    order = sorted(fused, key=fused.__getitem__, reverse=True)
+    return [replace(best[chunk_id], rank=rank) for rank, chunk_id in enumerate(order, start=1)]
 
 
 def words(text: str) -> list[str]:
@@ -271,12 +324,12 @@ def _rewrite_problem(rewritten: str, question: str) -> str | None:
     return None
 
 
-def legacy_rewrite(question: str, history: list[Turn], llm) -> str:
-    """Sift 0.1's rewriter, kept only as the baseline of ``sift eval rewrite``: always asks the LLM, and when the
-    answer is not a question glues the previous question in front (the behaviour that let question 1 hijack
-    question 2)."""
+def legacy_rewrite(question: str, history: list[Turn], llm) -> FollowUp:
+    """Sift 0.1's rewriter, kept only as the evals' baseline: always asks the LLM, and when the answer is not a
+    question glues the previous question in front (the behaviour that let question 1 hijack question 2); its rewrite
+    replaced the question in the search."""
     if not history:
-        return question
+        return FollowUp(question, question, "as asked", "first question", replaces_question=True)
     transcript = "\n".join(
         f"{role}: {text[:500]}" for t in history[-3:] for role, text in (("user", t.question), ("assistant", t.answer))
     )
@@ -287,5 +340,7 @@ def legacy_rewrite(question: str, history: list[Turn], llm) -> str:
     lines = llm.chat(messages, max_new_tokens=64).strip().strip('"').splitlines()
     candidate = lines[0].strip() if lines else ""
     if not candidate or len(candidate) > 4 * len(question) + 100 or not candidate.rstrip().endswith("?"):
-        return f"{history[-1].question} {question}"
-    return candidate
+        return FollowUp(
+            question, f"{history[-1].question} {question}", "llm", "0.1: previous question glued in front", True
+        )
+    return FollowUp(question, candidate, "llm", "0.1: rewritten by the LLM", replaces_question=True)

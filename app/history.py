@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, DateTime, Engine, ForeignKey, String, Text, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from sift.app.followup import FollowUp
 from sift.app.generation import Citation
 from sift.ingestion.schema import Corpus, utcnow
 from sift.ingestion.store import upgrade_schema
@@ -80,8 +81,8 @@ class MessageRow(HistoryBase):
 class MessageDetails(BaseModel):
     """What an answer carries besides its text: the passages it cites (with their evidence), its rerank trace,
     whether the passages answered the question, the question as rewritten to stand alone (None when it was not
-    rewritten), and whether every sentence is supported by a cited passage (None: stored before answers were
-    checked) with the sentences that are not."""
+    rewritten), how the question was read in its conversation, and whether every sentence is supported by a cited
+    passage (None: stored before answers were checked) with the sentences that are not."""
 
     citations: list[Citation]
     trace_id: int | None
@@ -89,6 +90,7 @@ class MessageDetails(BaseModel):
     standalone_question: str | None
     verified: bool | None = None
     unsupported: list[str] = []
+    followup: FollowUp | None = None
 
 
 class _Read(BaseModel):

@@ -23,6 +23,7 @@ from pathlib import Path
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
+from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
 from sift.app.models import embedding_model, language_model
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 # The types the UI reads come from here, so that the UI need not know the packages below the app.
 __all__ = ["Answer", "FileResult", "RerankTrace", "Sift", "Status", "Token", "TraceCandidate"]
 
+Rewriter = Callable[[str, list[Turn]], FollowUp]
+"""What reads a question in its conversation (``ask_stream``'s default: ``followup.standalone_question``)."""
+
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
 SAMPLE_CORPUS_NAME = "sample"
 
@@ -53,7 +57,8 @@ class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     answered: bool = True
-    standalone_question: str | None = None
+    standalone_question: str | None = None  # what was searched for beside the question; None when nothing
+    followup: FollowUp | None = None  # how the question was read in its conversation (method, reason)
     verified: bool = False  # every sentence of the answer is supported by a passage it cites (app/evidence.py)
     unsupported: list[str] = field(default_factory=list)  # the answer's sentences no cited passage supports
     rerank: RerankTrace | None = None  # why the passages were ordered as they were
@@ -65,6 +70,7 @@ class Answer:
         return {
             "question": self.question,
             "standalone_question": self.standalone_question,
+            "followup": asdict(self.followup) if self.followup else None,
             "corpus": self.corpus,
             "answer": self.text,
             "answered": self.answered,
@@ -75,6 +81,11 @@ class Answer:
             "trace_id": self.trace_id,
             "timings_ms": self.timings_ms,
         }
+
+    @property
+    def turn(self) -> Turn:
+        """This exchange as the next question's conversation sees it."""
+        return Turn(self.question, self.text, cited_titles(self.citations))
 
 
 @dataclass(frozen=True)
@@ -216,7 +227,7 @@ class Sift:
             language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
         )
 
-    def ask(self, question: str, corpus: str, history: list[Message] | None = None, **options) -> Answer:
+    def ask(self, question: str, corpus: str, history: list[Turn] | list[Message] | None = None, **options) -> Answer:
         """Answer a question (``ask_stream`` without the intermediate events)."""
         for event in self.ask_stream(question, corpus, history, **options):
             if isinstance(event, Answer):
@@ -227,36 +238,49 @@ class Sift:
         self,
         question: str,
         corpus: str,
-        history: list[Message] | None = None,
+        history: list[Turn] | list[Message] | None = None,
         k: int | None = None,
         top_n: int | None = None,
         mode: str | None = None,
         strategy: str | None = None,
         weights: dict[str, float] | None = None,
         conversation_id: int | None = None,
+        rewriter: Rewriter | None = None,
     ) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
         Retrieval finds ``k`` candidates, the reranker (``mode``/``strategy``, default: the settings') reorders
-        them and its trace is kept in SQL, and the answer is written from the first ``top_n``. With a conversation
-        ``history`` (earlier user/assistant messages) the question is first rewritten to stand alone; with a
-        ``conversation_id`` the question and the answer are stored in that conversation.
+        them and its trace is kept in SQL, and the answer is written from the first ``top_n``. The question's
+        conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
+        stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
+        into it ("When was it built?") is searched for both as asked and as ``rewriter`` makes it stand alone
+        (default: ``followup.standalone_question``), and the two searches' passages are fused; the reranker and the
+        generator read the standalone question.
         """
         if not question.strip():
             raise ValueError("The question is empty.")
         corpus_id = self.store.corpus(corpus).id
+        earlier = self.turns(conversation_id) if conversation_id is not None else _as_turns(history or [])
         if conversation_id is not None:
             self.history.add_message(conversation_id, "user", question)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        standalone = question
-        if history:
+        followup = FollowUp(question, question, "as asked", "first question")
+        if earlier:
             yield Status("Reading the conversation…")
-            standalone = self.generator.standalone_question(question, history)
+            followup = (rewriter or self._read_in_conversation)(question, earlier)
             timings["rewrite"] = _elapsed_ms(clock)
-        yield Status("Retrieving passages…")
+            logger.info(
+                "Question %r read as %r (%s: %s)",
+                question[:80],
+                followup.standalone[:120],
+                followup.method,
+                followup.reason,
+            )
+        standalone = followup.standalone
+        yield Status("Searching for " + " and ".join(f"“{text}”" for text in followup.searches) + "…")
         clock = time.perf_counter()
-        candidates = self.search(standalone, corpus, k)
+        candidates = fuse([self.search(text, corpus, k) for text in followup.searches])
         timings["retrieve"] = _elapsed_ms(clock)
 
         supported = bool(candidates) and max(c.score for c in candidates) >= self.settings.answer_min_similarity
@@ -279,7 +303,8 @@ class Sift:
             corpus,
             CANNOT_ANSWER,
             answered=False,
-            standalone_question=standalone if standalone != question else None,
+            standalone_question=standalone if followup.rewritten else None,
+            followup=followup,
             rerank=trace,
             trace_id=trace_id,
             timings_ms=timings,
@@ -315,9 +340,21 @@ class Sift:
                     standalone_question=answer.standalone_question,
                     verified=answer.verified,
                     unsupported=answer.unsupported,
+                    followup=followup,
                 ),
             )
         yield answer
+
+    def _read_in_conversation(self, question: str, earlier: list[Turn]) -> FollowUp:
+        llm = self.generator.llm if self.settings.followup_llm_rewrite else None
+        return standalone_question(question, earlier, llm)
+
+    def turns(self, conversation_id: int) -> list[Turn]:
+        """A stored conversation's exchanges so far: each question, its answer and the titles the answer cited."""
+        return turns(
+            (m.role, m.content, cited_titles(m.details.citations) if m.details else ())
+            for m in self.messages(conversation_id)
+        )
 
     # ------------------------------------------------------------------------------------------ history
 
@@ -340,6 +377,19 @@ class Sift:
     def passage_texts(self, chunk_ids: list[int]) -> dict[int, str]:
         """Passage text by chunk id (a trace records ids; the inspector shows the text on selection)."""
         return {chunk_id: p.text for chunk_id, p in self.store.passages(chunk_ids).items()}
+
+
+def _as_turns(history: list[Turn] | list[Message]) -> list[Turn]:
+    """Earlier turns as given: ``Turn``s already, or the chat's user/assistant messages (which name no citations)."""
+    if history and isinstance(history[0], dict):
+        return turns((m["role"], m["content"], ()) for m in history)
+    return list(history)
+
+
+def cited_titles(citations: list[Citation]) -> tuple[str, ...]:
+    """What an answer cited, by title; a document without one by its file name, as a user would say it
+    ("lighthouse-keepers-daily-life.txt" -> "lighthouse keepers daily life")."""
+    return tuple(dict.fromkeys(c.title or Path(c.source).stem.replace("-", " ").replace("_", " ") for c in citations))
 
 
 def _elapsed_ms(since: float) -> float:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The standard benchmark suite (`make bench`): ingest/search speed, the reranker on TREC DL19, retrieval on
-# dbpedia-entity-5k, answers on CMU WikiQA. The limits keep it within 45 minutes on a 2-core CPU machine.
+# dbpedia-entity-5k, answers on CMU WikiQA (single and in conversations), follow-up rewriting on CANARD. The limits
+# keep it within an hour on a 2-core CPU machine.
 # Every step writes its report (JSON, Markdown table, PNG plot) into $RESULTS, which the app's Evaluation page reads.
 #
 #   RESULTS=data/results DATASETS=../shared/datasets bash bench/suite.sh
@@ -29,6 +30,13 @@ step "retrieval on dbpedia-entity-5k" "$SIFT" eval retrieval --beir "$DATASETS/d
   --mode none --mode relevance:logits --out "$RESULTS"
 step "answers on cmu-wikiqa-s10" "$SIFT" eval qa --cmu "$DATASETS/cmu-wikiqa-s10" --limit 30 \
   --mode none --mode relevance:logits --out "$RESULTS"
+# Conversations with mode none only: three runs of the same questions (single, conversations, 0.1's rewriter).
+step "answers in conversations on cmu-wikiqa-s10" "$SIFT" eval qa --cmu "$DATASETS/cmu-wikiqa-s10" --limit 30 \
+  --conversations --mode none --out "$RESULTS"
+# All of CANARD for the rewriter without an LLM, then a sample for the methods that call it.
+step "follow-ups on canard-dev" "$SIFT" eval rewrite --canard "$DATASETS/canard-dev" --method referent --out "$RESULTS"
+step "follow-ups with the LLM on canard-dev" "$SIFT" eval rewrite --canard "$DATASETS/canard-dev" --limit 200 \
+  --out "$RESULTS"
 
 echo
 echo "Done in $(( ($(date +%s) - started) / 60 )) min. Results are in $RESULTS/ (JSON reports, Markdown tables, PNG"

@@ -81,6 +81,7 @@ def test_search_and_ask_json(data_dir):
     assert set(answer) == {
         "question",
         "standalone_question",
+        "followup",
         "corpus",
         "answer",
         "answered",

@@ -18,8 +18,10 @@ from sift.app.eval_cli import eval_app
 from sift.app.evals import reports, run_eval
 from sift.app.evals.common import parse_modes, scratch_sift
 from sift.app.evals.metrics import best_over_references, exact_match, normalize_answer, ranking_metrics, token_f1
-from sift.app.evals.qa import load_cmu
+from sift.app.evals.qa import arrange, load_cmu
 from sift.app.evals.reports import Report, ReportRow, list_reports, markdown_table, write_report
+from sift.app.evals.rewrite import added_words, load_canard, names_added
+from sift.app.followup import Turn
 from sift.rerank.evaluation import load_trec
 
 from conftest import REPO
@@ -270,6 +272,58 @@ def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
     assert row["citations"] > 0 and metrics["citation_accuracy"] >= 0.5
     assert {"retrieve", "rerank"} <= set(row["timings_ms"]) and row["ms_per_query"] > row["timings_ms"]["retrieve"]
     assert len(row["examples"]) == 3 and all(e["answer"] and e["references"] for e in row["examples"])
+
+
+def test_eval_qa_in_conversations_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
+    questions, _ = load_cmu(cmu_slice)
+    chats = arrange(questions, 7)
+    assert sum(map(len, chats)) == 7 and all(len(c) <= 4 for c in chats) and len(chats[0]) >= 3
+    assert (len({q.article for q in chats[0]}) == 1 and len({q.article for q in chats[1]}) == len(chats[1]) == 2) or (
+        len(chats[1]) > 2  # two articles only: a switching chat of 3-4 turns cannot switch every turn
+    )
+
+    report = cli_json(
+        ["qa", "--cmu", str(cmu_slice), "--mode", "none", "--limit", "4", "--conversations", "--out", str(tmp_path)]
+    )
+    single, chats_now, chats_legacy = report["rows"]
+    assert [r["variant"] for r in report["rows"]] == ["single", "conversations", "conversations, 0.1 rewriter"]
+    assert report["setup"]["questions"] == 4 and report["setup"]["conversations"] >= 1
+    for row in report["rows"]:
+        assert row["queries"] == 4 and {"turn 1 f1", "turns 2+ citation_accuracy", "rewritten"} <= set(row["metrics"])
+    # a conversation's first turn is the single question: the same answer
+    assert chats_now["metrics"]["turn 1 f1"] == single["metrics"]["turn 1 f1"] == chats_legacy["metrics"]["turn 1 f1"]
+    assert single["metrics"]["rewritten"] == 0 and chats_legacy["metrics"]["rewritten"] > 0  # 0.1 always rewrote
+
+
+@pytest.fixture(scope="module")
+def canard_slice(datasets, tmp_path_factory) -> Path:
+    """CANARD's first 30 questions (the first conversations, openers and follow-ups)."""
+    folder = tmp_path_factory.mktemp("canard") / "canard-slice"
+    folder.mkdir()
+    examples = json.loads((datasets / "canard-dev" / "dev.json").read_text())[:30]
+    (folder / "dev.json").write_text(json.dumps(examples))
+    return folder
+
+
+def test_eval_rewrite_on_canard_slice(canard_slice, eval_settings, tmp_path):
+    examples = load_canard(canard_slice)
+    first = examples[1]  # "When did they disband?" after "What group disbanded?"
+    assert first.history[0] == Turn("What group disbanded?", "Zappa and the Mothers of Invention", ("Frank Zappa",))
+    assert not first.self_contained and added_words(first) == {"zappa", "mothers", "invention"}
+    assert names_added("When did Zappa and the Mothers of Invention disband?", first)
+    assert not names_added("When did Frank Zappa disband?", first)  # one of three
+
+    report = cli_json(["rewrite", "--canard", str(canard_slice), "--out", str(tmp_path)])
+    legacy, referent, with_llm = report["rows"]
+    assert [r["mode"] for r in report["rows"]] == ["legacy", "referent", "referent+llm"]
+    assert report["setup"]["questions"] == 30 and report["setup"]["follow_ups"] > 10
+    # without a conversation every method leaves a question alone; with one, 0.1 rewrote even self-contained ones
+    assert referent["metrics"]["unchanged_self_contained"] >= 0.9
+    assert referent["metrics"]["f1"] > referent["metrics"]["f1 as asked"]
+    for row in (legacy, with_llm):
+        assert 0 <= row["metrics"]["f1"] <= 1 and row["ms_per_query"] > referent["ms_per_query"]
+    with pytest.raises(ValueError, match="Unknown rewrite method"):
+        run_eval(eval_settings, "rewrite", canard_slice, methods=["telepathy"])
 
 
 def test_eval_errors_are_one_line(tmp_path, eval_settings):

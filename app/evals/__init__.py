@@ -1,4 +1,5 @@
-"""Sift's evals: the reranker on TREC DL, retrieval on BEIR, answers on CMU WikiQA; one report format for all.
+"""Sift's evals: the reranker on TREC DL, retrieval on BEIR, answers on CMU WikiQA, follow-up rewriting on CANARD;
+one report format for all.
 
 ``run_eval`` is the one entry the CLI's siblings (the app's Evaluation page, ``make bench``) need: it runs an eval
 and writes its report into the results folder.
@@ -25,6 +26,9 @@ EVALS = {
     "qa": ("Answers end to end on CMU WikiQA (exact match, F1, citations)", "cmu-wikiqa-s10"),
 }
 """Eval kind -> (what it measures, the dataset folder it uses by default under settings.datasets_dir)."""
+REWRITE = "rewrite"
+"""The follow-up rewriting eval on CANARD: it compares rewrite methods, not rerank modes (so not in ``EVALS``, whose
+kinds the Evaluation page runs with modes)."""
 
 
 def default_dataset(settings: Settings, kind: str) -> Path:
@@ -43,15 +47,22 @@ def run_eval(
     **options,
 ) -> ReportFiles:
     """Run eval ``kind`` ("rerank", "retrieval" or "qa") for ``modes`` (``mode`` or ``mode:strategy``; bare modes
-    take ``strategy``, default: the settings') and write its report into the settings' results folder.
+    take ``strategy``, default: the settings') and write its report into the settings' results folder. "rewrite"
+    compares rewrite ``methods`` (an option) instead of modes.
 
     Without ``modes``, the rerank eval runs the settings' mode, and the others compare it with ``none``.
-    ``options`` go to the eval itself (e.g. ``candidates`` for rerank).
+    ``options`` go to the eval itself (e.g. ``candidates`` for rerank, ``conversations`` for qa).
     """
     from sift.app.evals.qa import evaluate_qa
     from sift.app.evals.rerank import evaluate_rerank_modes
     from sift.app.evals.retrieval import evaluate_retrieval
+    from sift.app.evals.rewrite import evaluate_rewrite
 
+    if kind == REWRITE:
+        report = evaluate_rewrite(
+            settings, Path(dataset), limit=limit, on_progress=on_progress, command=command, **options
+        )
+        return write_report(report, settings.resolved_results_dir())
     if kind not in EVALS:
         raise ValueError(f"Unknown eval {kind!r}; choose from {', '.join(EVALS)}.")
     modes = modes or ([settings.rerank_mode] if kind == "rerank" else ["none", settings.rerank_mode])

@@ -52,6 +52,7 @@ class ReportRow(BaseModel):
 
     mode: str
     strategy: str | None
+    variant: str | None = None  # how the questions were asked, where an eval asks them several ways
     queries: int
     metrics: dict[str, Figure]
     ms_per_query: Figure
@@ -69,7 +70,9 @@ class ReportRow(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.mode + (f":{self.strategy}" if self.strategy else "")
+        return (
+            self.mode + (f":{self.strategy}" if self.strategy else "") + (f" ({self.variant})" if self.variant else "")
+        )
 
     @model_serializer(mode="wrap")
     def _measured_only(self, handler: SerializerFunctionWrapHandler) -> dict:
