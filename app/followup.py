@@ -34,6 +34,7 @@ _SUBJECTS = {"he", "she", "it", "they", "him", "them"}
 _POSSESSIVES = {"his", "its", "their", "hers", "theirs"}
 # "her" is "his" or "him": possessive when a noun follows ("her album"), an object otherwise ("did they marry her?").
 _AMBIGUOUS = {"her"}
+_POINTING_BACK = _SUBJECTS | _POSSESSIVES | _AMBIGUOUS
 _ELLIPSIS = re.compile(r"^\s*(and|but|so|what about|how about|what else|anything else|tell me more|more)\b", re.I)
 _WORD = re.compile(r"[\w'’-]+", re.UNICODE)
 # Capitalised runs that name something ("Pharos of Alexandria", "Zappa and the Mothers of Invention"); linking words
@@ -195,13 +196,19 @@ def words(text: str) -> list[str]:
 def points_back(question: str) -> str | None:
     """Why the question needs the conversation (a pronoun, an ellipsis, too short to stand alone), or None.
 
+    A pronoun after a name the question gives itself points at that name ("What did Michelangelo do in his last
+    years?"), so it stands alone.
+
     >>> points_back("When did they disband?"), points_back("Did Fernandez have a label?")
     ("pronoun 'they'", None)
+    >>> points_back("What did Michelangelo paint in his last years?")
     """
-    tokens = words(question)
-    pronoun = next((w for w in tokens if w in _SUBJECTS | _POSSESSIVES | _AMBIGUOUS), None)
+    pronoun = next((m for m in _WORD.finditer(question) if m.group(0).lower() in _POINTING_BACK), None)
     if pronoun:
-        return f"pronoun {pronoun!r}"
+        if any(start < pronoun.start() for start, _ in _names_at(question)):
+            return None
+        return f"pronoun {pronoun.group(0).lower()!r}"
+    tokens = words(question)
     if _ELLIPSIS.match(question):
         return "ellipsis"
     if len(tokens) <= 2:
@@ -225,6 +232,12 @@ def referent(history: list[Turn], question: str) -> str | None:
 
 def _names(text: str) -> list[str]:
     """Capitalised runs in a question, longest first, without the question word a sentence starts with."""
+    return sorted((name for _, name in _names_at(text)), key=len, reverse=True)
+
+
+def _names_at(text: str) -> list[tuple[int, str]]:
+    """(start, name) of each capitalised run. A single capitalised word opening the question is left out: it is
+    capitalised for being first ("Some", "Many"), not for being a name."""
     found = []
     for match in _NAME.finditer(text):
         parts = match.group(0).split()
@@ -232,9 +245,10 @@ def _names(text: str) -> list[str]:
             parts = parts[1:]
         while parts and parts[-1].lower() in {"of", "the", "and", "de", "la", "von", "van", "for", "in"}:
             parts = parts[:-1]
-        if parts:
-            found.append(" ".join(parts))
-    return sorted(found, key=len, reverse=True)
+        opens_the_question = not text[: match.start()].strip()
+        if parts and not (opens_the_question and len(parts) == 1 and parts[0] == match.group(0).split()[0]):
+            found.append((match.start(), " ".join(parts)))
+    return found
 
 
 def fill_in(question: str, name: str) -> str:

@@ -82,6 +82,8 @@ def test_search_and_ask_json(data_dir):
         "question",
         "standalone_question",
         "followup",
+        "verified",
+        "unsupported",
         "corpus",
         "answer",
         "answered",

@@ -99,7 +99,8 @@ def test_answer_streams_and_cites(sift):
     tokens = [e.text for e in events if isinstance(e, Token)]
     answer = events[-1]
     assert isinstance(answer, Answer)
-    assert statuses[0] == "Retrieving passages…" and statuses[-1].startswith("Writing the answer from 3 passages")
+    assert statuses[0] == "Searching for “Who designed the Pharos of Alexandria?”…"
+    assert statuses[-1].startswith("Writing the answer from 3 passages")
     assert statuses[1].startswith("Reranking 20 passages (relevance, logits)")
     assert len(tokens) > 3
     # The 135M model's wording varies; what must hold is an answer about the question, cited to the right passage.
