@@ -8,7 +8,9 @@ and embedded with the document's title and that path in front (``embedding_text`
 Example::
 
     >>> from sentence_transformers import SentenceTransformer
-    >>> store = Store.open("sqlite:////tmp/sift-doc/sift.db", Path("/tmp/sift-doc"))
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> store = Store.open(f"sqlite:///{folder}/sift.db", folder)
     >>> model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
     >>> options = IngestOptions(chunk_size=200, chunk_overlap=30, embedding_batch_size=64, max_file_bytes=2**20)
     >>> ingestor = Ingestor(store, model, options)  # doctest: +SKIP

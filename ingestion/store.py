@@ -10,7 +10,9 @@ their own in the same database, on the store's engine, under migrations (and a v
 
 Example::
 
-    >>> store = Store.open("sqlite:////tmp/sift-doc/sift.db", Path("/tmp/sift-doc"))
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> store = Store.open(f"sqlite:///{folder}/sift.db", folder)
     >>> store.corpus("notes", create=True).name
     'notes'
 """
