@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sift.app.generation import CITATION_MARKER, without_citations
+
 logger = logging.getLogger(__name__)
 
 # Calibrated with all-MiniLM-L6-v2 on SmolLM2-135M's answers to 30 CMU WikiQA questions (sift eval qa, mode none):
@@ -33,7 +35,6 @@ logger = logging.getLogger(__name__)
 SUPPORT_THRESHOLD = 0.5
 CLOSE_TO_BEST = 0.1  # further sentences shown as evidence when within this of the best one
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 def find_evidence(answer: str, passages: dict[int, str], embedder, threshold: float = SUPPORT_THRESHOLD) -> Evidence:
     """Evidence for an answer whose ``[n]`` markers refer to ``passages[n]``."""
-    claims = [(answer[s:e], [int(n) for n in _MARKER.findall(answer[s:e])]) for s, e in sentences(answer)]
-    claims = [(re.sub(r"\s*\[\d{1,3}\]", "", text).strip(), cited) for text, cited in claims]
+    claims = [(answer[s:e], [int(n) for n in CITATION_MARKER.findall(answer[s:e])]) for s, e in sentences(answer)]
+    claims = [(without_citations(text), cited) for text, cited in claims]
     claims = [(text, cited) for text, cited in claims if len(re.findall(r"\w+", text)) >= 3]
     spans_of = {n: sentences(text) for n, text in passages.items()}
     pieces = [(n, s, e) for n, spans in spans_of.items() for s, e in spans]

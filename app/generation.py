@@ -37,7 +37,7 @@ SYSTEM_PROMPT = (
     f"If the passages do not contain the answer, reply exactly: {CANNOT_ANSWER}"
 )
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+CITATION_MARKER = re.compile(r"\[(\d{1,3})\]")
 # What small models echo of the prompt: passage tags, and a preamble before the answer.
 _ECHO = re.compile(r"</?passage[^>]*>|^\s*(the )?answer( to (this|the) question)? is:?\s*", re.I)
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -110,7 +110,7 @@ class Generator:
 
 def without_citations(text: str) -> str:
     """The answer's text with its ``[n]`` markers removed (for comparing it with reference answers)."""
-    return re.sub(r"\s*" + _MARKER.pattern, "", text).strip()
+    return re.sub(r"\s*" + CITATION_MARKER.pattern, "", text).strip()
 
 
 def _words(text: str) -> set[str]:
@@ -124,13 +124,13 @@ def finish(text: str, passages: list[Candidate], max_sentences: int = 0) -> Grou
     text = _cut_loop(first_sentences(_ECHO.sub("", text).strip(), max_sentences))
     if not text or _REFUSAL.search(text):
         return Grounded(CANNOT_ANSWER, [], answered=False)
-    text = _MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)
-    if not _MARKER.search(text):
+    text = CITATION_MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)
+    if not CITATION_MARKER.search(text):
         text = _cite_by_overlap(text, passages)
-    used = list(dict.fromkeys(int(n) for n in _MARKER.findall(text)))
+    used = list(dict.fromkeys(int(n) for n in CITATION_MARKER.findall(text)))
     # Renumber in order of first mention, so the answer reads [1], [2], ... like the list under it.
     renumber = {old: new for new, old in enumerate(used, start=1)}
-    text = _MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", text)
+    text = CITATION_MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", text)
     citations = [_citation(renumber[n], passages[n - 1]) for n in used]
     return Grounded(text, citations, answered=True)
 
