@@ -11,7 +11,9 @@
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
     sift sample                              ingest the bundled sample corpus if the store is empty
 
-Errors print one readable line on stderr and exit with status 1. ``--json`` output is documented in README.md.
+Errors print one readable line on stderr and exit with status 1. ``ingest`` and ``reindex`` also exit with status 1
+when any file failed (the others are stored; ``--json`` lists the failed ones under ``failed``). ``--json`` output is
+documented in README.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sift.app.generation import Citation
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import FileResult, ProgressCallback
+from sift.ingestion.store import corpus_name
 from sift.retrieval.types import Candidate
 
 # Named, not __name__: run as `python -m sift.app.cli` this module is __main__, outside the configured sift loggers.
@@ -89,11 +92,13 @@ def _progress_bar(as_json: bool) -> Iterator[ProgressCallback]:
 
 
 def _report(corpus: str, results: list[FileResult], as_json: bool) -> None:
+    """The batch's results; exit status 1 when any file failed, so a script notices a partial ingest."""
+    failed = [r.source for r in results if r.status == "failed"]
     if as_json:
-        _print_json({"corpus": corpus, "files": [asdict(r) for r in results]})
+        _print_json({"corpus": corpus, "files": [asdict(r) for r in results], "failed": failed})
     else:
         typer.echo(f"{corpus}: {_summary(results)}")
-    if results and all(r.status == "failed" for r in results):
+    if failed:
         raise typer.Exit(1)
 
 
@@ -105,6 +110,7 @@ def ingest(
 ) -> None:
     """Add files to a corpus: new ones are added, changed ones replaced, identical ones left unchanged."""
     sift = _sift()
+    corpus = corpus_name(corpus)  # a bad name fails in one line, before the model loads and the progress bar shows
     with _progress_bar(as_json) as progress:
         results = sift.ingest_paths(paths, corpus, progress)
     _report(corpus, results, as_json)
@@ -213,14 +219,18 @@ def sample() -> None:
 
 def main() -> None:
     """Entry point: run the CLI, turning Sift's errors into one readable line."""
-    from sift.ingestion.store import StoreError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sift.ingestion.store import StoreError, readable_database_error
     from sift.rerank.llm import ModelNotFound, ServerError
 
     try:
-        cli(standalone_mode=False)
-    except (StoreError, ModelNotFound, ServerError, ValueError, FileNotFoundError) as exc:
+        # Without standalone mode click hands back a command's typer.Exit code instead of exiting with it.
+        status = cli(standalone_mode=False)
+    except (StoreError, ModelNotFound, ServerError, ValueError, FileNotFoundError, SQLAlchemyError) as exc:
         logger.error("sift %s failed", " ".join(sys.argv[1:2]), exc_info=exc)
-        typer.secho(f"error: {exc}", err=True, fg="red")
+        message = readable_database_error(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+        typer.secho(f"error: {message}", err=True, fg="red")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -239,6 +249,7 @@ def main() -> None:
             fg="red",
         )
         sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from sift.ingestion.chunking import chunk_text, embedding_text
 from sift.ingestion.loaders import (
@@ -40,7 +41,7 @@ from sift.ingestion.loaders import (
     media_type_of,
     safe_source_name,
 )
-from sift.ingestion.store import Chunk, DocumentMeta, Store, StoreError
+from sift.ingestion.store import Chunk, CorpusDeleted, DocumentMeta, Store, StoreError, readable_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ EXTRACTION_VERSION = 2
 by an older version are due a ``sift reindex`` (the evals' scratch stores are rebuilt)."""
 
 NOT_KEPT = "the original file was not kept when it was ingested; upload it again"
+SAME_NAME = "another file in this batch has the same name (names are compared in Unicode NFC form); rename one"
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,18 @@ class Ingestor:
     def ingest(
         self, corpus_name: str, items: list[IngestItem], on_progress: ProgressCallback | None = None
     ) -> list[FileResult]:
+        """One result per item, in order. A second file of the same name in one batch fails rather than silently
+        replacing the first (two names on disk can differ only in their Unicode form and become one source)."""
         corpus = self.store.corpus(corpus_name, create=True)
-        return self._each(items, lambda item: self._ingest_one(corpus.id, item), on_progress)
+        seen: set[str] = set()
+
+        def ingest_one(item: IngestItem) -> FileResult:
+            if item.source in seen:
+                return FileResult(item.source, "failed", SAME_NAME)
+            seen.add(item.source)
+            return self._ingest_one(corpus.id, item)
+
+        return self._each(items, ingest_one, lambda item: item.source, on_progress)
 
     def reindex(self, corpus_name: str, on_progress: ProgressCallback | None = None) -> list[FileResult]:
         """Re-extract, re-chunk and re-embed every document of a corpus from the original file it kept, each in one
@@ -136,20 +148,36 @@ class Ingestor:
         return self._each(
             self.store.document_ids(corpus.id),
             lambda document_id: self._reindex_one(corpus.id, document_id),
+            str,
             on_progress,
         )
 
     def _each(
-        self, work: list, do: Callable[..., FileResult], on_progress: ProgressCallback | None
+        self,
+        work: list,
+        do: Callable[..., FileResult],
+        name: Callable[..., str],
+        on_progress: ProgressCallback | None,
     ) -> list[FileResult]:
         """One result per piece of work, reported as it comes; the indexes are saved even when a progress callback
-        stops the batch (Ctrl-C, a closed browser tab)."""
+        stops the batch (Ctrl-C, a closed browser tab). Once the corpus is found deleted, the rest fail unread with
+        that reason (``name`` gives their sources)."""
         results: list[FileResult] = []
+
+        def report(result: FileResult) -> None:
+            results.append(result)
+            if on_progress is not None:
+                on_progress(len(results), len(work), result)
+
         try:
-            for item in work:
-                results.append(do(item))
-                if on_progress is not None:
-                    on_progress(len(results), len(work), results[-1])
+            for position, item in enumerate(work):
+                try:
+                    report(do(item))
+                except CorpusDeleted as exc:
+                    logger.warning("corpus deleted during ingestion; %d files not written", len(work) - position)
+                    for rest in work[position:]:
+                        report(FileResult(name(rest), "failed", str(exc)))
+                    break
         finally:
             self.store.save_indexes()
         return results
@@ -198,8 +226,13 @@ class Ingestor:
             )
             status, document_id = self.store.write_document(corpus_id, meta, chunks)
             return FileResult(item.source, status, document_id=document_id, chunks=len(chunks))
+        except CorpusDeleted:
+            raise
         except UnreadableFile as exc:
             return FileResult(item.source, "failed", str(exc))
+        except SQLAlchemyError as exc:
+            logger.warning("Ingesting %s failed", item.source, exc_info=True)
+            return FileResult(item.source, "failed", readable_database_error(exc))
         except OSError as exc:
             return FileResult(item.source, "failed", f"cannot read the file: {exc.strerror or exc}")
         except Exception as exc:  # one file's failure must never stop the others
@@ -224,8 +257,13 @@ class Ingestor:
                 return FileResult(source, "unchanged", document_id=document_id, chunks=len(chunks))
             _, document_id = self.store.write_document(corpus_id, meta, chunks, if_sha256=kept.sha256)
             return FileResult(source, "replaced", document_id=document_id, chunks=len(chunks))
+        except CorpusDeleted:
+            raise
         except (UnreadableFile, StoreError) as exc:
             return FileResult(source, "failed", str(exc), document_id)
+        except SQLAlchemyError as exc:
+            logger.warning("Re-extracting %s failed", source, exc_info=True)
+            return FileResult(source, "failed", readable_database_error(exc), document_id)
         except Exception as exc:  # one document's failure must never stop the others
             logger.warning("Re-extracting %s failed", source, exc_info=True)
             return FileResult(source, "failed", f"{type(exc).__name__}: {exc}", document_id)

@@ -27,6 +27,9 @@ class Base(DeclarativeBase):
 
 class Corpus(Base):
     __tablename__ = "corpora"
+    # A deleted corpus's id is never handed out again (SQLite would reuse the largest): an ingest still holding it
+    # must find its corpus gone, not commit into a newer one.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)

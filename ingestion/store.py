@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +32,9 @@ from typing import Any
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from filelock import FileLock, Timeout
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from sift.ingestion import vectors
@@ -39,6 +43,10 @@ from sift.ingestion.schema import ChunkRow, Corpus, Document, utcnow
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_CORPUS_NAME = 100
+# Any fixed number shared by every Sift process: the PostgreSQL advisory lock held while migrating.
+_MIGRATION_LOCK_KEY = 0x51F7
+_MIGRATION_WAIT_S = 600
 
 
 class StoreError(RuntimeError):
@@ -51,6 +59,45 @@ class CorpusNotFound(StoreError):
 
 class DocumentNotFound(StoreError):
     pass
+
+
+class CorpusDeleted(StoreError):
+    """The corpus a write was meant for was deleted meanwhile (by another user or process): nothing was written."""
+
+    def __init__(self) -> None:
+        super().__init__("corpus was deleted while this ran; nothing more was written to it")
+
+
+def corpus_name(name: str) -> str:
+    """A corpus name as stored and looked up: trimmed, in Unicode NFC (so "café" typed either way is one corpus),
+    at most MAX_CORPUS_NAME characters, without control or invisible formatting characters (a bell, a right-to-left
+    override). Raises StoreError saying what is wrong, the same on every database.
+
+    >>> corpus_name("  Cafe\u0301 notes ") == "Caf\u00e9 notes"
+    True
+    >>> corpus_name("bell\arock")
+    Traceback (most recent call last):
+    ...
+    sift.ingestion.store.StoreError: A corpus name cannot contain control or invisible formatting characters (U+0007).
+    """
+    name = unicodedata.normalize("NFC", str(name)).strip()
+    if not name:
+        raise StoreError("A corpus needs a name.")
+    if len(name) > MAX_CORPUS_NAME:
+        raise StoreError(f"A corpus name has at most {MAX_CORPUS_NAME} characters; this one has {len(name):,}.")
+    if hidden := [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf")]:
+        raise StoreError(
+            f"A corpus name cannot contain control or invisible formatting characters (U+{ord(hidden[0]):04X})."
+        )
+    return name
+
+
+def readable_database_error(exc: SQLAlchemyError) -> str:
+    """A database error as one line for a user: the database's own first line, without the SQL statement and the
+    parameters SQLAlchemy appends (long, and they can hold document text)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"database error: {(lines[0] if lines else type(cause).__name__)[:200]}"
 
 
 @dataclass(frozen=True)
@@ -142,13 +189,46 @@ def upgrade_schema(engine: Engine, migrations: Path = MIGRATIONS) -> None:
     """Bring the database to the newest schema of a migrations folder with alembic (a no-op when it is there).
 
     The store's own folder by default; a layer with tables of its own runs its folder after, with a version table
-    of its own (set in that folder's env.py).
+    of its own (set in that folder's env.py). One process migrates at a time (several opening a fresh store at once
+    raced to create alembic's version table): SQLite under a lock file beside the database, PostgreSQL under an
+    advisory lock held by the migrating transaction.
     """
     config = Config()
     config.set_main_option("script_location", str(migrations))
-    with engine.begin() as connection:
+    with _migration_lock(engine), engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    try:
+        with FileLock(f"{database}.migrate.lock", timeout=_MIGRATION_WAIT_S):
+            yield
+    except Timeout as exc:
+        raise StoreError(f"Another Sift process has been upgrading {database} for {_MIGRATION_WAIT_S} s.") from exc
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite migrations rebuild tables (batch mode); with foreign keys on, dropping the old table would cascade
+    into its children. The pragma only takes effect outside a transaction, hence the commits."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 class Store:
@@ -173,7 +253,9 @@ class Store:
         data_dir.mkdir(parents=True, exist_ok=True)
         engine = _engine(database_url)
         upgrade_schema(engine)
-        return cls(engine, data_dir / "indexes", index_type)
+        store = cls(engine, data_dir / "indexes", index_type)
+        store.remove_orphaned_indexes()
+        return store
 
     def session(self) -> Session:
         return self._sessions()
@@ -181,9 +263,9 @@ class Store:
     # ------------------------------------------------------------------------------------------ corpora
 
     def corpus(self, name: str, create: bool = False) -> Corpus:
-        name = name.strip()
-        if not name:
-            raise StoreError("A corpus needs a name.")
+        """The corpus of that name (see :func:`corpus_name`); with ``create``, made when missing. Creating a name
+        another process creates at the same moment gives both the one corpus."""
+        name = corpus_name(name)
         with self.session() as session:
             found = session.scalar(select(Corpus).where(Corpus.name == name))
             if found is not None:
@@ -192,9 +274,14 @@ class Store:
                 raise CorpusNotFound(f"No corpus named {name!r}. Existing: {', '.join(self.corpus_names()) or 'none'}.")
             corpus = Corpus(name=name, index_version=0)
             session.add(corpus)
-            session.commit()
-            # SQLite hands a deleted corpus's id out again; index files a crash left behind are not this corpus's.
-            vectors.remove_indexes(self.index_folder, corpus.id)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                found = session.scalar(select(Corpus).where(Corpus.name == name))
+                if found is None:
+                    raise
+                return found
             return corpus
 
     def corpus_names(self) -> list[str]:
@@ -209,6 +296,12 @@ class Store:
         """
         corpus = self.corpus(name)
         with self._lock, self.session() as session:
+            # The version bump locks the corpus row first (as every write does), so a write in flight either commits
+            # before this delete, which then removes it, or finds the corpus gone.
+            try:
+                self._bump_version(session, corpus.id)
+            except CorpusDeleted as exc:
+                raise CorpusNotFound(f"Corpus {corpus.name!r} was deleted meanwhile.") from exc
             count = session.scalar(select(func.count(Document.id)).where(Document.corpus_id == corpus.id)) or 0
             # Explicit deletes, children first, so this holds on databases without ON DELETE CASCADE enforcement.
             document_ids = select(Document.id).where(Document.corpus_id == corpus.id)
@@ -216,9 +309,7 @@ class Store:
             session.execute(delete(Document).where(Document.corpus_id == corpus.id))
             session.execute(delete(Corpus).where(Corpus.id == corpus.id))
             session.commit()
-            self._indexes.pop(corpus.id, None)
-            self._unsaved.discard(corpus.id)
-            vectors.remove_indexes(self.index_folder, corpus.id)
+            self._forget(corpus.id)
         return count
 
     # ------------------------------------------------------------------------------------------ documents
@@ -236,9 +327,11 @@ class Store:
         """Add the document, or replace the one with the same source, in one transaction.
 
         With ``if_sha256`` (re-extraction) only a document still holding that file is replaced; one deleted or
-        changed meanwhile raises DocumentNotFound. Returns ("added" | "replaced", document id).
+        changed meanwhile raises DocumentNotFound; a corpus deleted meanwhile raises CorpusDeleted (checked in this
+        transaction: the corpus's id is never reused). Returns ("added" | "replaced", document id).
         """
         with self._lock, self.session() as session:
+            version = self._bump_version(session, corpus_id)
             document = session.scalar(
                 select(Document).where(Document.corpus_id == corpus_id, Document.source == meta.source)
             )
@@ -284,7 +377,6 @@ class Store:
             ]
             session.add_all(rows)
             session.flush()
-            version = self._bump_version(session, corpus_id)
             session.commit()
             added = np.array([r.id for r in rows], dtype=np.int64)
             matrix = np.stack([c.embedding for c in chunks]).astype(np.float32) if chunks else None
@@ -301,12 +393,12 @@ class Store:
             if document is None:
                 raise DocumentNotFound(f"No document with id {document_id} in corpus {corpus_name!r}.")
             source = document.source
+            version = self._bump_version(session, corpus.id)
             removed = np.array(
                 list(session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document_id))), dtype=np.int64
             )
             session.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
             session.execute(delete(Document).where(Document.id == document_id))
-            version = self._bump_version(session, corpus.id)
             session.commit()
             self._apply_to_cached_index(corpus.id, version, removed, np.array([], dtype=np.int64), None)
         self.save_indexes()
@@ -441,7 +533,7 @@ class Store:
             if index is None:
                 index = self._rebuild(session, corpus_id)
                 if index is not None:
-                    vectors.save_index(index, self.index_folder, corpus_id, version, self.index_type)
+                    self._save(index, corpus_id, version)
             self._indexes[corpus_id] = _CachedIndex(version, index)
             self._unsaved.discard(corpus_id)
             return index
@@ -452,14 +544,51 @@ class Store:
             for corpus_id in sorted(self._unsaved):
                 cached = self._indexes.get(corpus_id)
                 if cached is not None and cached.index is not None:
-                    vectors.save_index(cached.index, self.index_folder, corpus_id, cached.version, self.index_type)
+                    self._save(cached.index, corpus_id, cached.version)
                 else:
-                    with contextlib.suppress(CorpusNotFound):  # deleted meanwhile: nothing to save
+                    try:
                         self.vector_index(corpus_id)  # rebuilds from SQL and saves
+                    except CorpusNotFound:  # deleted meanwhile: nothing to save, and no file may stay
+                        self._forget(corpus_id)
             self._unsaved.clear()
 
+    def remove_orphaned_indexes(self) -> None:
+        """Remove the index files of corpora SQL no longer has (a delete killed between its commit and its file
+        removal). Files are listed before SQL is read: a file can only exist once its corpus was committed."""
+        on_disk = vectors.corpus_ids_on_disk(self.index_folder)
+        if not on_disk:
+            return
+        with self.session() as session:
+            known = set(session.scalars(select(Corpus.id).where(Corpus.id.in_(on_disk))))
+        for corpus_id in on_disk - known:
+            logger.info("removing the index files of deleted corpus %d", corpus_id)
+            vectors.remove_indexes(self.index_folder, corpus_id)
+
+    def _save(self, index, corpus_id: int, version: int) -> None:
+        """Write the corpus's index file, then make sure the corpus still exists: a delete that committed while the
+        file was written may have removed the old files before this one appeared."""
+        vectors.save_index(index, self.index_folder, corpus_id, version, self.index_type)
+        with self.session() as session:
+            if session.get(Corpus, corpus_id) is None:
+                self._forget(corpus_id)
+
+    def _forget(self, corpus_id: int) -> None:
+        """Drop a deleted corpus's cached index and its files."""
+        self._indexes.pop(corpus_id, None)
+        self._unsaved.discard(corpus_id)
+        vectors.remove_indexes(self.index_folder, corpus_id)
+
     def _bump_version(self, session: Session, corpus_id: int) -> int:
-        session.execute(update(Corpus).where(Corpus.id == corpus_id).values(index_version=Corpus.index_version + 1))
+        """The corpus's next index version, in the caller's transaction. The update is the transaction's first write
+        and locks the corpus row (PostgreSQL) or the database (SQLite) until commit; no row means the corpus is gone."""
+        bumped = session.execute(
+            update(Corpus)
+            .where(Corpus.id == corpus_id)
+            .values(index_version=Corpus.index_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if bumped.rowcount == 0:
+            raise CorpusDeleted
         return session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
 
     def _apply_to_cached_index(

@@ -86,6 +86,14 @@ def existing_files(folder: Path, corpus_id: int) -> list[tuple[int, Path]]:
     return [(int(m.group(1)), folder / m.group(0)) for m in found if m]
 
 
+def corpus_ids_on_disk(folder: Path) -> set[int]:
+    """The corpora that have index files (or abandoned temporary ones) in the folder."""
+    pattern = re.compile(r"\.?corpus-(\d+)\.v\d+\.")
+    if not folder.is_dir():
+        return set()
+    return {int(m.group(1)) for p in folder.glob("*corpus-*") if (m := pattern.match(p.name))}
+
+
 def save_index(index: faiss.Index, folder: Path, corpus_id: int, version: int, kind: str) -> Path:
     """Write atomically, then remove the files of older versions (a newer one may come from another process)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,12 @@ def assert_store_from_0_1_is_upgraded(sift: Sift) -> None:
     # Both histories at their newest revision, each in its own version table.
     assert versions(sift) == ([head(corpus_store.MIGRATIONS)], [head(app_history.MIGRATIONS)])
 
+    # The corpora table was rebuilt to never reuse an id (SQLite) without cascading into the rows above; deleting
+    # the corpus (the newest id) and creating another gives a new id.
+    old_id = sift.store.corpus("lighthouses").id
+    sift.delete_corpus("lighthouses")
+    assert sift.store.corpus("lighthouses", create=True).id > old_id
+
 
 def test_a_sqlite_store_from_0_1_keeps_its_rows(tmp_path, embedder):
     data_dir = tmp_path / "data"

@@ -139,7 +139,7 @@ def test_a_store_from_0_1_upgrades_and_its_passages_have_no_pages(tmp_path, embe
     [hit] = sift.search(QUESTION, "lighthouses", k=3)
     assert (hit.source, hit.page_start, hit.page_end, hit.section) == ("eddystone.txt", None, None, None)
     with sift.store.engine.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0004"
         assert connection.execute(text("select count(*) from documents where content is null")).scalar() == 1
 
     # Its passages can still be read in context (stitched: the original file was not kept) ...

@@ -18,7 +18,7 @@ def test_schema_is_migrated_once(any_db_settings):
     tables = set(inspect(store.engine).get_table_names())
     assert {"corpora", "documents", "chunks", "alembic_version"} <= tables
     with store.engine.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalars().all() == ["0003"]
+        assert connection.execute(text("select version_num from alembic_version")).scalars().all() == ["0004"]
 
 
 def test_corpora_are_created_found_and_deleted(any_db_settings):
@@ -29,3 +29,13 @@ def test_corpora_are_created_found_and_deleted(any_db_settings):
     assert store.corpus_names() == []
     with store.engine.connect() as connection:
         assert connection.execute(text("select count(*) from corpora")).scalar() == 0
+
+
+def test_a_deleted_corpus_id_is_never_handed_out_again(any_db_settings):
+    """An ingest still holding a deleted corpus's id must find it gone (SQLite reused the largest id)."""
+    store = open_store(any_db_settings)
+    store.corpus("kept", create=True)
+    deleted = store.corpus("deleted", create=True).id
+    store.delete_corpus("deleted")
+    assert store.corpus("newer", create=True).id > deleted
+    assert open_store(any_db_settings).corpus("another", create=True).id > deleted
