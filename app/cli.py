@@ -33,7 +33,7 @@ import typer
 from sift.app.config import Settings
 from sift.app.documents import passage_place
 from sift.app.eval_cli import eval_app
-from sift.app.generation import Citation
+from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import FileResult, ProgressCallback
@@ -196,6 +196,8 @@ def ask(
         _print_json(answer.to_dict())
         return
     typer.echo(answer.text)
+    if not answer.answered and answer.text != CANNOT_ANSWER:
+        typer.secho(UNCITED, fg="yellow")
     for c in answer.citations:
         typer.echo(f"[{c.number}] {c.source}" + (f" — {c.title}" if c.title else "") + _place(c))
 

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
         "flat", description="flat: exact inner product. ivf / hnsw: approximate, for large corpora."
     )
+    # all-MiniLM-L6-v2 reads only a query's first 256 tokens (about 1,000 characters), so a longer question is not
+    # searched for past that; but every reranked passage's prompt carries the whole question, so a pasted document
+    # (a 50,000-character question took over 5 minutes and 2.6 GB) ties up the model for everyone. 2,000 leaves
+    # room for a question with a pasted paragraph of context.
+    max_question_chars: int = Field(
+        2000, ge=1, description="Longer questions are refused before any retrieval, with the reason."
+    )
     answer_top_n: int = Field(3, ge=1, description="Passages the answer is written from.")
     answer_max_tokens: int = Field(256, ge=16, description="Longest answer, in LLM tokens.")
     answer_max_sentences: int = Field(

@@ -29,6 +29,8 @@ from sift.retrieval.types import Candidate
 logger = logging.getLogger(__name__)
 
 CANNOT_ANSWER = "I cannot answer this from the documents in this corpus."
+UNCITED = "Not answered from the documents: this answer cites no passage, so it is the model's own guess."
+"""What the app and ``sift ask`` say under an answer that is not CANNOT_ANSWER yet cites nothing."""
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages the user gives you. "
@@ -120,7 +122,11 @@ def _words(text: str) -> set[str]:
 def finish(text: str, passages: list[Candidate], max_sentences: int = 0) -> Grounded:
     """Check and complete the model's answer: it is cut to ``max_sentences`` sentences (0: no cap), refusals become
     CANNOT_ANSWER, markers are made valid, and an answer without markers is cited by word overlap with the
-    passages."""
+    passages. An answer that still cites no passage keeps its text but is not answered: nothing backs it.
+
+    >>> finish("Bananas are yellow.", [Candidate(1, "Lighthouses warn ships.", 1, "a.txt", 0.5, 1)])
+    Grounded(text='Bananas are yellow.', citations=[], answered=False)
+    """
     text = _cut_loop(first_sentences(_ECHO.sub("", text).strip(), max_sentences))
     if not text or _REFUSAL.search(text):
         return Grounded(CANNOT_ANSWER, [], answered=False)
@@ -132,7 +138,7 @@ def finish(text: str, passages: list[Candidate], max_sentences: int = 0) -> Grou
     renumber = {old: new for new, old in enumerate(used, start=1)}
     text = CITATION_MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", text)
     citations = [_citation(renumber[n], passages[n - 1]) for n in used]
-    return Grounded(text, citations, answered=True)
+    return Grounded(text, citations, answered=bool(citations))
 
 
 _LOOP = re.compile(r"(\W*\b.{2,40}?)\1{3,}", re.DOTALL)

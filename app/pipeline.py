@@ -234,6 +234,21 @@ class Sift:
                 return event
         raise RuntimeError("ask_stream ended without an answer")
 
+    def check_question(self, question: str) -> None:
+        """Raise ValueError, with the reason in words, for a question Sift will not take (before any work is done).
+
+        >>> Sift(Settings(max_question_chars=10)).check_question("How tall is the Eddystone lighthouse?")
+        Traceback (most recent call last):
+        ValueError: The question is 37 characters long; the limit is 10 (SIFT_MAX_QUESTION_CHARS).
+        """
+        if not question.strip():
+            raise ValueError("The question is empty.")
+        if len(question) > self.settings.max_question_chars:
+            raise ValueError(
+                f"The question is {len(question):,} characters long; the limit is "
+                f"{self.settings.max_question_chars:,} (SIFT_MAX_QUESTION_CHARS)."
+            )
+
     def ask_stream(
         self,
         question: str,
@@ -257,8 +272,7 @@ class Sift:
         (default: ``followup.standalone_question``), and the two searches' passages are fused; the reranker and the
         generator read the standalone question.
         """
-        if not question.strip():
-            raise ValueError("The question is empty.")
+        self.check_question(question)
         corpus_id = self.store.corpus(corpus).id
         earlier = self.turns(conversation_id) if conversation_id is not None else _as_turns(history or [])
         if conversation_id is not None:

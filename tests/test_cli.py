@@ -6,9 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
+from typer.testing import CliRunner
 
+from sift.app.cli import cli
+from sift.app.generation import UNCITED
+from sift.app.pipeline import Answer, Sift
 from tests.conftest import SAMPLE_CORPUS
 
 
@@ -113,6 +118,40 @@ def test_delete_and_errors(data_dir, tmp_path):
     assert missing.stderr.startswith("error: No corpus named 'nope'") and "Traceback" not in missing.stderr
     both = sift(scratch, "delete", "--corpus", "tmp", check=False)
     assert both.returncode != 0 and "exactly one of --document" in both.stderr
+
+
+def test_a_long_question_is_refused_in_one_line(data_dir):
+    started = time.perf_counter()
+    refused = sift(data_dir, "ask", "Who designed the Pharos? " * 2000, "--corpus", "lights", check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        "error: The question is 50,000 characters long; the limit is 2,000 (SIFT_MAX_QUESTION_CHARS).\n"
+    )
+    assert time.perf_counter() - started < 60  # no model is loaded for it (it took over 5 minutes before)
+    allowed = sift(
+        data_dir,
+        "ask",
+        "Pharos? " * 20,
+        "--corpus",
+        "lights",
+        "--mode",
+        "none",
+        "--json",
+        env={"SIFT_MAX_QUESTION_CHARS": "160"},
+    )
+    assert json.loads(allowed.stdout)["question"] == "Pharos? " * 20
+
+
+def test_an_answer_without_citations_says_so(monkeypatch, tmp_path):
+    # The model's words are given here: which question makes the real model cite nothing cannot be foreseen.
+    def uncited(self, question, corpus, history=None, **options):
+        yield Answer(question, corpus, "Bananas grow in bunches.", answered=False)
+
+    monkeypatch.setattr(Sift, "ask_stream", uncited)
+    monkeypatch.setenv("SIFT_DATA_DIR", str(tmp_path))  # where the command's log goes
+    shown = CliRunner().invoke(cli, ["ask", "Anything?", "--corpus", "lights"])
+    assert shown.exit_code == 0
+    assert shown.stdout == f"Bananas grow in bunches.\n{UNCITED}\n"
 
 
 def test_sample_command_only_fills_an_empty_store(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -54,6 +55,12 @@ def test_answer_without_markers_is_cited_by_overlap():
 def test_refusals_and_empty_output_become_cannot_answer(text):
     done = finish(text, PASSAGES)
     assert (done.text, done.citations, done.answered) == (CANNOT_ANSWER, [], False)
+
+
+def test_an_answer_that_cites_no_passage_is_not_answered():
+    # Nothing in it overlaps a passage, so no marker can be given: the model's words stand, but not as an answer.
+    done = finish("Bananas grow in bunches on tall plants.", PASSAGES)
+    assert (done.text, done.citations, done.answered) == ("Bananas grow in bunches on tall plants.", [], False)
 
 
 def test_echoed_prompt_is_removed():
@@ -193,6 +200,28 @@ def test_answers_carry_their_evidence_and_verdict_into_the_json_and_the_conversa
     assert shown["citations"][0]["evidence"] == [list(span) for span in cited.evidence]
     details = sift.messages(conversation)[-1].details
     assert (details.verified, details.unsupported, details.citations) == (False, answer.unsupported, answer.citations)
+
+
+def test_an_uncited_answer_is_not_answered_in_the_json_and_the_conversation(sift, monkeypatch):
+    uncited = "Bananas grow in bunches on tall plants."
+    monkeypatch.setattr(sift.generator, "stream", lambda question, passages: iter([uncited]))
+    conversation = sift.start_conversation("sample", "Pharos")
+    answer = sift.ask("Who designed the Pharos of Alexandria?", "sample", mode="none", conversation_id=conversation)
+    assert (answer.text, answer.citations, answer.answered, answer.verified) == (uncited, [], False, False)
+    assert answer.to_dict()["answered"] is False
+    stored = sift.messages(conversation)[-1]
+    assert (stored.content, stored.details.answered) == (uncited, False)
+
+
+def test_a_question_over_the_limit_is_refused_before_any_work(sift):
+    traces = len(sift.traces("sample"))
+    conversation = sift.start_conversation("sample", "Long")
+    limit = sift.settings.max_question_chars
+    refusal = f"The question is 50,000 characters long; the limit is {limit:,} (SIFT_MAX_QUESTION_CHARS)."
+    with pytest.raises(ValueError, match=re.escape(refusal) + "$"):
+        sift.ask("Who designed the Pharos? " * 2000, "sample", mode="none", conversation_id=conversation)
+    assert len(sift.traces("sample")) == traces and sift.messages(conversation) == []  # nothing searched or stored
+    assert sift.ask("x" * limit, "sample", mode="none").question == "x" * limit  # the limit itself is allowed
 
 
 def test_details_stored_before_evidence_still_load():

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from sift.app.config import Settings
 from sift.app.evidence import sentences
-from sift.app.generation import Citation
+from sift.app.generation import UNCITED, Citation
 from sift.app.history import MessageDetails
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
 from sift.ui.markdown import escape
@@ -140,6 +140,31 @@ def test_a_failed_question_is_one_readable_line(data_dir, monkeypatch):
     at.chat_input(key="question").set_value("Anything?").run()
     assert not at.exception  # no traceback
     assert "did not answer" in at.error[0].value
+
+
+def test_a_question_over_the_limit_is_refused_and_kept(data_dir, monkeypatch):
+    monkeypatch.setenv("SIFT_MAX_QUESTION_CHARS", "40")
+    long_question = "Who designed the Pharos of Alexandria, and when?"
+    at = open_app()
+    at.chat_input(key="question").set_value(long_question).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        escape("The question is 48 characters long; the limit is 40 (SIFT_MAX_QUESTION_CHARS).")
+    ]
+    assert [c.value for c in at.code] == [long_question]  # to copy, shorten and ask again
+    assert not at.chat_message and Sift(Settings(data_dir=data_dir)).conversations("sample") == []
+
+
+def test_an_answer_without_citations_says_it_is_not_from_the_documents(data_dir, monkeypatch):
+    def uncited(self, question, corpus, history=None, **options):
+        yield Answer(question, corpus, "Bananas grow in bunches.", answered=False, timings_ms={"generate": 1.0})
+
+    monkeypatch.setattr(Sift, "ask_stream", uncited)
+    at = open_app()
+    at.chat_input(key="question").set_value("Anything?").run()
+    assistant = at.chat_message[-1]
+    assert "Bananas grow in bunches." in texts(assistant)
+    assert any(c.value.endswith(escape(UNCITED)) for c in assistant.caption)
 
 
 def test_document_text_and_names_are_shown_as_typed(data_dir, monkeypatch):

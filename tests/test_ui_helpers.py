@@ -9,7 +9,7 @@ import pytest
 from sift.app.config import Settings
 from sift.app.pipeline import RerankTrace, Sift
 from sift.ui.inspector_view import candidate_rows, change_colour, change_label, rank_movement_chart, weight_rows
-from sift.ui.markdown import escape
+from sift.ui.markdown import WORD_JOINER, escape
 from sift.ui.uploads import ingest_uploads, result_row
 
 
@@ -135,9 +135,25 @@ def test_uploads_are_sanitised_and_too_large_ones_never_read(tmp_path):
 )
 def test_escape_puts_a_backslash_before_every_markdown_character(text):
     escaped = escape(text)
-    assert re.sub(r"\\(.)", r"\1", escaped) == text  # reads back as the same text
+    # reads back as the same text (the invisible word joiners that keep URLs from becoming links aside)
+    assert re.sub(r"\\(.)", r"\1", escaped).replace(WORD_JOINER, "") == text
     assert re.fullmatch(r"(?:\\[!-/:-@\[-`{-~]|[^!-/:-@\[-`{-~\\])*", escaped)  # no bare punctuation left
 
 
 def test_escape_keeps_a_label_on_one_line():
     assert escape("two\nlines") == "two lines"
+
+
+# What GFM turns into a link in the text Streamlit's renderer reads once backslash escapes are resolved
+# (mdast-util-gfm-autolink-literal): a scheme's "://", "www.", and an e-mail address's "@" between word characters.
+_GFM_AUTOLINK = re.compile(r"https?://|www\.|[\w.+-]@[\w-]", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "text", ["See https://example.com/guide", "HTTP://EXAMPLE.COM", "www.example.org notes.md", "mail@example.com.md"]
+)
+def test_urls_and_addresses_stay_text(text):
+    shown = escape(text)
+    unescaped = re.sub(r"\\(.)", r"\1", shown)  # what the autolink finder reads
+    assert not _GFM_AUTOLINK.search(unescaped)
+    assert unescaped.replace(WORD_JOINER, "") == text  # and what the reader sees is the text as typed

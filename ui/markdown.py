@@ -9,15 +9,21 @@ logger = logging.getLogger(__name__)
 # CommonMark lets a backslash escape any ASCII punctuation; escaping all of it also disarms Streamlit's own
 # extensions (":red[...]", ":material/icon:", "$math$") and links or images a file name could smuggle in.
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# GFM's autolinks are found in the text after escapes are read, so a backslash cannot stop them: an invisible word
+# joiner splits what they look for ("http://", "www.", the "@" of an e-mail address), and the URL stays text.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def escape(text: str) -> str:
-    """``text`` as Markdown that shows exactly ``text``.
+    """``text`` as Markdown that shows exactly ``text``: no link, emphasis, HTML, emoji, icon, colour or math.
 
-    >>> print(escape("[x](y) *z*"))
-    \\[x\\]\\(y\\) \\*z\\*
+    >>> print(escape("[x](y) *z* <b>:smile:</b> $x$"))
+    \\[x\\]\\(y\\) \\*z\\* \\<b\\>\\:smile\\:\\<\\/b\\> \\$x\\$
+    >>> print(escape("https://a.org www.b.org c@d.org").replace(WORD_JOINER, "+"))
+    https\\:+\\/\\/a\\.org www+\\.b\\.org c+\\@d\\.org
     """
-    return _PUNCTUATION.sub(r"\\\1", text.replace("\n", " "))
+    return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text.replace("\n", " ")))
 
 
 def highlighted(text: str, ranges: list[tuple[int, int]]) -> str:

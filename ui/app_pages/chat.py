@@ -8,7 +8,7 @@ import logging
 import streamlit as st
 
 from sift.app.documents import DocumentNotFound, passage_place
-from sift.app.generation import Citation
+from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
 from sift.app.pipeline import Answer, Status, Token
 from sift.ui.markdown import escape, highlighted
 from sift.ui.state import KEPT, current_corpus, sift
@@ -66,11 +66,16 @@ def rerank_options() -> dict:
     return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
 
 
-def show_checks(standalone_question: str | None, answered: bool, verified: bool | None, unsupported: list[str]):
-    """Under an answer: what was searched for when the question was rewritten, and a warning when the passages it
-    cites do not support it (None: an answer stored before answers were checked)."""
+def show_checks(
+    text: str, standalone_question: str | None, answered: bool, verified: bool | None, unsupported: list[str]
+):
+    """Under an answer: what was searched for when the question was rewritten, a warning when the answer cites no
+    passage, and one when the passages it cites do not support it (None: an answer stored before answers were
+    checked)."""
     if standalone_question:
         st.caption(escape(f"Searched for: {standalone_question}"))
+    if not answered and text != CANNOT_ANSWER:
+        st.caption(":orange-badge[:material/warning: No citation] " + escape(UNCITED))
     if answered and verified is False:
         unsupported_text = " · ".join(f"“{s}”" for s in unsupported) or "the answer"
         st.caption(
@@ -149,13 +154,23 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
     status.caption(" · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items()))
     # The final text, not the stream: citation markers are checked and renumbered once the answer is complete.
     text.text(answer.text)
-    show_checks(answer.standalone_question, answer.answered, answer.verified, answer.unsupported)
+    show_checks(answer.text, answer.standalone_question, answer.answered, answer.verified, answer.unsupported)
     show_sources(answer.citations, answer.trace_id, answer_key(answer.trace_id, len(history) + 1))
+
+
+def question_problem(question: str) -> str | None:
+    """Why Sift refuses a question, in words; None when it takes it."""
+    try:
+        sift().check_question(question)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def start_conversation_if_new() -> None:
     # A chat_input callback runs before the sidebar is drawn, so the new conversation can be selected there.
-    if st.session_state.get(CONVERSATION) == NEW:
+    # A question Sift refuses (empty, too long) starts nothing: the page shows why, in the conversation picked.
+    if st.session_state.get(CONVERSATION) == NEW and question_problem(st.session_state[QUESTION]) is None:
         title = st.session_state[QUESTION].strip()[:80]
         st.session_state[CONVERSATION] = sift().start_conversation(corpus, title or "Conversation")
 
@@ -184,9 +199,15 @@ for position, message in enumerate(past):
     with st.chat_message(message.role):
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML
         if (details := message.details) is not None:  # an answer's checks, citations and trace
-            show_checks(details.standalone_question, details.answered, details.verified, details.unsupported)
+            show_checks(
+                message.content, details.standalone_question, details.answered, details.verified, details.unsupported
+            )
             show_sources(details.citations, details.trace_id, answer_key(details.trace_id, position))
-if question:
+if question and (problem := question_problem(question)):
+    st.error(escape(problem))
+    with st.expander("Your question, to shorten and ask again"):
+        st.code(question, language=None, wrap_lines=True)  # a copy button, and never Markdown
+elif question:
     with st.chat_message("user"):
         st.text(question)
     with st.chat_message("assistant"):
