@@ -33,7 +33,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "tests" / "artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-NOTE = """# The Quillmere Light
+# A bare URL in a title or a file name must show as text, never as a link (Markdown autolinks it despite escapes).
+NOTE = """# The Quillmere Light, https://quillmere.example.org
 
 The Quillmere Light stands on Varrow Point, at the mouth of the Sallow estuary. In 1887 its keeper, Ottilie Brask,
 painted the tower teal after a winter storm stripped its whitewash; sailors have called it the Teal Tower ever since.
@@ -120,7 +121,7 @@ def _screenshot(page, name: str) -> None:
 def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    note = tmp_path / "quillmere-light.md"
+    note = tmp_path / "quillmere-light-www.example.org.md"
     note.write_text(NOTE)
     empty = tmp_path / "empty.txt"
     empty.touch()
@@ -143,6 +144,7 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
             ).to_be_visible(timeout=240_000)
             expect(page.get_by_text(f"Documents ({len(files) - 1})")).to_be_visible()
             _screenshot(page, "corpora")
+            expect(page.locator("a[href*='example.org']")).to_have_count(0)
 
             page.get_by_role("link", name="Chat").click()
             page.get_by_placeholder("Ask a question").fill("Where does the Quillmere Light stand?")
@@ -153,6 +155,8 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
             citation.click()
             expect(page.get_by_text("Varrow Point", exact=False).last).to_be_visible()
             _screenshot(page, "chat")
+            expect(page.get_by_text("quillmere.example.org", exact=False).first).to_be_visible()
+            expect(page.locator("a[href*='example.org']")).to_have_count(0)
 
             page.get_by_role("link", name="Why these passages?").click()
             expect(page.get_by_text("Ranks and scores")).to_be_visible()
