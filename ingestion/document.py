@@ -37,6 +37,14 @@ class UnreadableFile(ValueError):
     """The file cannot be turned into text; the message says why."""
 
 
+class TooMuchText(UnreadableFile):
+    """The text grew past the characters a file may expand to (``load_document`` says which format and limit)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the text is longer than {limit:,} characters")
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class PageSpan:
     """Characters ``[start_char, end_char)`` of the document's text come from page ``page`` (1-based)."""
@@ -82,9 +90,11 @@ def plain(text: str) -> str:
 
 
 class TextBuilder:
-    """Joins a document's blocks into its text, recording the page and heading path of every character range."""
+    """Joins a document's blocks into its text, recording the page and heading path of every character range;
+    raises :class:`TooMuchText` as soon as the text passes ``max_chars``, so a loader stops extracting there."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int | None = None) -> None:
+        self.max_chars = max_chars
         self._blocks: list[str] = []
         self._length = 0
         self._pages: list[PageSpan] = []
@@ -108,6 +118,8 @@ class TextBuilder:
             return
         start = self._next_start()
         end = start + len(text)
+        if self.max_chars is not None and end > self.max_chars:
+            raise TooMuchText(self.max_chars)
         if page is not None:
             if self._pages and self._pages[-1].page == page:
                 self._pages[-1] = PageSpan(self._pages[-1].start_char, end, page)

@@ -42,7 +42,7 @@ def load_docx(data: bytes, max_expanded_bytes: int) -> LoadedDocument:
         )
     try:
         document = docx.Document(io.BytesIO(data))
-        builder = TextBuilder()
+        builder = TextBuilder(max_expanded_bytes)  # text from the XML: never more characters than its bytes
         for block in document.iter_inner_content():
             if isinstance(block, docx.table.Table):
                 for row in block.rows:
@@ -54,6 +54,8 @@ def load_docx(data: bytes, max_expanded_bytes: int) -> LoadedDocument:
             builder.add(block.text)
         properties = document.core_properties
         date = properties.created or properties.modified
+    except UnreadableFile:
+        raise
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise UnreadableFile(f"corrupt DOCX ({type(exc).__name__}: {str(exc)[:200]})") from exc
     except Exception as exc:  # lxml and python-docx raise assorted errors on malformed parts

@@ -67,7 +67,7 @@ _INLINE = (
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
 
 
-def load_html(data: bytes) -> LoadedDocument:
+def load_html(data: bytes, max_chars: int | None = None) -> LoadedDocument:
     import lxml.etree
     import lxml.html
     from inscriptis.html_engine import Inscriptis
@@ -95,7 +95,7 @@ def load_html(data: bytes) -> LoadedDocument:
     except RecursionError as exc:
         raise UnreadableFile("refused: the HTML is nested too deeply to lay out") from exc
     headings = sorted((a.start, _HEADINGS[a.metadata]) for a in layout.get_annotations())
-    builder = TextBuilder()
+    builder = TextBuilder(max_chars)
     cuts = [0] + [start for start, _ in headings] + [len(text)]
     builder.add(text[: cuts[1]])
     for (start, level), end in zip(headings, cuts[2:], strict=False):

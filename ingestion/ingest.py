@@ -47,9 +47,13 @@ logger = logging.getLogger(__name__)
 
 Status = Literal["added", "unchanged", "replaced", "failed"]
 
-EXTRACTION_VERSION = 2
+EXTRACTION_VERSION = 3
 """How files become passages (loaders, chunking, the embedded text). Bumped with every change to them: stores built
 by an older version are due a ``sift reindex`` (the evals' scratch stores are rebuilt)."""
+
+# A passage of chunk_size tokens holds at least this many characters a token (dense text: numbers, symbols, CJK):
+# a file may make as many passages as its text's limit (MAX_EXPANSION x the upload limit) fills at that density.
+_DENSEST_CHARACTERS_PER_TOKEN = 2
 
 NOT_KEPT = "the original file was not kept when it was ingested; upload it again"
 SAME_NAME = "another file in this batch has the same name (names are compared in Unicode NFC form); rename one"
@@ -182,8 +186,9 @@ class Ingestor:
             self.store.save_indexes()
         return results
 
-    def _passages(self, document: LoadedDocument) -> list[Chunk]:
-        """The document's passages, placed on its pages and sections, embedded with its title and section path."""
+    def _passages(self, document: LoadedDocument, max_chars: int) -> list[Chunk]:
+        """The document's passages, placed on its pages and sections, embedded with its title and section path;
+        UnreadableFile when the text makes more passages than ``max_chars`` of dense text would."""
         spans = chunk_text(
             document.text,
             self.model.tokenizer,
@@ -191,6 +196,7 @@ class Ingestor:
             self.options.chunk_overlap,
             pages=document.pages,
             sections=document.sections,
+            max_passages=max_chars // (_DENSEST_CHARACTERS_PER_TOKEN * self.options.chunk_size),
         )
         embeddings = self.model.encode(
             [embedding_text(s, document.title) for s in spans],
@@ -220,7 +226,7 @@ class Ingestor:
             if self.store.document_fingerprint(corpus_id, item.source) == digest:
                 return FileResult(item.source, "unchanged")
             document = load_document(item.source, data, max_expanded_bytes=MAX_EXPANSION * limit)
-            chunks = self._passages(document)
+            chunks = self._passages(document, MAX_EXPANSION * limit)
             meta = DocumentMeta(
                 item.source, digest, document.media_type, len(data), document.title, document.document_date, data
             )
@@ -249,7 +255,7 @@ class Ingestor:
             # The upload limit may have been lowered since: a file already accepted is read whatever its size.
             limit = MAX_EXPANSION * max(self.options.max_file_bytes, len(kept.content))
             document = load_document(source, kept.content, max_expanded_bytes=limit)
-            chunks = self._passages(document)
+            chunks = self._passages(document, limit)
             meta = replace(
                 kept, media_type=document.media_type, title=document.title, document_date=document.document_date
             )

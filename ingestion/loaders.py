@@ -2,13 +2,20 @@
 format's loader (one module each) by the file's extension, and gives titles as plain text.
 
 Every way a file can be unreadable (empty, binary, corrupt, encrypted, a zip bomb, an unsupported type) raises
-:class:`UnreadableFile` with a reason a user can act on; nothing else is expected to escape.
+:class:`UnreadableFile` with a reason a user can act on; nothing else is expected to escape. No file may expand past
+``MAX_EXPANSION`` times the upload limit: a DOCX's unzipped parts, and every format's text, in characters (a small
+PDF can draw millions); extraction stops where the text passes the limit.
 
 Example::
 
     >>> doc = load_document("notes.md", b"---\\ndate: 2024-03-01\\n---\\n# Tides\\nThe moon pulls the sea.")
     >>> doc.title, doc.document_date.year, doc.media_type, doc.sections[0].path
     ('Tides', 2024, 'text/markdown', ('Tides',))
+    >>> try:
+    ...     load_document("notes.txt", b"Tides. " * 100, max_expanded_bytes=400)
+    ... except UnreadableFile as refused:
+    ...     print(refused)
+    refused: the text file expands to more than 400 characters of text (the limit: 4x the upload limit)
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from sift.ingestion.document import (
     LoadedDocument,
     PageSpan,
     SectionSpan,
+    TooMuchText,
     UnreadableFile,
     plain,
 )
@@ -53,7 +61,7 @@ MEDIA_TYPES = {
     ".docx": docx_text.MEDIA_TYPE,
 }
 
-# A DOCX is a zip; refuse one that would expand past this multiple of the upload limit before parsing it.
+# A file may expand to this multiple of the upload limit: a DOCX's unzipped parts in bytes, its text in characters.
 MAX_EXPANSION = 4
 _LONGEST_TITLE = 300
 
@@ -67,14 +75,18 @@ def media_type_of(source: str) -> str:
 
 
 def load_document(source: str, data: bytes, max_expanded_bytes: int = 200 * 1024 * 1024) -> LoadedDocument:
-    """Extract the text and metadata of one file, or raise UnreadableFile."""
+    """Extract the text and metadata of one file, or raise UnreadableFile. ``max_expanded_bytes`` (``MAX_EXPANSION``
+    times the upload limit) bounds a DOCX's unzipped size in bytes and every file's text in characters."""
     media_type = media_type_of(source)
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
-    if media_type == docx_text.MEDIA_TYPE:
-        document = docx_text.load_docx(data, max_expanded_bytes)
-    else:
-        document = _LOADERS[media_type](data)
+    try:
+        document = _LOADERS[media_type](data, max_expanded_bytes)
+    except TooMuchText as exc:
+        raise UnreadableFile(
+            f"refused: the {_FORMAT_NAMES[media_type]} expands to more than {_count(exc.limit)} characters of text "
+            f"(the limit: {MAX_EXPANSION}x the upload limit)"
+        ) from None
     if not document.text:
         raise UnreadableFile("no text could be extracted (a scanned or image-only file needs OCR first)")
     return dataclasses.replace(document, title=plain_title(document.title))
@@ -85,7 +97,20 @@ _LOADERS = {
     markdown_text.MEDIA_TYPE: markdown_text.load_markdown,
     html_text.MEDIA_TYPE: html_text.load_html,
     pdf_text.MEDIA_TYPE: pdf_text.load_pdf,
+    docx_text.MEDIA_TYPE: docx_text.load_docx,
 }
+_FORMAT_NAMES = {
+    text.MEDIA_TYPE: "text file",
+    markdown_text.MEDIA_TYPE: "Markdown file",
+    html_text.MEDIA_TYPE: "HTML page",
+    pdf_text.MEDIA_TYPE: "PDF",
+    docx_text.MEDIA_TYPE: "DOCX",
+}
+
+
+def _count(number: int) -> str:
+    """A count of characters as a person reads it: ``8.4 M`` rather than ``8388608``."""
+    return f"{number / 1e6:.1f} M" if number >= 1e6 else f"{number:,}"
 
 
 def plain_title(title: str | None) -> str | None:

@@ -10,6 +10,9 @@ document itself writes that word with a hyphen. The rule, in full (docs/extracti
 
 Words are never joined across a page break: the word would belong to two pages.
 
+A few kilobytes of PDF can draw millions of characters (one compressed content stream shown on every page, or a
+form drawn again and again), so extraction stops as soon as the text passes ``max_chars``, mid-page if need be.
+
 Example::
 
     >>> repair_hyphenation(["Fresnel's lens bends light by re-\\nfraction. A well-known well-\\nknown lens."])
@@ -24,7 +27,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sift.ingestion.document import LoadedDocument, TextBuilder, UnreadableFile
+from sift.ingestion.document import LoadedDocument, TextBuilder, TooMuchText, UnreadableFile
 from sift.ingestion.text import aware
 
 logger = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ _HYPHENATED = re.compile(r"\b\w+-\w+\b")
 _WORD = re.compile(r"\w+")
 
 
-def load_pdf(data: bytes) -> LoadedDocument:
+def load_pdf(data: bytes, max_chars: int | None = None) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -45,7 +48,7 @@ def load_pdf(data: bytes) -> LoadedDocument:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnreadableFile("encrypted PDF: it needs a password to open")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _page_texts(reader, max_chars)
         info = reader.metadata
         title = info.title if info else None
         date = _date(info)
@@ -58,10 +61,32 @@ def load_pdf(data: bytes) -> LoadedDocument:
         if "cryptography" in str(exc).lower() or "aes" in str(exc).lower():
             raise UnreadableFile("encrypted PDF: it cannot be decrypted") from exc
         raise UnreadableFile(f"corrupt or unreadable PDF ({type(exc).__name__}: {str(exc)[:200]})") from exc
-    builder = TextBuilder()
+    builder = TextBuilder(max_chars)
     for number, text in enumerate(repair_hyphenation(pages), start=1):
         builder.add(text, page=number)
     return builder.build(MEDIA_TYPE, title, date)
+
+
+def _page_texts(reader, max_chars: int | None) -> list[str]:
+    """Each page's text, raising TooMuchText once their total passes ``max_chars``."""
+    if max_chars is None:
+        return [page.extract_text() or "" for page in reader.pages]
+    pages: list[str] = []
+    total = 0
+
+    def count(text: str, *_) -> None:
+        nonlocal total
+        total += len(text)
+        if total > max_chars:
+            # Raised again at every later piece: pypdf swallows the first if it comes from inside a form.
+            raise TooMuchText(max_chars)
+
+    for page in reader.pages:
+        pages.append(page.extract_text(visitor_text=count) or "")
+        total = sum(map(len, pages))  # what the page really gave: pypdf adds line breaks between pieces
+        if total > max_chars:
+            raise TooMuchText(max_chars)
+    return pages
 
 
 def repair_hyphenation(pages: Sequence[str]) -> list[str]:

@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 MEDIA_TYPE = "text/plain"
 
 
-def load_text(data: bytes) -> LoadedDocument:
-    builder = TextBuilder()
+def load_text(data: bytes, max_chars: int | None = None) -> LoadedDocument:
+    builder = TextBuilder(max_chars)
     builder.add(decode_text(data))
     return builder.build(MEDIA_TYPE)
 

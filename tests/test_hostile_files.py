@@ -9,6 +9,7 @@ All fixtures are real files made here with real libraries (pypdf, python-docx's 
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import struct
 import unicodedata
@@ -431,3 +432,120 @@ def test_sample_html_scripts_and_styles_never_reach_passages(tmp_path, embedder)
     assert "SHOULD_NOT_APPEAR" not in text
     assert "querySelectorAll" not in text and "border-bottom" not in text
     assert all("SHOULD_NOT_APPEAR" not in c.text for c in sift.search("SHOULD_NOT_APPEAR script", CORPUS, k=20))
+
+
+# ---------------------------------------------------------------------------------------------- expansion
+
+
+def alias_bomb(levels: int) -> bytes:
+    """Markdown whose YAML front matter is a "billion laughs": each level an anchored list of nine aliases of the
+    one before, the title an alias of the last; a few hundred bytes that stand for 9**levels strings."""
+    names = "abcdefghijk"[:levels]
+    lines = [f'{names[0]}: &{names[0]} ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{name}: &{name} [{','.join([f'*{before}'] * 9)}]" for before, name in itertools.pairwise(names)]
+    return ("---\n" + "\n".join(lines) + f"\ntitle: *{names[-1]}\n---\n# Bell Rock light\nLit in 1811.\n").encode()
+
+
+def test_front_matter_alias_bomb_is_ignored_in_bounded_memory(tmp_path, embedder):
+    import tracemalloc
+
+    bomb = alias_bomb(7)  # 9**7 strings: tens of MB as text (the issue's 486-byte one reached 3 GB)
+    assert len(bomb) < 500
+    sift = open_sift(tmp_path / "data", embedder)
+    tracemalloc.start()
+    try:
+        [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("bomb.md", bomb)], {"bomb.md"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert result.status == "added", result
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    [document] = [d for d in sift.documents(CORPUS) if d.source == "bomb.md"]
+    assert document.title == "Bell Rock light"  # the front matter is ignored, the document's heading gives the title
+    assert "Lit in 1811." in "\n".join(passages(sift, CORPUS))
+
+
+def pdf_drawing(content: bytes, pages: int) -> bytes:
+    """A real PDF of ``pages`` pages that all draw the one compressed content stream: small on disk, however
+    much text it shows."""
+    stream = zlib.compress(content, 9)
+    kids = " ".join(f"{5 + page} 0 R" for page in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Contents 4 0 R >>"
+    ] * pages
+    pdf = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(pdf)
+
+
+def text_lines(line: bytes, count: int) -> bytes:
+    return b"BT /F1 10 Tf 72 720 Td 12 TL " + b"".join(b"(%s) ' " % line for _ in range(count)) + b"ET"
+
+
+def test_pdf_expanding_past_the_limit_is_refused_early(tmp_path, embedder):
+    line = b"The quick brown fox jumps over the lazy dog once more."
+    pdf = pdf_drawing(text_lines(line, 2000), pages=40)  # 40 pages of 110,000 characters from 5 KB
+    assert len(pdf) < 10_000
+    reads = []
+    sift = open_sift(tmp_path / "data", embedder, max_upload_mb=0.05)  # the text may reach 4 x 52 KB
+
+    import pypdf
+
+    original = pypdf.PageObject.extract_text
+
+    def counted(page, *args, **kwargs):
+        reads.append(page.page_number)
+        return original(page, *args, **kwargs)
+
+    pypdf.PageObject.extract_text = counted
+    try:
+        [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("bomb.pdf", pdf)])
+    finally:
+        pypdf.PageObject.extract_text = original
+
+    assert_failed(result, "refused", "PDF expands to more than 209,712 characters", "4x the upload limit")
+    assert len(reads) <= 3, f"{len(reads)} pages were extracted"  # stopped where the text passed the limit
+
+
+def test_passages_past_the_limit_are_refused(tmp_path, embedder):
+    """Dense text (a token every two characters) within the characters limit, making more passages than the
+    limit allows (the characters limit in passages of two characters a token)."""
+    pdf = pdf_drawing(text_lines(b"7 " * 50, 800), pages=1)  # 80,000 characters, 40,000 tokens
+    sift = open_sift(tmp_path / "data", embedder, max_upload_mb=0.02)  # 84,000 characters, 209 passages
+
+    [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("digits.pdf", pdf)])
+
+    assert_failed(result, "refused", "more than 209 passages")
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "name"),
+    [
+        ("notes.txt", b"Tides follow the moon. " * 100, "text file"),
+        ("notes.md", b"# Tides\n" + b"The moon pulls the sea.\n\n" * 100, "Markdown file"),
+        ("page.html", b"<h1>Tides</h1>" + b"<p>The moon pulls the sea.</p>" * 100, "HTML page"),
+        ("slides.pdf", pdf_drawing(text_lines(b"The moon pulls the sea.", 100), pages=1), "PDF"),
+    ],
+)
+def test_every_format_is_capped_in_characters(source, data, name):
+    from sift.ingestion.loaders import UnreadableFile, load_document
+
+    assert len(load_document(source, data).text) > 1000
+    with pytest.raises(UnreadableFile) as refused:
+        load_document(source, data, max_expanded_bytes=1000)
+    assert str(refused.value).startswith(f"refused: the {name} expands to more than 1,000 characters of text")
