@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         "dbpedia-entity-5k and cmu-wikiqa-s10 (each can also be given by path).",
     )
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
+    # Parsing runs in a child process under these limits, so no file can stall or exhaust the app. Generous: a
+    # 50 MB text-heavy PDF takes pypdf minutes, and its text (up to 4x the upload limit) needs memory to hold.
+    parse_in_child: bool = Field(True, description="Parse each file in a child process with the limits below.")
+    parse_cpu_seconds: int = Field(300, ge=1, description="CPU time parsing one file may take.")
+    parse_memory_mb: int = Field(4096, ge=64, description="Memory parsing one file may use, in MiB.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="How much goes to the log.")
     log_file: Path | None = Field(
         None, description="Where errors' tracebacks and Sift's progress are logged. Default: data_dir/logs/sift.log."

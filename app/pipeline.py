@@ -29,6 +29,7 @@ from sift.app.history import Conversation, History, MessageDetails, StoredMessag
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
+from sift.ingestion.isolation import ParseLimits
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import Store, StoredDocument
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
@@ -157,6 +158,9 @@ class Sift:
             chunk_overlap=self.settings.chunk_overlap,
             embedding_batch_size=self.settings.embedding_batch_size,
             max_file_bytes=self.settings.max_upload_bytes,
+            parse_limits=ParseLimits(self.settings.parse_cpu_seconds, self.settings.parse_memory_mb)
+            if self.settings.parse_in_child
+            else None,
         )
         return Ingestor(self.store, self.embedder, options)
 

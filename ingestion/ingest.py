@@ -33,6 +33,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from sift.ingestion.chunking import chunk_text, embedding_text
+from sift.ingestion.isolation import IsolatedParser, ParseLimits
 from sift.ingestion.loaders import (
     MAX_EXPANSION,
     LoadedDocument,
@@ -56,18 +57,20 @@ by an older version are due a ``sift reindex`` (the evals' scratch stores are re
 _DENSEST_CHARACTERS_PER_TOKEN = 2
 
 NOT_KEPT = "the original file was not kept when it was ingested; upload it again"
-SAME_NAME = "another file in this batch has the same name (names are compared in Unicode NFC form); rename one"
+SAME_NAME = "another file stored in this batch has the same name (names are compared in Unicode NFC form); rename one"
 
 
 @dataclass(frozen=True)
 class IngestOptions:
     """How files become passages: passage length and overlap in embedding-model tokens, how many passages are
-    embedded at once, and the largest file accepted (refused before it is read)."""
+    embedded at once, the largest file accepted (refused before it is read), and the limits a file's parsing runs
+    under in a child process (None: parsed in this process, as tests of the loaders themselves do)."""
 
     chunk_size: int
     chunk_overlap: int
     embedding_batch_size: int
     max_file_bytes: int
+    parse_limits: ParseLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Ingestor:
         self.store = store
         self.model = model
         self.options = options
+        self._parser: IsolatedParser | None = None
 
     def ingest(
         self, corpus_name: str, items: list[IngestItem], on_progress: ProgressCallback | None = None
@@ -140,8 +144,10 @@ class Ingestor:
         def ingest_one(item: IngestItem) -> FileResult:
             if item.source in seen:
                 return FileResult(item.source, "failed", SAME_NAME)
-            seen.add(item.source)
-            return self._ingest_one(corpus.id, item)
+            result = self._ingest_one(corpus.id, item)
+            if result.status != "failed":
+                seen.add(item.source)
+            return result
 
         return self._each(items, ingest_one, lambda item: item.source, on_progress)
 
@@ -183,8 +189,18 @@ class Ingestor:
                         report(FileResult(name(rest), "failed", str(exc)))
                     break
         finally:
+            if self._parser is not None:
+                self._parser.close()
+                self._parser = None
             self.store.save_indexes()
         return results
+
+    def _load(self, source: str, data: bytes, max_expanded_bytes: int) -> LoadedDocument:
+        if self.options.parse_limits is None:
+            return load_document(source, data, max_expanded_bytes)
+        if self._parser is None:  # one helper process per batch, closed by _each
+            self._parser = IsolatedParser(self.options.parse_limits)
+        return self._parser.load(source, data, max_expanded_bytes)
 
     def _passages(self, document: LoadedDocument, max_chars: int) -> list[Chunk]:
         """The document's passages, placed on its pages and sections, embedded with its title and section path;
@@ -225,7 +241,7 @@ class Ingestor:
             digest = hashlib.sha256(data).hexdigest()
             if self.store.document_fingerprint(corpus_id, item.source) == digest:
                 return FileResult(item.source, "unchanged")
-            document = load_document(item.source, data, max_expanded_bytes=MAX_EXPANSION * limit)
+            document = self._load(item.source, data, MAX_EXPANSION * limit)
             chunks = self._passages(document, MAX_EXPANSION * limit)
             meta = DocumentMeta(
                 item.source, digest, document.media_type, len(data), document.title, document.document_date, data
@@ -254,7 +270,7 @@ class Ingestor:
                 return FileResult(source, "failed", NOT_KEPT, document_id)
             # The upload limit may have been lowered since: a file already accepted is read whatever its size.
             limit = MAX_EXPANSION * max(self.options.max_file_bytes, len(kept.content))
-            document = load_document(source, kept.content, max_expanded_bytes=limit)
+            document = self._load(source, kept.content, limit)
             chunks = self._passages(document, limit)
             meta = replace(
                 kept, media_type=document.media_type, title=document.title, document_date=document.document_date

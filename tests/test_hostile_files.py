@@ -23,6 +23,7 @@ import pytest
 from sift.app.config import Settings
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import FileResult, IngestItem
+from sift.ingestion.loaders import UnreadableFile
 from tests.conftest import SAMPLE_CORPUS
 
 CORPUS = "harbour"
@@ -451,7 +452,7 @@ def test_front_matter_alias_bomb_is_ignored_in_bounded_memory(tmp_path, embedder
 
     bomb = alias_bomb(7)  # 9**7 strings: tens of MB as text (the issue's 486-byte one reached 3 GB)
     assert len(bomb) < 500
-    sift = open_sift(tmp_path / "data", embedder)
+    sift = open_sift(tmp_path / "data", embedder, parse_in_child=False)  # the loader's own bound, measured here
     tracemalloc.start()
     try:
         [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("bomb.md", bomb)], {"bomb.md"})
@@ -502,7 +503,8 @@ def test_pdf_expanding_past_the_limit_is_refused_early(tmp_path, embedder):
     pdf = pdf_drawing(text_lines(line, 2000), pages=40)  # 40 pages of 110,000 characters from 5 KB
     assert len(pdf) < 10_000
     reads = []
-    sift = open_sift(tmp_path / "data", embedder, max_upload_mb=0.05)  # the text may reach 4 x 52 KB
+    # The text may reach 4 x 52 KB. Parsed in this process, so the pages pypdf extracts can be counted.
+    sift = open_sift(tmp_path / "data", embedder, max_upload_mb=0.05, parse_in_child=False)
 
     import pypdf
 
@@ -520,6 +522,17 @@ def test_pdf_expanding_past_the_limit_is_refused_early(tmp_path, embedder):
 
     assert_failed(result, "refused", "PDF expands to more than 209,712 characters", "4x the upload limit")
     assert len(reads) <= 3, f"{len(reads)} pages were extracted"  # stopped where the text passed the limit
+
+
+def test_small_pdf_drawing_millions_of_characters_is_refused_at_the_default_limit(tmp_path, embedder):
+    """The issue's probe: a 52 KB PDF drew 25.8 M characters, far below 4x the default 50 MB upload limit."""
+    line = b"The quick brown fox jumps over the lazy dog once more."
+    pdf = pdf_drawing(text_lines(line, 2000), pages=40)  # 4.4 M characters from under 10 KB
+    sift = open_sift(tmp_path / "data", embedder)
+
+    [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("bomb.pdf", pdf)])
+
+    assert_failed(result, "refused", "PDF expands to more than 1.0 M characters", "100 characters per byte")
 
 
 def test_passages_past_the_limit_are_refused(tmp_path, embedder):
@@ -549,3 +562,41 @@ def test_every_format_is_capped_in_characters(source, data, name):
     with pytest.raises(UnreadableFile) as refused:
         load_document(source, data, max_expanded_bytes=1000)
     assert str(refused.value).startswith(f"refused: the {name} expands to more than 1,000 characters of text")
+
+
+# ---------------------------------------------------------------------------------------------- parsing in a child
+
+
+def markdown_list(items: int) -> bytes:
+    """A Markdown file of many short list items: markdown-it takes seconds of CPU on a few MB of it."""
+    return b"# Inventory\n\n" + b"".join(b"- item %d of the lamp room stores\n" % i for i in range(items))
+
+
+def test_a_file_that_parses_past_its_cpu_time_fails_alone(tmp_path, embedder):
+    slow = markdown_list(150_000)  # ~5 MB: several seconds of CPU for markdown-it on this machine
+    sift = open_sift(tmp_path / "data", embedder, parse_cpu_seconds=1)
+
+    [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("inventory.md", slow)])
+
+    assert_failed(result, "refused", "took more than 1 s of CPU time")
+
+
+def test_a_file_that_needs_more_memory_than_allowed_fails_alone(tmp_path, embedder):
+    big = b"The keeper wound the clockwork and wrote the weather in the log.\n" * 400_000  # 26 MB of text
+    sift = open_sift(tmp_path / "data", embedder, parse_memory_mb=64)
+
+    [result] = ingest_among_good_files(sift, [IngestItem.from_bytes("log.txt", big)])
+
+    assert_failed(result, "refused", "needed more than 64 MiB of memory")
+
+
+def test_documents_parsed_in_a_child_are_the_ones_parsed_here():
+    from sift.ingestion.isolation import IsolatedParser, ParseLimits
+    from sift.ingestion.loaders import load_document
+
+    with IsolatedParser(ParseLimits(cpu_seconds=60, memory_mb=1024)) as parser:
+        for path in sorted(SAMPLE_CORPUS.iterdir()):
+            data = path.read_bytes()
+            assert parser.load(path.name, data, 2**28) == load_document(path.name, data, 2**28), path.name
+        with pytest.raises(UnreadableFile, match="encrypted PDF"):
+            parser.load("locked.pdf", encrypted_pdf(), 2**28)
