@@ -263,13 +263,18 @@ class Store:
     # ------------------------------------------------------------------------------------------ corpora
 
     def corpus(self, name: str, create: bool = False) -> Corpus:
-        """The corpus of that name (see :func:`corpus_name`); with ``create``, made when missing. Creating a name
-        another process creates at the same moment gives both the one corpus."""
-        name = corpus_name(name)
+        """The corpus of that name, looked up in NFC form; with ``create``, made when missing, its name checked by
+        :func:`corpus_name` first. Creating a name another process creates at the same moment gives both the one
+        corpus. Names are checked only on creation: a corpus made before the checks stays reachable."""
+        name = unicodedata.normalize("NFC", str(name)).strip()
+        if create:
+            name = corpus_name(name)
         with self.session() as session:
             found = session.scalar(select(Corpus).where(Corpus.name == name))
             if found is not None:
                 return found
+            if not name:
+                raise StoreError("A corpus needs a name.")
             if not create:
                 raise CorpusNotFound(f"No corpus named {name!r}. Existing: {', '.join(self.corpus_names()) or 'none'}.")
             corpus = Corpus(name=name, index_version=0)
