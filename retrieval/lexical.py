@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import Corpus
 from sift.ingestion.store import Store
 
@@ -34,3 +35,14 @@ class LexicalRetriever:
         """BM25 scores of given passages of the corpus."""
         index = self.store.lexical_index(corpus.id)
         return {} if index is None else index.scores(query, chunk_ids)
+
+
+def bm25_scores(query: str, texts: list[str]) -> list[float]:
+    """BM25 scores of texts that are not in a corpus index, with the texts themselves as the corpus.
+
+    >>> [round(s, 2) for s in bm25_scores("fog signal", ["The fog signal sounded.", "A quiet night."])]
+    [0.52, 0.0]
+    """
+    if not texts:
+        return []
+    return LexicalIndex.build(range(len(texts)), texts).all_scores(query).tolist()
