@@ -108,8 +108,12 @@ def save_index(index: LexicalIndex, folder: Path, corpus_id: int, version: int) 
             os.fsync(handle.fileno())
     fsync_path(temporary)
     try:
+        if target.exists():  # a damaged folder of this version: a folder cannot be renamed over another
+            replaced = folder / f".{target.name}.old.{os.getpid()}.tmp"
+            os.rename(target, replaced)  # a crash before the next rename leaves no folder: the next reader rebuilds
+            shutil.rmtree(replaced, ignore_errors=True)
         os.rename(temporary, target)
-    except OSError:  # another process saved this version first: the two are built from the same rows
+    except OSError:  # another process saved this version meanwhile, from the same rows
         shutil.rmtree(temporary, ignore_errors=True)
     fsync_path(folder)
     for old_version, old in existing_folders(folder, corpus_id):
