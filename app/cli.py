@@ -4,8 +4,8 @@
     sift reindex --corpus NAME               re-extract every document from its kept original (after an upgrade)
     sift docs --corpus NAME [--json]         documents with passage counts and dates
     sift delete --corpus NAME (--document ID | --all)
-    sift search "query" --corpus NAME [-k 20] [--json]
-    sift ask "question" --corpus NAME [--mode M] [--strategy S] [-k K] [--json]
+    sift search "query" --corpus NAME [--retrieval dense|lexical|hybrid] [-k 20] [--json]
+    sift ask "question" --corpus NAME [--retrieval R] [--mode M] [--strategy S] [-k K] [--json]
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
     sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
@@ -48,6 +48,9 @@ cli.add_typer(eval_app, name="eval")
 
 CorpusOption = Annotated[str, typer.Option("--corpus", "-c", help="Corpus name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+RetrievalOption = Annotated[
+    str | None, typer.Option("--retrieval", help="dense, lexical or hybrid (default: the settings').")
+]
 
 
 def _sift() -> Sift:
@@ -162,10 +165,11 @@ def search(
     query: str,
     corpus: CorpusOption,
     k: Annotated[int | None, typer.Option("-k", help="Number of passages.")] = None,
+    retrieval: RetrievalOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the passages dense retrieval finds for a query."""
-    candidates = _sift().search(query, corpus, k)
+    """Show the passages retrieval finds for a query, with the score each was ranked by."""
+    candidates = _sift().search(query, corpus, k, retrieval)
     if as_json:
         _print_json({"query": query, "corpus": corpus, "candidates": [asdict(c) for c in candidates]})
         return
@@ -181,13 +185,14 @@ def ask(
     mode: Annotated[str | None, typer.Option("--mode", help="Rerank mode (default: the settings').")] = None,
     strategy: Annotated[str | None, typer.Option("--strategy", help="logits or generative.")] = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages retrieved and reranked.")] = None,
+    retrieval: RetrievalOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from a corpus, with numbered citations; --json adds the rerank trace."""
     from sift.app.pipeline import Answer, Status
 
     answer = None
-    for event in _sift().ask_stream(question, corpus, k=k, mode=mode, strategy=strategy):
+    for event in _sift().ask_stream(question, corpus, k=k, mode=mode, strategy=strategy, retrieval=retrieval):
         if isinstance(event, Status) and not as_json:
             typer.secho(event.text, err=True, dim=True)
         elif isinstance(event, Answer):

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     chunk_size: int = Field(200, ge=16, description="Passage length in embedding-model tokens.")
     chunk_overlap: int = Field(30, ge=0, description="Tokens shared by consecutive passages.")
     candidates_k: int = Field(20, ge=1, description="Passages retrieval hands on.")
+    # dense: best on dbpedia-entity-5k (nDCG@10 0.521; hybrid 0.478 with RRF, lexical 0.385; README "Retrieval").
+    retrieval_mode: Literal["dense", "lexical", "hybrid"] = Field(
+        "dense",
+        description="dense: all-MiniLM-L6-v2 cosine; lexical: BM25 (exact names, identifiers, flags); hybrid: both, "
+        "fused.",
+    )
+    retrieval_fusion: Literal["rrf", "minmax", "zscore"] = Field(
+        "rrf",
+        description="How hybrid retrieval fuses its two lists: reciprocal rank, or min-max / z-score normalised "
+        "scores summed.",
+    )
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
         "flat", description="flat: exact inner product. ivf / hnsw: approximate, for large corpora."
     )
@@ -135,7 +146,7 @@ class Settings(BaseSettings):
     rerank_weights: dict[str, float] | None = Field(
         None,
         description='Composite weights overriding the mode\'s defaults, e.g. {"relevance": 1, '
-        '"embedding": 1, "retrieval": 0.5, "diversity": 0.25}.',
+        '"dense": 1, "lexical": 0.5, "diversity": 0.25}.',
     )
     rerank_cross_encoder: str | None = Field(None, description="A sentence-transformers CrossEncoder folder.")
 

@@ -1,7 +1,7 @@
 """``sift eval``: measure Sift on standard collections; every command writes a report (JSON, Markdown, PNG plot).
 
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
-    sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
+    sift eval retrieval --beir DIR [--retrieval R[:FUSION]]... [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
     sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
 
@@ -70,12 +70,20 @@ def retrieval(
     mode: ModeOption = None,
     strategy: StrategyOption = None,
     limit: LimitOption = None,
+    retrieval: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retrieval",
+            help="dense, lexical, hybrid or hybrid:FUSION (rrf, minmax, zscore); repeat for several "
+            "(default: the settings').",
+        ),
+    ] = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Dense retrieval (mode none) and rerank modes on a BEIR collection ingested into a scratch store:
-    nDCG@10, Recall@10/100, MRR@10."""
-    _run("retrieval", beir, mode, strategy, limit, out, as_json)
+    """Retrieval modes (rerank mode none keeps their order) and rerank modes on a BEIR collection ingested into a
+    scratch store: nDCG@10, Recall@10/100, MRR@10."""
+    _run("retrieval", beir, mode, strategy, limit, out, as_json, retrievals=retrieval)
 
 
 @eval_app.command("qa")

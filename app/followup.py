@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from sift.retrieval.fusion import reciprocal_rank
 from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def turns(messages: Iterable[tuple[str, str, tuple[str, ...]]]) -> list[Turn]:
 def fuse(rankings: list[list[Candidate]], k: int = 60) -> list[Candidate]:
     """Reciprocal rank fusion (Cormack et al., 2009) of several searches' candidates, best first.
 
-    Each passage scores the sum of ``1 / (k + rank)`` over the searches that found it, and keeps its best cosine
+    Each passage scores the sum of ``1 / (k + rank)`` over the searches that found it, and keeps its best first-stage
     ``score``; ``rank`` becomes its fused rank. Nothing is cut: every passage a search found stays, so a second
     search can add passages but never push out those of the first. Ties go to the earlier search's order.
 
@@ -176,14 +177,12 @@ def fuse(rankings: list[list[Candidate]], k: int = 60) -> list[Candidate]:
     >>> [(p.chunk_id, p.rank) for p in fuse([found(1, 2), found(3, 2)])]  # 2: found by both
     [(2, 1), (1, 2), (3, 3)]
     """
-    fused: dict[int, float] = {}
+    fused = reciprocal_rank([[c.chunk_id for c in ranking] for ranking in rankings], k)
     best: dict[int, Candidate] = {}
-    for ranking in rankings:
-        for position, candidate in enumerate(ranking, start=1):
-            fused[candidate.chunk_id] = fused.get(candidate.chunk_id, 0.0) + 1 / (k + position)
-            kept = best.get(candidate.chunk_id)
-            if kept is None or candidate.score > kept.score:
-                best[candidate.chunk_id] = candidate
+    for candidate in (c for ranking in rankings for c in ranking):
+        kept = best.get(candidate.chunk_id)
+        if kept is None or candidate.score > kept.score:
+            best[candidate.chunk_id] = candidate
     # sorted() is stable: among equal sums, the order passages were first seen in (the first search's) stands.
     order = sorted(fused, key=fused.__getitem__, reverse=True)
     return [replace(best[chunk_id], rank=rank) for rank, chunk_id in enumerate(order, start=1)]

@@ -34,7 +34,7 @@ from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import Store, StoredDocument
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
 from sift.rerank.llm import Message
-from sift.retrieval.dense import DenseRetriever
+from sift.retrieval.hybrid import RETRIEVAL_MODES, Retriever
 from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Sift:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._rerankers: dict[tuple[str, str], Reranker] = {}
+        self._retrievers: dict[str, Retriever] = {}
 
     @cached_property
     def store(self) -> Store:
@@ -123,9 +124,21 @@ class Sift:
     def embedder(self):
         return embedding_model(self.settings)
 
-    @cached_property
-    def retriever(self) -> DenseRetriever:
-        return DenseRetriever(self.store, self.embedder, self.settings.resolved_device())
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever of the settings' mode."""
+        return self.retriever_for()
+
+    def retriever_for(self, mode: str | None = None) -> Retriever:
+        """The retriever of a mode (dense, lexical or hybrid; default: the settings'), built once per Sift."""
+        mode = mode or self.settings.retrieval_mode
+        if mode not in self._retrievers:
+            self._retrievers[mode] = Retriever(
+                self.store, self.embedder, mode, self.settings.retrieval_fusion, self.settings.resolved_device()
+            )
+        return self._retrievers[mode]
+
+    retrieval_modes = RETRIEVAL_MODES  # the choices a user has (the UI's retrieval setting)
 
     # ------------------------------------------------------------------------------------------ corpora
 
@@ -199,9 +212,12 @@ class Sift:
 
     # ------------------------------------------------------------------------------------------ questions
 
-    def search(self, query: str, corpus: str, k: int | None = None) -> list[Candidate]:
+    def search(self, query: str, corpus: str, k: int | None = None, retrieval: str | None = None) -> list[Candidate]:
+        """Passages for a query, by ``retrieval`` mode (dense, lexical or hybrid; default: the settings')."""
+        if retrieval is not None and retrieval not in RETRIEVAL_MODES:
+            raise ValueError(f"Unknown retrieval mode {retrieval!r}; choose from {', '.join(RETRIEVAL_MODES)}.")
         self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
-        return self.retriever.search(query, corpus, k or self.settings.candidates_k)
+        return self.retriever_for(retrieval).search(query, corpus, k or self.settings.candidates_k)
 
     def reranker(
         self, mode: str | None = None, strategy: str | None = None, weights: dict[str, float] | None = None
@@ -265,11 +281,13 @@ class Sift:
         weights: dict[str, float] | None = None,
         conversation_id: int | None = None,
         rewriter: Rewriter | None = None,
+        retrieval: str | None = None,
     ) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
-        Retrieval finds ``k`` candidates, the reranker (``mode``/``strategy``, default: the settings') reorders
-        them and its trace is kept in SQL, and the answer is written from the first ``top_n``. The question's
+        Retrieval (``retrieval``: dense, lexical or hybrid; default: the settings') finds ``k`` candidates, the
+        reranker (``mode``/``strategy``, default: the settings') reorders them and its trace is kept in SQL, and the
+        answer is written from the first ``top_n``. The question's
         conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
         into it ("When was it built?") is searched for both as asked and as ``rewriter`` makes it stand alone
@@ -298,10 +316,10 @@ class Sift:
         standalone = followup.standalone
         yield Status("Searching for " + " and ".join(f"“{text}”" for text in followup.searches) + "…")
         clock = time.perf_counter()
-        candidates = fuse([self.search(text, corpus, k) for text in followup.searches])
+        candidates = fuse([self.search(text, corpus, k, retrieval) for text in followup.searches])
         timings["retrieve"] = _elapsed_ms(clock)
 
-        supported = bool(candidates) and max(c.score for c in candidates) >= self.settings.answer_min_similarity
+        supported = bool(candidates) and max(c.dense for c in candidates) >= self.settings.answer_min_similarity
         # Nothing close to the question: skip the LLM's scoring; the trace still records the retrieval order.
         reranker = self.reranker(mode, strategy, weights) if supported else self.reranker("none")
         yield Status(

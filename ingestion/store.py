@@ -1,9 +1,10 @@
-"""The store: SQL rows (through SQLAlchemy) and one FAISS index per corpus, kept in agreement.
+"""The store: SQL rows (through SQLAlchemy) and, per corpus, a FAISS index and a BM25 index, kept in agreement.
 
 SQL is the source of truth. Each document is written in one transaction that also bumps its corpus's
 ``index_version``; the FAISS file is then brought to that version (in place for flat indexes, rebuilt from the
-vectors in SQL otherwise). A crash between the two leaves a FAISS file of an older version, which the next reader
-replaces by rebuilding from SQL, so SQL rows and FAISS vectors always agree once the store is reopened.
+vectors in SQL otherwise) and the BM25 index rebuilt from the passages' texts. A crash between the two leaves files of
+an older version, which the next reader replaces by rebuilding from SQL, so SQL rows, FAISS vectors and BM25 rows
+always agree once the store is reopened.
 
 Only ingestion writes through this module; retrieval and the app read through it. Layers above may keep tables of
 their own in the same database, on the store's engine, under migrations (and a version table) of their own.
@@ -37,7 +38,8 @@ from sqlalchemy import Connection, Engine, create_engine, delete, event, func, s
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
-from sift.ingestion import vectors
+from sift.ingestion import lexical, vectors
+from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import ChunkRow, Corpus, Document, utcnow
 
 logger = logging.getLogger(__name__)
@@ -165,7 +167,7 @@ class StoredPassage:
 @dataclass
 class _CachedIndex:
     version: int
-    index: Any  # faiss.Index
+    index: Any  # faiss.Index or LexicalIndex
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -240,6 +242,7 @@ class Store:
         self.index_type = index_type
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._indexes: dict[int, _CachedIndex] = {}
+        self._lexical: dict[int, _CachedIndex] = {}
         self._unsaved: set[int] = set()
         self._lock = threading.RLock()
 
@@ -510,6 +513,14 @@ class Store:
             ).all()
         return {row[0]: StoredPassage(*row) for row in rows}
 
+    def embeddings(self, chunk_ids: list[int]) -> dict[int, np.ndarray]:
+        """Stored passage vectors by chunk id (any index type; an IVF index cannot give its vectors back)."""
+        if not chunk_ids:
+            return {}
+        with self.session() as session:
+            rows = session.execute(select(ChunkRow.id, ChunkRow.embedding).where(ChunkRow.id.in_(chunk_ids))).all()
+        return {chunk_id: np.frombuffer(blob, dtype=np.float32) for chunk_id, blob in rows}
+
     def chunk_ids(self, corpus_id: int) -> set[int]:
         with self.session() as session:
             return set(
@@ -543,18 +554,46 @@ class Store:
             self._unsaved.discard(corpus_id)
             return index
 
+    def lexical_index(self, corpus_id: int) -> LexicalIndex | None:
+        """The corpus's BM25 index at the version SQL records, or None for a corpus without passages.
+
+        Loaded from its folder when current, else rebuilt from the passages' texts in SQL and saved.
+        """
+        with self._lock, self.session() as session:
+            version = session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
+            if version is None:
+                raise CorpusNotFound(f"No corpus with id {corpus_id}.")
+            cached = self._lexical.get(corpus_id)
+            if cached is not None and cached.version == version:
+                return cached.index
+            index = lexical.load_index(self.index_folder, corpus_id, version)
+            if index is None:
+                rows = session.execute(
+                    select(ChunkRow.id, ChunkRow.text)
+                    .join(Document, Document.id == ChunkRow.document_id)
+                    .where(Document.corpus_id == corpus_id)
+                    .order_by(ChunkRow.id)
+                ).all()
+                if rows:
+                    index = LexicalIndex.build([r[0] for r in rows], [r[1] for r in rows])
+                    lexical.save_index(index, self.index_folder, corpus_id, version)
+                    self._forget_if_deleted(corpus_id)
+            self._lexical[corpus_id] = _CachedIndex(version, index)
+            return index
+
     def save_indexes(self) -> None:
         """Write every index changed in memory since the last save (ingestion calls this after a batch)."""
         with self._lock:
             for corpus_id in sorted(self._unsaved):
-                cached = self._indexes.get(corpus_id)
-                if cached is not None and cached.index is not None:
-                    self._save(cached.index, corpus_id, cached.version)
-                else:
-                    try:
+                try:
+                    cached = self._indexes.get(corpus_id)
+                    if cached is not None and cached.index is not None:
+                        self._save(cached.index, corpus_id, cached.version)
+                    else:
                         self.vector_index(corpus_id)  # rebuilds from SQL and saves
-                    except CorpusNotFound:  # deleted meanwhile: nothing to save, and no file may stay
-                        self._forget(corpus_id)
+                    self.lexical_index(corpus_id)  # rebuilt whole: BM25's statistics are corpus-wide
+                except CorpusNotFound:  # deleted meanwhile: nothing to save, and no file may stay
+                    self._forget(corpus_id)
             self._unsaved.clear()
 
     def remove_orphaned_indexes(self) -> None:
@@ -567,21 +606,29 @@ class Store:
             known = set(session.scalars(select(Corpus.id).where(Corpus.id.in_(on_disk))))
         for corpus_id in on_disk - known:
             logger.info("removing the index files of deleted corpus %d", corpus_id)
-            vectors.remove_indexes(self.index_folder, corpus_id)
+            self._remove_files(corpus_id)
 
     def _save(self, index, corpus_id: int, version: int) -> None:
         """Write the corpus's index file, then make sure the corpus still exists: a delete that committed while the
         file was written may have removed the old files before this one appeared."""
         vectors.save_index(index, self.index_folder, corpus_id, version, self.index_type)
+        self._forget_if_deleted(corpus_id)
+
+    def _forget_if_deleted(self, corpus_id: int) -> None:
         with self.session() as session:
             if session.get(Corpus, corpus_id) is None:
                 self._forget(corpus_id)
 
     def _forget(self, corpus_id: int) -> None:
-        """Drop a deleted corpus's cached index and its files."""
+        """Drop a deleted corpus's cached indexes and their files."""
         self._indexes.pop(corpus_id, None)
+        self._lexical.pop(corpus_id, None)
         self._unsaved.discard(corpus_id)
+        self._remove_files(corpus_id)
+
+    def _remove_files(self, corpus_id: int) -> None:
         vectors.remove_indexes(self.index_folder, corpus_id)
+        lexical.remove_indexes(self.index_folder, corpus_id)
 
     def _bump_version(self, session: Session, corpus_id: int) -> int:
         """The corpus's next index version, in the caller's transaction. The update is the transaction's first write

@@ -103,7 +103,7 @@ def save_index(index: faiss.Index, folder: Path, corpus_id: int, version: int, k
     with open(temporary, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, target)
-    _fsync_folder(folder)
+    fsync_path(folder)
     for old_version, old in existing_files(folder, corpus_id):
         if old_version <= version and old != target:
             old.unlink(missing_ok=True)
@@ -132,11 +132,11 @@ def remove_abandoned_writes(folder: Path, corpus_id: int) -> None:
     """Delete temporary files left by writers that died mid-save (a live writer's file is left alone)."""
     for path in folder.glob(f".corpus-{corpus_id}.v*.faiss.*.tmp"):
         pid = int(path.suffixes[-2].lstrip(".")) if path.suffixes[-2].lstrip(".").isdigit() else None
-        if pid is None or not _alive(pid):
+        if pid is None or not process_alive(pid):
             path.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,7 +146,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_path(folder: Path) -> None:
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)

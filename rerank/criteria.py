@@ -50,9 +50,11 @@ ONE_TURN = ["depth", "diversity", "clarity", "authoritativeness", "recency"]
 REBEL_ONE_TURN_WEIGHTS = {"relevance": 1.0, **dict.fromkeys(ONE_TURN, 0.25)}
 TWO_TURN_MENU = [name for name in KNOWN if name != "relevance"]
 
-# First-stage signals, criteria of their own so that a weak LLM cannot push the ranking below retrieval.
-RETRIEVAL = "retrieval"
-EMBEDDING = "embedding"
+# First-stage signals, criteria of their own so that a weak LLM cannot push the ranking below retrieval: the
+# query-passage cosine and the BM25 score, both computed for every candidate whichever retriever found it. (Traces from
+# Sift 0.1 name them "embedding" and "retrieval"; there "retrieval" was the same cosine again.)
+DENSE = "dense"
+LEXICAL = "lexical"
 
 
 def criterion(name: str) -> Criterion:

@@ -3,8 +3,9 @@ tokens, passages/s, and baselines measured in the same run over the same queries
 
 The folder holds ``bm25_retrieve_results_*.json`` (queries with their BM25 top-100, text included) and
 ``qrels.*.txt``. The reranker sees the BM25 top-K; the rest of the top-100 keeps BM25 order below them, as in the
-published reranking figures. Baselines: BM25 order, and the embedding similarity alone over the same top-K (read
-from the trace, so it costs nothing extra).
+published reranking figures. Baselines: BM25 order, and the dense similarity alone over the same top-K (read
+from the trace, so it costs nothing extra). The candidates carry the folder's BM25 scores (Anserini over all of MS
+MARCO) as their ``lexical`` signal; the ``dense`` one the reranker computes with its embedder.
 
 What it measures comes back as a ``RerankEvaluation``; ``Machine`` says where it was measured.
 
@@ -110,7 +111,15 @@ def load_trec(folder: str | Path) -> tuple[list[dict], str]:
 
 def to_candidates(hits: list[dict]) -> list[Candidate]:
     return [
-        Candidate(chunk_id=i, text=h["content"], document_id=i, source="msmarco", score=float(h["score"]), rank=i + 1)
+        Candidate(
+            chunk_id=i,
+            text=h["content"],
+            document_id=i,
+            source="msmarco",
+            score=float(h["score"]),
+            rank=i + 1,
+            lexical=float(h["score"]),
+        )
         for i, h in enumerate(hits)
     ]
 
@@ -169,7 +178,7 @@ def evaluate_rerank(
             r.chunk_id: s.score
             for r in result.trace.candidates
             for s in r.criteria
-            if s.name == "embedding" and s.score is not None
+            if s.name == "dense" and s.score is not None
         }
         if len(emb) == len(cands):
             # ties broken by BM25 rank, as the reranker does

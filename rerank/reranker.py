@@ -1,9 +1,9 @@
 """The reranker: one face, ``Reranker.rerank(query, candidates) -> RerankResult``, whatever the mode and strategy.
 
 A mode is a list of scorers (``sift.rerank.scorers``), one per signal; the composite is applied last, over what they
-found. Every mode but ``none`` keeps the first-stage signals — the retrieval score and the query-passage embedding
-similarity — as criteria of the composite, so a weak model cannot sink the ranking. See ``rerank/README.md`` for the
-modes, strategies, defaults and the benchmark behind them.
+found. Every mode but ``none`` keeps the first-stage signals — ``dense`` (the query-passage cosine) and ``lexical``
+(the BM25 score) — as criteria of the composite, so a weak model cannot sink the ranking. See ``rerank/README.md``
+for the modes, strategies, defaults and the benchmark behind them.
 
 Example::
 
@@ -21,17 +21,17 @@ import time
 from dataclasses import dataclass, field
 
 from sift.rerank.composite import DIVERSITY, combine
-from sift.rerank.criteria import EMBEDDING, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, RETRIEVAL, criterion
+from sift.rerank.criteria import DENSE, LEXICAL, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, criterion
 from sift.rerank.inference import infer_criteria
 from sift.rerank.modes import Mode, RelevanceMethod, Strategy
 from sift.rerank.scorers import (
     CrossEncoderRelevance,
+    DenseSimilarity,
     DocumentDate,
-    EmbeddingSimilarity,
     GenerativeJudge,
+    LexicalScore,
     LogitJudge,
     QueryLikelihood,
-    RetrievalScore,
     Scorer,
     Signal,
 )
@@ -45,14 +45,14 @@ logger = logging.getLogger(__name__)
 # similarity is the strongest signal the packaged models have (0.642 alone over the BM25 top-100, 0.656 with BM25 at a
 # quarter of its weight), and SmolLM2-135M's relevance only helps as a tie-breaker-sized term beside it.
 # With a stronger LLM, lower these (SIFT_RERANK_WEIGHTS).
-FIRST_STAGE_WEIGHTS = {EMBEDDING: 4.0, RETRIEVAL: 1.0}
+FIRST_STAGE_WEIGHTS = {DENSE: 4.0, LEXICAL: 1.0}
 
 
 def default_weights(mode: Mode | str) -> dict[str, float]:
     """The composite weights a mode starts from (two-turn adds the weights it infers per query).
 
     >>> default_weights("relevance")
-    {'relevance': 1.0, 'embedding': 4.0, 'retrieval': 1.0}
+    {'relevance': 1.0, 'dense': 4.0, 'lexical': 1.0}
     """
     mode = Mode(mode)
     if mode == Mode.NONE:
@@ -103,8 +103,8 @@ class Reranker:
         weights = {**default_weights(self.mode), **(self.weights or {})}
         inferred, tokens = None, 0
         if self.mode == Mode.NONE or not candidates:
-            # Retrieval order, recorded: every weight 0, so ties keep that order.
-            weights, scorers = {RETRIEVAL: 0.0}, [RetrievalScore()]
+            # Retrieval order, with the first-stage signals recorded: every weight 0, so ties keep that order.
+            weights, scorers = {DENSE: 0.0, LEXICAL: 0.0}, [DenseSimilarity(), LexicalScore()]
         else:
             if self.mode == Mode.REBEL_TWO_TURN:
                 t = time.perf_counter()
@@ -125,7 +125,7 @@ class Reranker:
         notes = {name: note for s in signals for name, note in s.notes.items()}
         vectors = next((s.vectors for s in signals if s.vectors is not None), None)
         if self.mode == Mode.NONE:
-            methods[RETRIEVAL] = "recorded; retrieval order kept"
+            methods = {name: f"{method}; recorded, retrieval order kept" for name, method in methods.items()}
         order, composite, rows = combine(scores, weights, vectors, notes)
         if weights.get(DIVERSITY) and DIVERSITY not in scores:
             methods[DIVERSITY] = "mmr over embeddings" if vectors is not None else "unavailable"
@@ -153,7 +153,7 @@ class Reranker:
         self, weights: dict[str, float], inferred: InferredCriteria | None, candidates: list[Candidate]
     ) -> list[Scorer]:
         """The scorers this mode runs: the first-stage signals, then what judges relevance and the other criteria."""
-        scorers: list[Scorer] = [RetrievalScore(), EmbeddingSimilarity(self.embedder)]
+        scorers: list[Scorer] = [DenseSimilarity(self.embedder, vectors=bool(weights.get(DIVERSITY))), LexicalScore()]
         secondary = (
             list(ONE_TURN) if self.mode == Mode.REBEL_ONE_TURN else list(inferred.importance) if inferred else []
         )

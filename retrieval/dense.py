@@ -1,4 +1,4 @@
-"""Dense retrieval: query -> top-k passages of one corpus through its FAISS index.
+"""Dense retrieval: query -> top-k passages of one corpus through its FAISS index, by cosine similarity.
 
 Example::
 
@@ -6,9 +6,9 @@ Example::
     >>> from sentence_transformers import SentenceTransformer
     >>> from sift.ingestion.store import Store
     >>> store = Store.open("sqlite:///data/sift.db", Path("data"))  # doctest: +SKIP
-    >>> retriever = DenseRetriever(store, SentenceTransformer("models/all-MiniLM-L6-v2"))  # doctest: +SKIP
-    >>> [c.source for c in retriever.search("How does a Fresnel lens work?", "sample", k=3)]  # doctest: +SKIP
-    ['fresnel-lens.pdf', 'fresnel-lens.pdf', 'history-of-lighthouses.md']
+    >>> dense = DenseRetriever(store, SentenceTransformer("models/all-MiniLM-L6-v2"))  # doctest: +SKIP
+    >>> dense.hits(dense.embed_query("How does a Fresnel lens work?"), store.corpus("sample"), k=1)  # doctest: +SKIP
+    [(12, 0.71)]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import logging
 import numpy as np
 
 from sift.ingestion import vectors
+from sift.ingestion.schema import Corpus
 from sift.ingestion.store import Store
-from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class DenseRetriever:
         self.device = device
         self._device_copies: dict[int, tuple[int, object]] = {}  # corpus id -> (index version, its GPU copy)
 
-    def _searchable(self, corpus, index):
+    def _searchable(self, corpus: Corpus, index):
         if self.device != "cuda":
             return index
         cached = self._device_copies.get(corpus.id)
@@ -44,40 +44,20 @@ class DenseRetriever:
         return cached[1]
 
     def embed_query(self, query: str) -> np.ndarray:
+        """The query's normalised embedding, shape (1, dim)."""
         return self.model.encode(
             [query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         ).astype(np.float32)
 
-    def search(self, query: str, corpus_name: str, k: int = 20) -> list[Candidate]:
-        if not query.strip():
-            raise ValueError("The query is empty.")
-        corpus = self.store.corpus(corpus_name)
+    def hits(self, query_vector: np.ndarray, corpus: Corpus, k: int) -> list[tuple[int, float]]:
+        """The top ``k`` (chunk id, cosine), best first."""
         index = self.store.vector_index(corpus.id)
         if index is None or index.ntotal == 0:
             return []
-        searchable = self._searchable(corpus, index)
-        scores, ids = searchable.search(self.embed_query(query), min(k, index.ntotal))
-        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
-        passages = self.store.passages([i for i, _ in hits])
-        candidates = []
-        for chunk_id, score in hits:
-            passage = passages.get(chunk_id)
-            if passage is None:  # removed by another process since the index was read
-                continue
-            candidates.append(
-                Candidate(
-                    chunk_id=chunk_id,
-                    text=passage.text,
-                    document_id=passage.document_id,
-                    source=passage.source,
-                    score=score,
-                    rank=len(candidates) + 1,
-                    title=passage.title,
-                    document_date=passage.document_date,
-                    media_type=passage.media_type,
-                    page_start=passage.page_start,
-                    page_end=passage.page_end,
-                    section=passage.section,
-                )
-            )
-        return candidates
+        scores, ids = self._searchable(corpus, index).search(query_vector, min(k, index.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
+
+    def similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
+        """Cosines of given passages, from their stored vectors."""
+        stored = self.store.embeddings(chunk_ids)
+        return {chunk_id: float(vector @ query_vector[0]) for chunk_id, vector in stored.items()}

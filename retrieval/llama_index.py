@@ -1,8 +1,8 @@
-"""Sift's dense retriever as a llama-index ``BaseRetriever``, so llama-index pipelines can use a Sift corpus.
+"""Sift's retriever as a llama-index ``BaseRetriever``, so llama-index pipelines can use a Sift corpus.
 
 Example::
 
-    >>> retriever = SiftRetriever(dense_retriever, corpus="sample", k=5)  # doctest: +SKIP
+    >>> retriever = SiftRetriever(sift.retriever, corpus="sample", k=5)  # doctest: +SKIP
     >>> nodes = retriever.retrieve("Who built the Eddystone lighthouse?")  # doctest: +SKIP
     >>> nodes[0].node.metadata["source"]  # doctest: +SKIP
     'history-of-lighthouses.md'
@@ -15,8 +15,7 @@ import logging
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from sift.retrieval.dense import DenseRetriever
-from sift.retrieval.types import Candidate
+from sift.retrieval.types import Candidate, Retriever
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def candidate_to_node(candidate: Candidate) -> NodeWithScore:
 
 
 class SiftRetriever(BaseRetriever):
-    def __init__(self, retriever: DenseRetriever, corpus: str, k: int = 20):
+    def __init__(self, retriever: Retriever, corpus: str, k: int = 20):
         super().__init__()
         self._retriever = retriever
         self._corpus = corpus

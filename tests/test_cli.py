@@ -70,6 +70,23 @@ def test_docs_json(data_dir):
     assert doc["document_date"].startswith("2024-03-01") and doc["chunks"] > 0
 
 
+@pytest.mark.parametrize("retrieval", ["lexical", "hybrid"])
+def test_search_by_retrieval_mode(data_dir, retrieval):
+    found = json.loads(
+        sift(
+            data_dir, "search", "Grace Darling", "--corpus", "lights", "--retrieval", retrieval, "-k", "3", "--json"
+        ).stdout
+    )
+    top = found["candidates"][0]
+    assert top["source"].endswith("lighthouse-keepers-daily-life.txt") and "Grace Darling" in top["text"]
+    assert all(c["dense"] is not None and c["lexical"] is not None for c in found["candidates"])
+    assert top["lexical"] > 0
+    if retrieval == "lexical":  # ranked by BM25 itself
+        assert [c["score"] for c in found["candidates"]] == [c["lexical"] for c in found["candidates"]]
+    wrong = sift(data_dir, "search", "x", "--corpus", "lights", "--retrieval", "sparse", check=False)
+    assert wrong.returncode == 1 and "Unknown retrieval mode 'sparse'" in wrong.stderr
+
+
 def test_search_and_ask_json(data_dir):
     found = json.loads(
         sift(data_dir, "search", "Who was Grace Darling?", "--corpus", "lights", "-k", "5", "--json").stdout

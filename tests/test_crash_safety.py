@@ -97,7 +97,8 @@ def sql_vectors(store: Store, corpus_id: int) -> dict[int, np.ndarray]:
 
 
 def assert_sql_and_faiss_agree(store: Store, corpus: str) -> set[int]:
-    """The corpus's passages in SQL are exactly the vectors in its FAISS index, vector for vector."""
+    """The corpus's passages in SQL are exactly the vectors in its FAISS index, vector for vector, and exactly the
+    rows of its BM25 index."""
     corpus_id = store.corpus(corpus).id
     stored = sql_vectors(store, corpus_id)
     assert set(stored) == store.chunk_ids(corpus_id)
@@ -106,11 +107,14 @@ def assert_sql_and_faiss_agree(store: Store, corpus: str) -> set[int]:
     assert indexed == set(stored), f"only in SQL: {set(stored) - indexed}, only in FAISS: {indexed - set(stored)}"
     for chunk_id, vector in stored.items():
         np.testing.assert_allclose(index.reconstruct(chunk_id), vector, atol=1e-6)
+    bm25 = store.lexical_index(corpus_id)
+    in_bm25 = [] if bm25 is None else bm25.ids.tolist()
+    assert sorted(in_bm25) == sorted(stored), f"only in SQL: {set(stored) - set(in_bm25)}, in BM25: {set(in_bm25)}"
     return indexed
 
 
 def index_file_versions(settings: Settings, corpus_id: int) -> list[int]:
-    pattern = re.compile(rf"corpus-{corpus_id}\.v(\d+)\..*faiss")
+    pattern = re.compile(rf"corpus-{corpus_id}\.v(\d+)\..*(faiss|bm25s)")
     folder = settings.data_dir / "indexes"
     return (
         sorted(int(m.group(1)) for p in folder.glob("*") if (m := pattern.fullmatch(p.name))) if folder.exists() else []
@@ -446,6 +450,27 @@ def test_damaged_index_file_is_rebuilt_from_sql(how, next_step, settings, embedd
     rebuilt = sorted((settings.data_dir / "indexes").glob(f"corpus-{corpus_id}.*faiss"))
     assert len(rebuilt) == 1
     assert faiss.read_index(str(rebuilt[0])).ntotal == sum(chunks for chunks, _ in baseline.values())
+
+
+@pytest.mark.parametrize("next_step", ["search", "ingest"])
+@pytest.mark.parametrize("how", ["deleted", "garbage", "truncated"])
+@pytest.mark.parametrize("part", ["vocab.index.json", "data.csc.index.npy", "chunk_ids.npy"])
+def test_damaged_lexical_file_is_rebuilt_from_sql(part, how, next_step, settings, embedder):
+    baseline = ingest_baseline(settings, embedder)
+    corpus_id = open_sift(settings, embedder).store.corpus(CORPUS).id
+    [folder] = (settings.data_dir / "indexes").glob(f"corpus-{corpus_id}.*bm25s")
+    damage(folder / part, how)
+
+    sift = open_sift(settings, embedder)
+    if next_step == "ingest":  # the next command writes first, on top of the damaged folder
+        [result] = sift.ingest([IngestItem.from_bytes("late.txt", b"The fog signal sounded all night.")], CORPUS)
+        assert result.status == "added"
+        baseline["late.txt"] = (1, hashlib.sha256(b"The fog signal sounded all night.").hexdigest())
+        sift.store.engine.dispose()
+    reopened = assert_reopens_consistent(settings, embedder, baseline)
+    assert reopened.search("polishing the brass", CORPUS, k=1, retrieval="lexical")[0].source == "keepers-handbook.md"
+    [rebuilt] = (settings.data_dir / "indexes").glob(f"corpus-{corpus_id}.*bm25s")
+    assert (rebuilt / part).is_file()
 
 
 # ---------------------------------------------------------------------------------------------- deletion

@@ -323,8 +323,8 @@ def test_inspector_table_has_a_row_per_candidate(data_dir):
         "retrieval rank",
         "change",
         "passage",
-        "retrieval",
-        "embedding",
+        "dense",
+        "lexical",
         "relevance",
         "composite",
     ]

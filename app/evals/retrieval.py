@@ -1,16 +1,20 @@
-"""``sift eval retrieval``: dense retrieval and each rerank mode on a BEIR-format collection.
+"""``sift eval retrieval``: each retrieval mode (dense, lexical, hybrid) and each rerank mode on a BEIR collection.
 
 The corpus is ingested into a scratch store (one document per BEIR entry, its title as heading), each judged query is
-retrieved once (the top ``depth`` passages), and every mode orders that same list: ``none`` keeps the dense order,
+retrieved once per retrieval mode (the top ``depth`` passages), and every rerank mode orders that same list: ``none``
+keeps the retrieval order,
 a rerank mode reorders the first ``candidates_k`` and keeps the rest below them. Passages map back to their BEIR
 document, which ranks at its best passage. Reported: nDCG@10, Recall@10/100 and MRR@10 (ranx).
 
 Example::
 
     >>> report = evaluate_retrieval(Settings(), Path("../shared/datasets/dbpedia-entity-5k"),
-    ...                             [("none", None), ("relevance", "logits")], limit=10)  # doctest: +SKIP
+    ...                             [("none", None), ("relevance", "logits")], limit=10,
+    ...                             retrievals=["dense", "hybrid:rrf"])                  # doctest: +SKIP
     >>> report.rows[0].metrics["ndcg@10"]                                                # doctest: +SKIP
     0.4312
+    >>> parse_retrievals(["dense", "hybrid:minmax"], default_fusion="rrf")
+    [('dense', None), ('hybrid', 'minmax')]
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_si
 from sift.app.evals.metrics import RANKING_METRICS, ranking_metrics
 from sift.app.evals.reports import Report, ReportRow
 from sift.ingestion.ingest import IngestItem
+from sift.retrieval.fusion import FUSIONS
+from sift.retrieval.hybrid import RETRIEVAL_MODES, Retriever
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +76,19 @@ def beir_items(corpus: list[dict]) -> tuple[list[IngestItem], dict[str, str]]:
     return items, ids
 
 
+def parse_retrievals(specs: list[str], default_fusion: str) -> list[tuple[str, str | None]]:
+    """``mode`` or ``hybrid:fusion`` -> (mode, fusion); only hybrid has a fusion."""
+    parsed = []
+    for spec in specs:
+        mode, _, fusion = spec.partition(":")
+        if mode not in RETRIEVAL_MODES:
+            raise ValueError(f"Unknown retrieval mode {mode!r}; choose from {', '.join(RETRIEVAL_MODES)}.")
+        if fusion and (mode != "hybrid" or fusion not in FUSIONS):
+            raise ValueError(f"{spec!r}: only hybrid takes a fusion, one of {', '.join(FUSIONS)}.")
+        parsed.append((mode, (fusion or default_fusion) if mode == "hybrid" else None))
+    return list(dict.fromkeys(parsed))
+
+
 def evaluate_retrieval(
     settings: Settings,
     folder: Path,
@@ -78,22 +97,17 @@ def evaluate_retrieval(
     depth: int = 100,
     on_progress: EvalProgress | None = None,
     command: str | None = None,
+    retrievals: list[str] | None = None,
 ) -> Report:
-    """Ranking quality and time per query of dense retrieval (``none``) and each rerank mode."""
+    """Ranking quality and time per query of each retrieval mode (``retrievals``: ``dense``, ``lexical``,
+    ``hybrid`` or ``hybrid:fusion``; default: the settings') under each rerank mode (``none``: retrieval order)."""
+    retrieval_specs = parse_retrievals(retrievals or [settings.retrieval_mode], settings.retrieval_fusion)
     corpus, queries, qrels = load_beir(folder)
     judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())][: limit or None]
     qrels = {q: qrels[q] for q in judged}
     sift = scratch_sift(settings, folder)
     items, beir_id = beir_items(corpus)
     ingest_dataset(sift, CORPUS, items, on_progress)
-
-    retrieved, retrieve_ms = {}, []
-    for i, qid in enumerate(judged):
-        start = time.perf_counter()
-        retrieved[qid] = sift.search(queries[qid], CORPUS, depth)
-        retrieve_ms.append(1000 * (time.perf_counter() - start))
-        if on_progress:
-            on_progress("Retrieving", i + 1, len(judged))
 
     report = Report.new(
         "retrieval",
@@ -110,11 +124,24 @@ def evaluate_retrieval(
             "index_type": settings.index_type,
         },
     )
-    for mode, strategy in modes:
+    retrieved: dict[str, dict[str, list]] = {}  # retrieval mode -> query -> candidates
+    retrieve_ms: dict[str, list[float]] = {}
+    for retrieval, fusion in retrieval_specs:
+        retriever = Retriever(sift.store, sift.embedder, retrieval, fusion or "rrf", settings.resolved_device())
+        variant = retrieval + (f":{fusion}" if fusion else "")
+        retrieved[variant], retrieve_ms[variant] = {}, []
+        for i, qid in enumerate(judged):
+            start = time.perf_counter()
+            retrieved[variant][qid] = retriever.search(queries[qid], CORPUS, depth)
+            retrieve_ms[variant].append(1000 * (time.perf_counter() - start))
+            if on_progress:
+                on_progress(f"Retrieving ({variant})", i + 1, len(judged))
+
+    for (mode, strategy), variant in ((m, v) for m in modes for v in retrieved):
         reranker = sift.reranker(mode, strategy) if mode != "none" else None
         run, rerank_ms = {}, []
         for i, qid in enumerate(judged):
-            candidates = retrieved[qid]
+            candidates = retrieved[variant][qid]
             head, tail = candidates[: settings.candidates_k], candidates[settings.candidates_k :]
             if reranker is not None:
                 start = time.perf_counter()
@@ -123,11 +150,12 @@ def evaluate_retrieval(
             run[qid] = _document_scores([beir_id.get(c.source, c.source) for c in head + tail])
             if on_progress:
                 on_progress(f"Ranking with {mode}" + (f" ({strategy})" if strategy else ""), i + 1, len(judged))
-        timings = {"retrieve": mean(retrieve_ms)} | ({"rerank": mean(rerank_ms)} if rerank_ms else {})
+        timings = {"retrieve": mean(retrieve_ms[variant])} | ({"rerank": mean(rerank_ms)} if rerank_ms else {})
         report.rows.append(
             ReportRow(
                 mode=mode,
                 strategy=strategy,
+                variant=variant,
                 queries=len(judged),
                 metrics=ranking_metrics(qrels, run, RANKING_METRICS),
                 ms_per_query=round(sum(v for v in timings.values() if v), 1),

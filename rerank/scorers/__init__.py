@@ -2,8 +2,8 @@
 
 | scorer                  | signal                                             | needs            |
 |-------------------------|----------------------------------------------------|------------------|
-| ``RetrievalScore``      | the first-stage score                              | nothing          |
-| ``EmbeddingSimilarity`` | query-passage cosine (and vectors for MMR)         | an embedder      |
+| ``DenseSimilarity``     | query-passage cosine (and vectors for MMR)         | retrieval's, or an embedder |
+| ``LexicalScore``        | BM25 score                                         | retrieval's, or nothing |
 | ``QueryLikelihood``     | relevance as mean log P(query | passage)            | an LLM           |
 | ``LogitJudge``          | any criteria, expected score from next-token logits| an LLM           |
 | ``GenerativeJudge``     | any criteria, scores the model writes              | an LLM           |
@@ -13,21 +13,21 @@
 
 from sift.rerank.scorers.base import Scorer, Signal
 from sift.rerank.scorers.cross_encoder import CrossEncoderRelevance
-from sift.rerank.scorers.embedding import EmbeddingSimilarity
-from sift.rerank.scorers.first_stage import RetrievalScore
+from sift.rerank.scorers.dense import DenseSimilarity
 from sift.rerank.scorers.generative import GenerativeJudge
 from sift.rerank.scorers.judge import LogitJudge
+from sift.rerank.scorers.lexical import LexicalScore
 from sift.rerank.scorers.query_likelihood import QueryLikelihood
 from sift.rerank.scorers.recency import DocumentDate
 
 __all__ = [
     "CrossEncoderRelevance",
+    "DenseSimilarity",
     "DocumentDate",
-    "EmbeddingSimilarity",
     "GenerativeJudge",
+    "LexicalScore",
     "LogitJudge",
     "QueryLikelihood",
-    "RetrievalScore",
     "Scorer",
     "Signal",
 ]

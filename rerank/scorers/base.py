@@ -8,9 +8,9 @@ applies the composite last (``sift.rerank.composite``).
 Example::
 
     >>> import numpy as np
-    >>> signal = Signal({"retrieval": np.array([0.9, 0.4])}, method="first-stage score")
+    >>> signal = Signal({"lexical": np.array([0.9, 0.4])}, method="bm25 over the corpus")
     >>> signal.methods()
-    {'retrieval': 'first-stage score'}
+    {'lexical': 'bm25 over the corpus'}
 """
 
 from __future__ import annotations

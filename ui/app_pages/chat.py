@@ -1,6 +1,6 @@
 """Chat: questions to the picked corpus in a conversation kept in SQL; answers stream in and cite their passages.
 
-The page owns the sidebar's conversation picker and rerank settings; Sift does the asking and the storing.
+The page owns the sidebar's conversation picker and retrieval and rerank settings; Sift does the asking and the storing.
 """
 
 import logging
@@ -27,16 +27,25 @@ if corpus is None:
     st.stop()
 
 
-def rerank_options() -> dict:
-    """The sidebar's rerank settings, as ``ask_stream`` keyword arguments."""
+def ask_options() -> dict:
+    """The sidebar's retrieval and rerank settings, as ``ask_stream`` keyword arguments."""
     settings = sift().settings
     for key, default in [
+        ("retrieval", settings.retrieval_mode),
         ("mode", settings.rerank_mode),
         ("strategy", settings.rerank_strategy),
         ("k", settings.candidates_k),
         ("top_n", settings.answer_top_n),
     ]:
         st.session_state.setdefault(KEPT + key, default)
+    st.subheader("Retrieval")
+    retrieval = st.selectbox(
+        "Retrieval",
+        sift().retrieval_modes,
+        key=KEPT + "retrieval",
+        help="dense: meaning (embeddings). lexical: exact words (BM25), for names, identifiers and flags. "
+        "hybrid: both, fused.",
+    )
     st.subheader("Reranking")
     mode = st.selectbox(
         "Mode",
@@ -63,7 +72,14 @@ def rerank_options() -> dict:
             weights[name] = st.slider(name, 0.0, max(2.0, 2 * float(default)), step=0.05, key=key)
     if mode == "rebel-two-turn":
         st.caption("More criteria, and their weights, are inferred for each question.")
-    return {"mode": mode, "strategy": strategy, "k": int(k), "top_n": int(top_n), "weights": weights}
+    return {
+        "retrieval": retrieval,
+        "mode": mode,
+        "strategy": strategy,
+        "k": int(k),
+        "top_n": int(top_n),
+        "weights": weights,
+    }
 
 
 def show_checks(
@@ -189,7 +205,7 @@ with st.sidebar:
             else f"{conversations[cid].title} · {conversations[cid].created_at:%d %b %H:%M}"
         ),
     )
-    options = rerank_options()
+    options = ask_options()
 
 st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages."))
 question = st.chat_input("Ask a question", key=QUESTION, on_submit=start_conversation_if_new)
