@@ -106,7 +106,7 @@ def test_every_mode_and_strategy_end_to_end(lm, embedder, mode, strategy, method
     reranker = Reranker(mode, strategy, lm=lm, embedder=embedder, relevance_method=method, batch_size=3)
     given = candidates()
     result = reranker.rerank(QUERY, given)
-    trace = check_complete(result, given, ["relevance", "embedding", "retrieval"])
+    trace = check_complete(result, given, ["relevance", "dense", "lexical"])
     assert trace["tokens_processed"] > 0 and trace["model"] == lm.name
     if mode == "rebel-one-turn":
         assert {"depth", "clarity", "authoritativeness", "recency", "diversity"} <= set(trace["weights"])
@@ -138,7 +138,7 @@ def test_unusable_generated_text_falls_back_to_first_stage_signals(llm, embedder
         by = {c["name"]: c for c in row["criteria"]}
         assert by["relevance"]["fallback"] and by["relevance"]["normalized"] == 0
         assert "neutral" in by["relevance"]["note"]
-        assert not by["embedding"]["fallback"]
+        assert not by["dense"]["fallback"]
     assert result.candidates[0].chunk_id == 1  # the first-stage signals alone still find the answer
 
 
@@ -171,7 +171,7 @@ def test_metadata_recency_and_cross_encoder(embedder):
     ce = CrossEncoder(str(packaged_embedding_folder()), num_labels=1, device="cpu")
     given = candidates()
     result = Reranker("cross-encoder", cross_encoder=ce, embedder=embedder).rerank(QUERY, given)
-    trace = check_complete(result, given, ["relevance", "embedding"])
+    trace = check_complete(result, given, ["relevance", "dense"])
     assert trace["criteria_methods"]["relevance"] == "cross-encoder" and trace["strategy"] is None
     dated = [
         Candidate(i, t, i, "s", 1.0, i + 1, document_date=datetime(2000 + 10 * i, 1, 1)) for i, t in enumerate(TEXTS)
