@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -149,6 +149,19 @@ class Settings(BaseSettings):
         '"dense": 1, "lexical": 0.5, "diversity": 0.25}.',
     )
     rerank_cross_encoder: str | None = Field(None, description="A sentence-transformers CrossEncoder folder.")
+
+    @field_validator("rerank_weights")
+    @classmethod
+    def _no_renamed_criteria(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
+        # Sift 0.2 named the first-stage signals "embedding" and "retrieval"; a weight under an old name would be
+        # silently ignored, so it is refused with the new names.
+        renamed = sorted(set(weights or {}) & {"embedding", "retrieval"})
+        if renamed:
+            raise ValueError(
+                f"rerank_weights uses {', '.join(renamed)}: the first-stage criteria are now dense (query-passage "
+                "cosine) and lexical (BM25)."
+            )
+        return weights
 
     @classmethod
     def settings_customise_sources(
