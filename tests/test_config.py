@@ -43,6 +43,6 @@ def test_weights_under_the_old_criterion_names_are_refused_with_the_new_ones():
     import pydantic
     import pytest
 
-    with pytest.raises(pydantic.ValidationError, match="now dense .* and lexical"):
+    with pytest.raises(pydantic.ValidationError, match=r"now dense .* and lexical"):
         Settings(rerank_weights={"relevance": 1, "embedding": 2})
     assert Settings(rerank_weights={"dense": 2, "lexical": 0.5}).rerank_weights == {"dense": 2, "lexical": 0.5}
