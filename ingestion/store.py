@@ -539,11 +539,8 @@ class Store:
         Loaded from its file when current, else rebuilt from the vectors in SQL and saved.
         """
         with self._lock, self.session() as session:
-            version = session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
-            if version is None:
-                raise CorpusNotFound(f"No corpus with id {corpus_id}.")
-            cached = self._indexes.get(corpus_id)
-            if cached is not None and cached.version == version:
+            version = self._committed_version(session, corpus_id)
+            if (cached := self._indexes.get(corpus_id)) is not None and cached.version == version:
                 return cached.index
             index = vectors.load_index(self.index_folder, corpus_id, version, self.index_type)
             if index is None:
@@ -560,11 +557,8 @@ class Store:
         Loaded from its folder when current, else rebuilt from the passages' texts in SQL and saved.
         """
         with self._lock, self.session() as session:
-            version = session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
-            if version is None:
-                raise CorpusNotFound(f"No corpus with id {corpus_id}.")
-            cached = self._lexical.get(corpus_id)
-            if cached is not None and cached.version == version:
+            version = self._committed_version(session, corpus_id)
+            if (cached := self._lexical.get(corpus_id)) is not None and cached.version == version:
                 return cached.index
             index = lexical.load_index(self.index_folder, corpus_id, version)
             if index is None:
@@ -580,6 +574,13 @@ class Store:
                     self._forget_if_deleted(corpus_id)
             self._lexical[corpus_id] = _CachedIndex(version, index)
             return index
+
+    def _committed_version(self, session: Session, corpus_id: int) -> int:
+        """The index version SQL records for the corpus (the one its index files must carry)."""
+        version = session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
+        if version is None:
+            raise CorpusNotFound(f"No corpus with id {corpus_id}.")
+        return version
 
     def save_indexes(self) -> None:
         """Write every index changed in memory since the last save (ingestion calls this after a batch)."""
