@@ -25,6 +25,10 @@ search     k=10 everywhere. synthetic.<size>.<kind>: one-query index.search late
            ivf/hnsw and unlike text embeddings. real_corpus_faiss: the same on the ingested chunks' embeddings
            and the embedded questions. real_corpus_end_to_end: DenseRetriever.search p50/p95 (query embedding +
            FAISS + SQL fetch) over the ingested corpus, with the configured index_type.
+           lexical.<size>: the BM25 index (ingestion.lexical, bm25s) over <size> passages, the DBpedia abstracts
+           repeated with a distinct token each (the latency depends on the vocabulary and the postings, not on
+           meaning): build_s, and one-query LexicalIndex.search p50/p95 for the WikiQA questions, beside the flat
+           FAISS index's p50/p95 at the same size (dense_flat_*; query embedding excluded from both).
 llama_index_baseline
            llama-index's default in-memory VectorStoreIndex (SimpleVectorStore) with the same SentenceTransformer
            (wrapped below; same batch size, normalised). ingest: built from the same chunk texts (no loading or
@@ -63,6 +67,7 @@ from sqlalchemy import select
 
 from sift.app.config import Settings
 from sift.app.pipeline import Sift
+from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import ChunkRow
 from sift.ingestion.vectors import build_index
 
@@ -232,6 +237,27 @@ def faiss_kinds(vectors: np.ndarray, queries: np.ndarray) -> tuple[dict, np.ndar
     return results, exact
 
 
+def lexical_sweep(sizes: list[int], asked: list[str], synthetic: dict) -> dict:
+    """The BM25 index at each size: build time and one-query search latency, beside flat FAISS at that size."""
+    with DBPEDIA.open(encoding="utf-8") as lines:
+        abstracts = [f"{entry['title']}. {entry['text']}" for entry in map(json.loads, lines)]
+    found = {}
+    for size in sizes:
+        texts = [f"{abstracts[n % len(abstracts)]} passage{n}" for n in range(size)]
+        log(f"BM25 index over {size:,} passages")
+        index, build_s = timed(lambda texts=texts: LexicalIndex.build(np.arange(len(texts)), texts))
+        timings = latency({"bm25": lambda q, index=index: index.search(q, K)}, asked)["bm25"]
+        flat = synthetic[str(size)]["flat"]
+        found[str(size)] = {
+            "build_s": sig(build_s),
+            **timings,
+            "dense_flat_p50_ms": flat["p50_ms"],
+            "dense_flat_p95_ms": flat["p95_ms"],
+            "lexical_over_dense_p95": ratio(timings["p95_ms"], flat["p95_ms"]),
+        }
+    return found
+
+
 def llama_synthetic(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, embed_model) -> dict:
     def build():
         nodes = [TextNode(id_=str(i), text=f"chunk {i}", embedding=row) for i, row in enumerate(vectors.tolist())]
@@ -370,6 +396,7 @@ def run(args) -> dict:
             "synthetic": synthetic,
             "real_corpus_faiss": faiss_kinds(chunk_vectors, question_vectors)[0],
             "real_corpus_end_to_end": {"index_type": settings.index_type, **end_to_end["sift"]},
+            "lexical": lexical_sweep(args.sizes, asked, synthetic),
         }
 
         # 3. llama-index's default in-memory index, measured above alongside Sift
