@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         '"dense": 1, "lexical": 0.5, "diversity": 0.25}.',
     )
     rerank_cross_encoder: str | None = Field(None, description="A sentence-transformers CrossEncoder folder.")
+    rerank_llm_k: int | None = Field(
+        20,
+        ge=1,
+        description="The cascade: of the candidates_k passages, the best this many by the first-stage signals "
+        "(dense, lexical) are scored by the LLM; the rest keep their first-stage order below. None: all of them.",
+    )
 
     @field_validator("rerank_weights")
     @classmethod
