@@ -4,7 +4,8 @@ folder.
 The measuring is ``rerank.evaluation.evaluate_rerank`` (the reranker alone, on the BM25 candidates the folder ships);
 this module runs it for each mode and each number of candidates, and turns its figures into report rows. The BM25
 order and the embedding similarity, measured in the same run over the same queries, are columns of every row. The
-LLM scores the best ``settings.rerank_llm_k`` candidates of each query (the cascade); a row's variant says how many.
+LLM scores the best ``settings.rerank_llm_k`` candidates of each query (the cascade); a row's variant says how many,
+and its K, where that is not the report's only setup.
 
 Example::
 
@@ -57,8 +58,11 @@ def evaluate_rerank_modes(
     )
     for (mode, strategy), k in product(modes, candidates):
         reranker = build_reranker(settings, mode, strategy)
-        variant = f"K={k}" + (f", LLM {min(k, reranker.llm_k or k)}" if reranker.mode.uses_llm else "")
-        label = f"Reranking with {mode}" + (f" ({strategy})" if strategy else "") + f", {variant}"
+        scored = min(k, reranker.llm_k or k) if reranker.mode.uses_llm else None
+        # A row names its K (and how many of them the LLM scored) where the report has several, or a cascade.
+        shown = len(candidates) > 1 or (scored or k) < k
+        variant = (f"K={k}" + (f", LLM {scored}" if scored else "")) if shown else None
+        label = f"Reranking with {mode}" + (f" ({strategy})" if strategy else "") + (f", {variant}" if variant else "")
         found = evaluate_rerank(
             reranker, folder, k, limit, on_query=partial(on_progress, label) if on_progress else None
         )
