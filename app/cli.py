@@ -185,6 +185,10 @@ def ask(
     mode: Annotated[str | None, typer.Option("--mode", help="Rerank mode (default: the settings').")] = None,
     strategy: Annotated[str | None, typer.Option("--strategy", help="logits or generative.")] = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages retrieved and reranked.")] = None,
+    llm_k: Annotated[
+        int | None,
+        typer.Option("--llm-k", min=1, help="Of those, how many the LLM scores, the best by dense and BM25."),
+    ] = None,
     retrieval: RetrievalOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -192,7 +196,9 @@ def ask(
     from sift.app.pipeline import Answer, Status
 
     answer = None
-    for event in _sift().ask_stream(question, corpus, k=k, mode=mode, strategy=strategy, retrieval=retrieval):
+    for event in _sift().ask_stream(
+        question, corpus, k=k, llm_k=llm_k, mode=mode, strategy=strategy, retrieval=retrieval
+    ):
         if isinstance(event, Status) and not as_json:
             typer.secho(event.text, err=True, dim=True)
         elif isinstance(event, Answer):

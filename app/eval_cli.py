@@ -1,6 +1,6 @@
 """``sift eval``: measure Sift on standard collections; every command writes a report (JSON, Markdown, PNG plot).
 
-    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
+    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--limit N] [--json]
     sift eval retrieval --beir DIR [--retrieval R[:FUSION]]... [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
     sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
@@ -42,6 +42,15 @@ StrategyOption = Annotated[
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Only N queries / questions.")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Results folder (default: data/results).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
+LlmKOption = Annotated[
+    int | None,
+    typer.Option(
+        "--llm-k",
+        min=1,
+        help="The cascade: candidates the LLM scores, the best by dense and BM25 (default: the "
+        "settings' rerank_llm_k).",
+    ),
+]
 
 
 @eval_app.callback()
@@ -54,14 +63,18 @@ def rerank(
     trec: Annotated[Path, typer.Option("--trec", help="Folder with bm25_retrieve_results_*.json and qrels*.txt.")],
     mode: ModeOption = None,
     strategy: StrategyOption = None,
-    candidates: Annotated[int, typer.Option("--candidates", min=1, help="BM25 passages reranked per query.")] = 20,
+    candidates: Annotated[
+        list[int] | None,
+        typer.Option("--candidates", min=1, help="BM25 passages reranked per query; repeat for several (default 20)."),
+    ] = None,
+    llm_k: LlmKOption = None,
     limit: LimitOption = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The reranker alone on TREC DL: nDCG@10 (trec_eval linear gain) beside BM25 and embedding order, latency per
     query, tokens processed, passages/s."""
-    _run("rerank", trec, mode, strategy, limit, out, as_json, candidates=candidates)
+    _run("rerank", trec, mode, strategy, limit, out, as_json, llm_k, candidates=candidates)
 
 
 @eval_app.command("retrieval")
@@ -136,9 +149,11 @@ def _run(
     limit: int | None,
     out: Path | None,
     as_json: bool,
+    llm_k: int | None = None,
     **options,
 ) -> None:
-    """Run one eval with a progress bar per stage on stderr, write its report, print the table (or the JSON)."""
+    """Run one eval with a progress bar per stage on stderr, write its report, print the table (or the JSON);
+    ``llm_k`` overrides the settings' rerank_llm_k."""
     from tqdm import tqdm
 
     from sift.app.evals import run_eval
@@ -147,6 +162,8 @@ def _run(
     settings = Settings()
     if out is not None:
         settings = settings.model_copy(update={"results_dir": out})
+    if llm_k is not None:
+        settings = settings.model_copy(update={"rerank_llm_k": llm_k})
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:

@@ -220,14 +220,21 @@ class Sift:
         return self.retriever_for(retrieval).search(query, corpus, k or self.settings.candidates_k)
 
     def reranker(
-        self, mode: str | None = None, strategy: str | None = None, weights: dict[str, float] | None = None
+        self,
+        mode: str | None = None,
+        strategy: str | None = None,
+        weights: dict[str, float] | None = None,
+        llm_k: int | None = None,
     ) -> Reranker:
-        """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift."""
+        """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift; ``llm_k``
+        (default: the settings') is how many candidates its LLM scores."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
         if key not in self._rerankers:
             self._rerankers[key] = build_reranker(self.settings, *key)
         reranker = self._rerankers[key]
-        return replace(reranker, weights={**(reranker.weights or {}), **weights}) if weights else reranker
+        if weights:
+            reranker = replace(reranker, weights={**(reranker.weights or {}), **weights})
+        return replace(reranker, llm_k=llm_k) if llm_k else reranker
 
     # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
     rerank_modes = tuple(Mode)
@@ -279,6 +286,7 @@ class Sift:
         mode: str | None = None,
         strategy: str | None = None,
         weights: dict[str, float] | None = None,
+        llm_k: int | None = None,
         conversation_id: int | None = None,
         rewriter: Rewriter | None = None,
         retrieval: str | None = None,
@@ -286,7 +294,8 @@ class Sift:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
         Retrieval (``retrieval``: dense, lexical or hybrid; default: the settings') finds ``k`` candidates, the
-        reranker (``mode``/``strategy``, default: the settings') reorders them and its trace is kept in SQL, and the
+        reranker (``mode``/``strategy``, default: the settings'; its LLM scoring the best ``llm_k`` of them by the
+        first-stage signals) reorders them and its trace is kept in SQL, and the
         answer is written from the first ``top_n``. The question's
         conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
@@ -321,7 +330,7 @@ class Sift:
 
         supported = bool(candidates) and max(c.dense for c in candidates) >= self.settings.answer_min_similarity
         # Nothing close to the question: skip the LLM's scoring; the trace still records the retrieval order.
-        reranker = self.reranker(mode, strategy, weights) if supported else self.reranker("none")
+        reranker = self.reranker(mode, strategy, weights, llm_k) if supported else self.reranker("none")
         yield Status(
             f"Reranking {len(candidates)} passages ({reranker.mode}"
             + (f", {reranker.strategy}" if reranker.strategy else "")

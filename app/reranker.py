@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def build_reranker(settings: Settings, mode: str | None = None, strategy: str | None = None) -> Reranker:
-    """A Reranker for ``mode`` / ``strategy`` (default: the settings'), with its models loaded (cached per process)."""
+    """A Reranker for ``mode`` / ``strategy`` (default: the settings'), with its models loaded (cached per process);
+    its LLM scores the best ``settings.rerank_llm_k`` candidates (the cascade)."""
     mode = mode or settings.rerank_mode
     strategy = strategy or settings.rerank_strategy
     cross_encoder = None
@@ -41,4 +42,5 @@ def build_reranker(settings: Settings, mode: str | None = None, strategy: str | 
         weights=settings.rerank_weights,
         relevance_method=settings.rerank_relevance_method,
         batch_size=settings.rerank_batch_size,
+        llm_k=settings.rerank_llm_k,
     )

@@ -5,6 +5,10 @@ found. Every mode but ``none`` keeps the first-stage signals — ``dense`` (the 
 (the BM25 score) — as criteria of the composite, so a weak model cannot sink the ranking. See ``rerank/README.md``
 for the modes, strategies, defaults and the benchmark behind them.
 
+A cascade (``llm_k``): the cheap first-stage signals score every candidate, and only the best ``llm_k`` of them by
+those signals alone go on to the mode's model; they are placed first, by the full composite, and the rest follow in
+their first-stage order. Each candidate's ``stage`` in the trace says which of the two placed it.
+
 Example::
 
     >>> from sift.retrieval.types import Candidate
@@ -12,13 +16,17 @@ Example::
     >>> result = Reranker(Mode.NONE).rerank("anything", candidates)
     >>> [c.final_rank for c in result.trace.candidates], result.trace.tokens_processed
     ([1, 2, 3], 0)
+    >>> [c.stage for c in result.trace.candidates]
+    ['first-stage', 'first-stage', 'first-stage']
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from sift.rerank.composite import DIVERSITY, combine
 from sift.rerank.criteria import DENSE, LEXICAL, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, criterion
@@ -36,7 +44,7 @@ from sift.rerank.scorers import (
     Signal,
 )
 from sift.rerank.scorers.recency import RECENCY
-from sift.rerank.types import InferredCriteria, RerankResult, RerankTrace, TraceCandidate
+from sift.rerank.types import FIRST_STAGE, LLM_STAGE, InferredCriteria, RerankResult, RerankTrace, TraceCandidate
 from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
@@ -75,6 +83,7 @@ class Reranker:
     weights: dict[str, float] | None = None  # overrides, merged over default_weights(mode)
     relevance_method: RelevanceMethod = RelevanceMethod.QUERY_LIKELIHOOD
     batch_size: int = 16
+    llm_k: int | None = None  # the cascade: candidates the model scores, the best by the first stage (None: all)
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -88,6 +97,8 @@ class Reranker:
             self.strategy = None
         if self.mode == Mode.CROSS_ENCODER and self.cross_encoder is None:
             raise ValueError("Mode 'cross-encoder' needs a CrossEncoder.")
+        if self.llm_k is not None and self.llm_k < 1:
+            raise ValueError(f"llm_k must be at least 1 (or None for every candidate), not {self.llm_k}.")
 
     @property
     def model_name(self) -> str | None:
@@ -114,13 +125,23 @@ class Reranker:
                     weights.setdefault(name, weight)  # a weight the user set wins over the inferred one
             scorers = self._scorers(weights, inferred, candidates)
 
-        signals: list[Signal] = []
-        for scorer in scorers:
-            t = time.perf_counter()
-            signals.append(scorer.score(query, candidates))
-            timings[scorer.name] = _ms(t)
+        first_stage = [s for s in scorers if isinstance(s, DenseSimilarity | LexicalScore)]
+        model_stage = [s for s in scorers if not isinstance(s, DenseSimilarity | LexicalScore)]
+        cheap = self._run(first_stage, query, candidates, timings)
+        picked = list(range(len(candidates)))
+        cheap_order, cheap_composite, cheap_rows = [], None, None
+        if model_stage and self.llm_k is not None and self.llm_k < len(candidates):
+            # The first-stage composite alone, normalised over every candidate, picks what the model sees.
+            cheap_weights = {name: weights.get(name, 0.0) for name in (DENSE, LEXICAL)}
+            cheap_order, cheap_composite, cheap_rows = combine(_scores(cheap), cheap_weights)
+            picked = sorted(cheap_order[: self.llm_k])  # retrieval order, which ties keep
+            cheap_order = cheap_order[self.llm_k :]
+        subset = [candidates[i] for i in picked]
+        # The model's criteria exist for the picked candidates only, so the composite is normalised over them, the
+        # first-stage scores included: each z-score then compares a passage with the same set on every criterion.
+        signals = [_select(s, picked) for s in cheap] + self._run(model_stage, query, subset, timings)
         t = time.perf_counter()
-        scores = {name: values for s in signals for name, values in s.scores.items()}
+        scores = _scores(signals)
         methods = {name: method for s in signals for name, method in s.methods().items()}
         notes = {name: note for s in signals for name, note in s.notes.items()}
         vectors = next((s.vectors for s in signals if s.vectors is not None), None)
@@ -133,7 +154,10 @@ class Reranker:
             timings["composite"] = _ms(t)
         timings["total"] = _ms(start)
 
-        ranked = [_trace_candidate(candidates[i], final, rows[i], composite[i]) for final, i in enumerate(order, 1)]
+        stage = LLM_STAGE if model_stage else FIRST_STAGE
+        placed = [(picked[j], rows[j], composite[j], stage) for j in order]
+        placed += [(i, cheap_rows[i], cheap_composite[i], FIRST_STAGE) for i in cheap_order]
+        ranked = [_trace_candidate(candidates[i], final, *rest) for final, (i, *rest) in enumerate(placed, 1)]
         trace = RerankTrace(
             query=query,
             mode=self.mode.value,
@@ -145,9 +169,19 @@ class Reranker:
             candidates=ranked,
             timings_ms=timings,
             tokens_processed=tokens + sum(s.tokens for s in signals),
+            llm_k=len(picked) if model_stage else 0,
             notes=list(self.notes),
         )
-        return RerankResult([candidates[i] for i in order], trace)
+        return RerankResult([candidates[i] for i, *_ in placed], trace)
+
+    @staticmethod
+    def _run(scorers: list[Scorer], query: str, candidates: list[Candidate], timings: dict[str, float]) -> list[Signal]:
+        signals = []
+        for scorer in scorers:
+            t = time.perf_counter()
+            signals.append(scorer.score(query, candidates))
+            timings[scorer.name] = _ms(t)
+        return signals
 
     def _scorers(
         self, weights: dict[str, float], inferred: InferredCriteria | None, candidates: list[Candidate]
@@ -178,7 +212,17 @@ class Reranker:
         return scorers
 
 
-def _trace_candidate(c: Candidate, final_rank: int, criteria, composite: float) -> TraceCandidate:
+def _scores(signals: list[Signal]) -> dict[str, np.ndarray]:
+    return {name: values for s in signals for name, values in s.scores.items()}
+
+
+def _select(signal: Signal, picked: list[int]) -> Signal:
+    """The signal for the candidates at ``picked`` only."""
+    vectors = signal.vectors[picked] if signal.vectors is not None else None
+    return replace(signal, scores={name: values[picked] for name, values in signal.scores.items()}, vectors=vectors)
+
+
+def _trace_candidate(c: Candidate, final_rank: int, criteria, composite: float, stage: str) -> TraceCandidate:
     return TraceCandidate(
         chunk_id=c.chunk_id,
         document_id=c.document_id,
@@ -194,6 +238,7 @@ def _trace_candidate(c: Candidate, final_rank: int, criteria, composite: float) 
         composite=float(composite),
         final_rank=final_rank,
         rank_change=c.rank - final_rank,
+        stage=stage,
     )
 
 

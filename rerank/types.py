@@ -30,6 +30,11 @@ from sift.retrieval.types import Candidate
 logger = logging.getLogger(__name__)
 
 
+FIRST_STAGE, LLM_STAGE = "first-stage", "llm"
+"""A candidate's stage: placed by the cheap signals alone (dense, lexical), or scored by the mode's model too (the
+LLM; the cross-encoder in that mode)."""
+
+
 def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -68,6 +73,9 @@ class TraceCandidate(BaseModel):
     composite: FiniteFloat = 0.0
     final_rank: int
     rank_change: int = 0  # retrieval_rank - final_rank: positive means moved up
+    # FIRST_STAGE or LLM_STAGE; None in traces written before the cascade. The model-scored candidates are
+    # normalised among themselves, the first-stage ones over every candidate: composites compare within a stage.
+    stage: str | None = None
 
 
 class InferredCriteria(BaseModel):
@@ -93,6 +101,7 @@ class RerankTrace(BaseModel):
     candidates: list[TraceCandidate]
     timings_ms: dict[str, float] = Field(default_factory=dict)
     tokens_processed: int = 0  # LLM tokens this rerank ran through the model (its own, whatever runs beside it)
+    llm_k: int | None = None  # candidates the mode's model scored (the cascade); None in traces from before it
     notes: list[str] = Field(default_factory=list)
 
     def criterion_names(self) -> list[str]:

@@ -108,7 +108,10 @@ def test_answer_streams_and_cites(sift):
     assert isinstance(answer, Answer)
     assert statuses[0] == "Searching for “Who designed the Pharos of Alexandria?”…"
     assert statuses[-1].startswith("Writing the answer from 3 passages")
-    assert statuses[1].startswith("Reranking 20 passages (relevance, logits)")
+    # candidates_k (100) is more than the sample corpus holds: every passage is a candidate, the LLM scores 20.
+    passages = sum(d.chunks for d in sift.documents("sample"))
+    assert passages < sift.settings.candidates_k
+    assert statuses[1].startswith(f"Reranking {passages} passages (relevance, logits)")
     assert len(tokens) > 3
     # The 135M model's wording varies; what must hold is an answer about the question, cited to the right passage.
     assert answer.answered and "Pharos" in answer.text and "[1]" in answer.text
@@ -117,7 +120,8 @@ def test_answer_streams_and_cites(sift):
     assert {c.chunk_id for c in answer.citations} <= top3  # only passages the answer was written from
     assert set(answer.timings_ms) == {"retrieve", "rerank", "generate", "evidence"}
     # The rerank trace is returned and kept: every candidate, with its retrieval and final rank.
-    assert len(answer.rerank.candidates) == 20
+    assert len(answer.rerank.candidates) == passages
+    assert answer.rerank.llm_k == 20 and sum(c.stage == "llm" for c in answer.rerank.candidates) == 20
     stored = sift.trace(answer.trace_id)
     assert stored.query == "Who designed the Pharos of Alexandria?" and stored.trace == answer.rerank
     assert next(t.id for t in sift.traces("sample")) == answer.trace_id

@@ -17,6 +17,7 @@ from sift.app.history import History, MessageDetails
 from sift.app.pipeline import RerankTrace, Sift
 from sift.ingestion import store as corpus_store
 from sift.ingestion.store import CorpusNotFound, Store
+from sift.ui.inspector_view import candidate_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_TABLES = {"conversations", "messages", "rerank_traces"}
@@ -87,6 +88,8 @@ def assert_store_from_0_1_is_upgraded(sift: Sift) -> None:
     assert [(t.id, t.query, t.mode, t.strategy) for t in sift.traces("lighthouses")] == [(1, QUESTION, "none", "-")]
     trace = sift.trace(1)
     assert [c.chunk_id for c in trace.trace.candidates] == [1]
+    assert (trace.trace.llm_k, trace.trace.candidates[0].stage) == (None, None)  # from before the cascade
+    assert [row["stage"] for row in candidate_rows(trace.trace)] == ["–"]  # the Inspector's table shows it unknown
 
     # The conversation goes on: the next message takes the next id.
     assert sift.history.add_message(1, "user", "And the second tower?") == 3

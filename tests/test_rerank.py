@@ -14,6 +14,7 @@ from sift.app.config import Settings
 from sift.app.models import language_model, packaged_embedding_folder
 from sift.app.reranker import build_reranker
 from sift.rerank import Reranker
+from sift.rerank.composite import combine
 from sift.rerank.llm import Generated, LocalLM, ServerLM, Tail
 from sift.rerank.scorers import QueryLikelihood
 from sift.retrieval.types import Candidate
@@ -45,7 +46,8 @@ def lm(llm):
 
 
 def check_complete(result, given, weights_expected=()):
-    """No candidate lost or duplicated; every row has every weighted criterion; ranks consistent; JSON-safe."""
+    """No candidate lost or duplicated; every row has every weighted criterion it was scored on; ranks consistent;
+    JSON-safe."""
     assert sorted(c.chunk_id for c in result.candidates) == sorted(c.chunk_id for c in given)
     trace = json.loads(json.dumps(result.trace.model_dump(mode="json"), allow_nan=False))
     assert [r["final_rank"] for r in trace["candidates"]] == list(range(1, len(given) + 1))
@@ -53,7 +55,9 @@ def check_complete(result, given, weights_expected=()):
         assert row["rank_change"] == row["retrieval_rank"] - row["final_rank"]
         names = {c["name"] for c in row["criteria"]}
         assert set(weights_expected) <= names
-        assert set(trace["weights"]) <= names | {"diversity"}
+        # A passage the cascade left to the first stage has only those signals; the LLM's criteria are not faked.
+        weighted = set(trace["weights"]) if row["stage"] == "llm" else {"dense", "lexical"}
+        assert weighted <= names | {"diversity"}
     assert trace["timings_ms"]["total"] > 0
     return trace
 
@@ -152,6 +156,34 @@ def test_concurrent_reranks_count_their_own_tokens(lm, embedder):
         together = list(pool.map(lambda job: reranker.rerank(*job).trace.tokens_processed, jobs * 2))
     assert len(eight) == 8 and alone[0] < alone[1]
     assert together == alone * 2
+
+
+def test_cascade_scores_only_the_best_llm_k_and_keeps_the_first_stage_order_below(lm, embedder):
+    given = candidates([*TEXTS, INJECTION, *(f"Passage {i} about lighthouses and their keepers." for i in range(3))])
+    cascade = Reranker("relevance", "logits", lm=lm, embedder=embedder, llm_k=3).rerank(QUERY, given)
+    trace = check_complete(cascade, given, ["dense", "lexical"])
+    rows = sorted(cascade.trace.candidates, key=lambda r: r.final_rank)
+    assert trace["llm_k"] == 3
+    assert [r.stage for r in rows] == ["llm"] * 3 + ["first-stage"] * 4
+    # The unscored keep their first-stage criteria and have no LLM score, not a made-up one.
+    assert all({s.name for s in r.criteria} == {"dense", "lexical"} for r in rows[3:])
+    assert all(s.score is not None for r in rows[:3] for s in r.criteria)
+
+    # The LLM saw the best three by the first-stage composite (dense 4, lexical 1, normalised over all seven) and
+    # nothing else: the same tokens and order as reranking those three alone; the other four follow in that order.
+    by_chunk = {r.chunk_id: {s.name: s.score for s in r.criteria} for r in rows}
+    first_stage = {name: np.array([by_chunk[c.chunk_id][name] for c in given]) for name in ("dense", "lexical")}
+    cheap_order, _, _ = combine(first_stage, {"dense": 4.0, "lexical": 1.0})
+    picked = [given[i] for i in sorted(cheap_order[:3])]
+    alone = Reranker("relevance", "logits", lm=lm, embedder=embedder).rerank(QUERY, picked)
+    assert cascade.trace.tokens_processed == alone.trace.tokens_processed > 0
+    assert [c.chunk_id for c in cascade.candidates[:3]] == [c.chunk_id for c in alone.candidates]
+    assert [c.chunk_id for c in cascade.candidates[3:]] == [given[i].chunk_id for i in cheap_order[3:]]
+    assert cascade.candidates[0].chunk_id == 1  # the molting passage, found by the cheap signals and then the LLM
+
+    everything = Reranker("relevance", "logits", lm=lm, embedder=embedder, llm_k=7).rerank(QUERY, given).trace
+    assert everything.llm_k == 7 and {r.stage for r in everything.candidates} == {"llm"}
+    assert everything.tokens_processed > cascade.trace.tokens_processed
 
 
 def test_default_resists_a_prompt_injection(lm, embedder):

@@ -82,6 +82,8 @@ def test_none_mode_keeps_order_and_traces_everything():
     assert [c["final_rank"] for c in trace["candidates"]] == [1, 2, 3, 4]
     assert all(c["rank_change"] == 0 for c in trace["candidates"])
     assert trace["mode"] == "none" and trace["strategy"] is None
+    assert trace["llm_k"] == 0 and {c["stage"] for c in trace["candidates"]} == {"first-stage"}
+    assert Reranker("none", llm_k=2).rerank("q", candidates).candidates == candidates  # no cascade without a model
     assert Reranker("none").rerank("q", []).candidates == []
 
 
@@ -92,6 +94,8 @@ def test_configuration_errors_are_explained():
         Reranker("relevance", "logits")
     with pytest.raises(ValueError, match="strategy"):
         Reranker("relevance", "telepathy", lm=object())
+    with pytest.raises(ValueError, match="llm_k must be at least 1"):
+        Reranker("none", llm_k=0)
     assert math.isfinite(zscore(np.array([0.0, 1.0]))[0])
 
 
@@ -113,6 +117,8 @@ def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
             "none",
             "--candidates",
             "3",
+            "--candidates",
+            "5",
             "--out",
             str(tmp_path / "results"),
             "--json",
@@ -121,6 +127,7 @@ def test_eval_cli_on_a_tiny_trec_folder(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # the progress bars go to stderr
     row = report["rows"][0]
-    assert row["queries"] == 1 and report["setup"]["candidates"] == 3 and report["machine"]
+    assert [r["variant"] for r in report["rows"]] == ["K=3", "K=5"]  # one row per candidate count
+    assert row["queries"] == 1 and report["setup"]["candidates"] == "3, 5" and report["machine"]
     assert row["metrics"]["ndcg@10 bm25"] == row["metrics"]["ndcg@10"] > 0
     assert {"ms_per_query", "tokens_per_query", "passages_per_s"} <= set(row)

@@ -115,6 +115,7 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
     at.sidebar.selectbox(key="kept-mode").set_value("rebel-one-turn").run()  # draws that mode's sliders
     at.sidebar.slider(key="kept-weight-rebel-one-turn-recency").set_value(1.5)
     at.sidebar.number_input(key="kept-k").set_value(4)
+    at.sidebar.number_input(key="kept-llm_k").set_value(2)
     at.chat_input(key="question").set_value("How tall was it?").run()
 
     assert not at.exception and not at.error
@@ -125,7 +126,7 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
         {"role": "assistant", "content": "Sostratus of Cnidus [1]."},
     ]
     assert options["conversation_id"] == conversation
-    assert (options["mode"], options["k"], options["top_n"]) == ("rebel-one-turn", 4, 3)
+    assert (options["mode"], options["k"], options["llm_k"], options["top_n"]) == ("rebel-one-turn", 4, 2, 3)
     assert options["weights"]["recency"] == 1.5 and options["weights"]["relevance"] == 1.0
     assert texts(at.chat_message[-1])[-1] == "Four hundred feet."
 
@@ -308,9 +309,9 @@ def test_deleting_a_corpus_asks_first(data_dir):
 
 
 @pytest.mark.slow
-def test_inspector_table_has_a_row_per_candidate(data_dir):
+def test_inspector_table_has_a_row_per_candidate_and_the_stage_that_placed_it(data_dir):
     sift = Sift(Settings())
-    for event in sift.ask_stream(QUESTION, "sample", k=6, mode="relevance"):
+    for event in sift.ask_stream(QUESTION, "sample", k=6, llm_k=4, mode="relevance"):
         if isinstance(event, Status) and event.text.startswith("Writing the answer"):
             break  # the trace is kept once reranking is done: stop before the answer is written
     trace = sift.traces("sample")[0].trace
@@ -323,6 +324,7 @@ def test_inspector_table_has_a_row_per_candidate(data_dir):
         "retrieval rank",
         "change",
         "passage",
+        "stage",
         "dense",
         "lexical",
         "relevance",
@@ -332,6 +334,10 @@ def test_inspector_table_has_a_row_per_candidate(data_dir):
     assert sorted(table["retrieval rank"]) == [1, 2, 3, 4, 5, 6]
     by_final = {c.final_rank: c for c in trace.candidates}
     assert list(table["retrieval rank"]) == [by_final[n].retrieval_rank for n in range(1, 7)]
+    assert list(table["stage"]) == ["llm"] * 4 + ["first-stage"] * 2
+    assert list(table["relevance"].isna()) == [False] * 4 + [True] * 2  # shown as "–": the LLM did not score them
+    assert [m.value for m in at.metric][2:4] == ["6", "4"]
+    assert any("The LLM scored the best 4 of 6 passages" in c.value for c in at.caption)
     assert [w["criterion"] for w in at.dataframe[1].value.to_dict("records")] == list(trace.weights)
     # The passage picked below the table is shown as text.
     top = by_final[1]
@@ -388,8 +394,10 @@ def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
     sift.history.save_trace(sift.store.corpus("sample").id, RerankTrace.model_validate(trace))
     at = open_app("inspector")
 
-    assert [m.value for m in at.metric] == ["rebel-two-turn", "logits", "3", "1 / 2", "1.5 s"]
+    # A trace stored before the cascade: no stage, no count of LLM-scored passages; shown as unknown.
+    assert [m.value for m in at.metric] == ["rebel-two-turn", "logits", "3", "–", "1 / 2", "1.5 s"]
     assert list(at.dataframe[0].value["change"]) == ["▲2", "▼1", "▼1"]
+    assert list(at.dataframe[0].value["stage"]) == ["–", "–", "–"]
     assert at.dataframe[1].value.to_dict("records") == [
         {"criterion": "relevance", "weight": 1.0, "scored by": ""},
         {"criterion": "recency", "weight": 0.5, "scored by": "logits"},

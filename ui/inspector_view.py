@@ -48,8 +48,9 @@ def passage_label(candidate: TraceCandidate) -> str:
 
 
 def candidate_rows(trace: RerankTrace) -> list[dict]:
-    """One row per candidate, best first: its ranks before and after, the change, each criterion's score on its own
-    scale (empty where the criterion fell back), and the composite the final order sorts by."""
+    """One row per candidate, best first: its ranks before and after, the change, the stage that placed it (the LLM,
+    or the first-stage signals alone; "–" in a trace from before the cascade), each criterion's score on its own
+    scale (empty where the criterion fell back or did not score it), and the composite the final order sorts by."""
     names = trace.criterion_names()
     rows = []
     for c in sorted(trace.candidates, key=lambda c: c.final_rank):
@@ -60,11 +61,31 @@ def candidate_rows(trace: RerankTrace) -> list[dict]:
                 "retrieval rank": c.retrieval_rank,
                 "change": change_label(c.rank_change),
                 "passage": passage_label(c),
+                "stage": c.stage or "–",
                 **{name: scores.get(name) for name in names},
                 "composite": c.composite,
             }
         )
     return rows
+
+
+def llm_scored_caption(llm_k: int | None, passages: int) -> str | None:
+    """How many of a trace's passages the LLM scored; None when it scored none or the trace does not say (traces
+    from before the cascade).
+
+    >>> llm_scored_caption(20, 100)
+    'The LLM scored the best 20 of 100 passages by the first-stage signals; the rest keep that order below them.'
+    >>> llm_scored_caption(20, 20), llm_scored_caption(None, 20)
+    ('The LLM scored all 20 passages.', None)
+    """
+    if not llm_k:
+        return None
+    if llm_k >= passages:
+        return f"The LLM scored all {passages} passages."
+    return (
+        f"The LLM scored the best {llm_k} of {passages} passages by the first-stage signals; "
+        "the rest keep that order below them."
+    )
 
 
 def weight_rows(trace: RerankTrace) -> list[dict]:

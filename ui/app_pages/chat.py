@@ -35,6 +35,7 @@ def ask_options() -> dict:
         ("mode", settings.rerank_mode),
         ("strategy", settings.rerank_strategy),
         ("k", settings.candidates_k),
+        ("llm_k", settings.rerank_llm_k or settings.candidates_k),
         ("top_n", settings.answer_top_n),
     ]:
         st.session_state.setdefault(KEPT + key, default)
@@ -62,6 +63,15 @@ def ask_options() -> dict:
         help="logits: scores read from next-token probabilities (fast). generative: the model writes its scores.",
     )
     k = st.number_input("Candidates k", 1, 200, key=KEPT + "k", help="Passages retrieval hands to the reranker.")
+    llm_k = st.number_input(
+        "LLM-scored",
+        1,
+        200,
+        key=KEPT + "llm_k",
+        disabled=mode == "none",
+        help="Of the k candidates, the best this many by embedding and BM25 are scored by the reranker's model; "
+        "the rest keep that cheaper order below them.",
+    )
     top_n = st.number_input("Top n", 1, 20, key=KEPT + "top_n", help="Passages the answer is written from.")
     weights = {}
     if defaults := sift().rerank_weights(mode):
@@ -77,6 +87,7 @@ def ask_options() -> dict:
         "mode": mode,
         "strategy": strategy,
         "k": int(k),
+        "llm_k": int(llm_k),
         "top_n": int(top_n),
         "weights": weights,
     }

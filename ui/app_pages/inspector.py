@@ -9,7 +9,14 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from sift.ui.inspector_view import candidate_rows, change_colour, passage_label, rank_movement_chart, weight_rows
+from sift.ui.inspector_view import (
+    candidate_rows,
+    change_colour,
+    llm_scored_caption,
+    passage_label,
+    rank_movement_chart,
+    weight_rows,
+)
 from sift.ui.markdown import escape
 from sift.ui.state import current_corpus, sift
 
@@ -42,10 +49,13 @@ with st.container(horizontal=True):
     st.metric("Mode", trace.mode, border=True)
     st.metric("Strategy", trace.strategy or "–", border=True)
     st.metric("Candidates", len(candidates), border=True)
+    st.metric("LLM-scored", "–" if trace.llm_k is None else trace.llm_k, border=True)
     st.metric("Promoted / demoted", f"{promoted} / {demoted}", border=True)
     st.metric("Rerank time", f"{trace.timings_ms.get('total', 0) / 1000:.1f} s", border=True)
 if trace.model:
     st.caption(escape(f"Scored by {trace.model}."))
+if scored := llm_scored_caption(trace.llm_k, len(candidates)):
+    st.caption(scored)
 
 st.subheader("Ranks and scores")
 rows = pd.DataFrame(candidate_rows(trace))
@@ -55,7 +65,10 @@ st.dataframe(
     hide_index=True,
     height=38 + 35 * len(rows),
 )
-st.caption("Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted.")
+st.caption(
+    "Each criterion's score is on its own scale; the composite adds the criteria's z-scores, weighted, within a "
+    "stage: the LLM-scored passages are normalised among themselves and placed first."
+)
 
 chart, weights = st.columns(2, gap="large")
 with chart:
