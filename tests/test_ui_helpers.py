@@ -63,7 +63,9 @@ def test_change_is_shown_as_an_arrow_and_a_colour():
 
 def test_candidate_rows_best_first_with_every_criterion():
     rows = candidate_rows(TRACE)
-    assert list(rows[0]) == ["final rank", "retrieval rank", "change", "passage", "relevance", "embedding", "composite"]
+    columns = ["final rank", "retrieval rank", "change", "passage", "stage", "relevance", "embedding", "composite"]
+    assert list(rows[0]) == columns
+    assert {r["stage"] for r in rows} == {"–"}  # a trace stored before the cascade: the stage is unknown
     assert [(r["final rank"], r["retrieval rank"], r["change"]) for r in rows] == [
         (1, 3, "▲2"),
         (2, 1, "▼1"),
