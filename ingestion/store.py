@@ -562,12 +562,7 @@ class Store:
                 return cached.index
             index = lexical.load_index(self.index_folder, corpus_id, version)
             if index is None:
-                rows = session.execute(
-                    select(ChunkRow.id, ChunkRow.text)
-                    .join(Document, Document.id == ChunkRow.document_id)
-                    .where(Document.corpus_id == corpus_id)
-                    .order_by(ChunkRow.id)
-                ).all()
+                rows = self._chunk_column(session, corpus_id, ChunkRow.text)
                 if rows:
                     index = LexicalIndex.build([r[0] for r in rows], [r[1] for r in rows])
                     lexical.save_index(index, self.index_folder, corpus_id, version)
@@ -667,13 +662,17 @@ class Store:
             self._indexes.pop(corpus_id, None)
         self._unsaved.add(corpus_id)
 
-    def _rebuild(self, session: Session, corpus_id: int):
-        rows = session.execute(
-            select(ChunkRow.id, ChunkRow.embedding)
+    def _chunk_column(self, session: Session, corpus_id: int, column) -> list:
+        """(chunk id, ``column``) for every passage of the corpus, by chunk id: what both indexes are rebuilt from."""
+        return session.execute(
+            select(ChunkRow.id, column)
             .join(Document, Document.id == ChunkRow.document_id)
             .where(Document.corpus_id == corpus_id)
             .order_by(ChunkRow.id)
         ).all()
+
+    def _rebuild(self, session: Session, corpus_id: int):
+        rows = self._chunk_column(session, corpus_id, ChunkRow.embedding)
         if not rows:
             return None
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
