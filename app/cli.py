@@ -9,6 +9,7 @@
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
     sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
+    sift tune [DATASET]... [--mode M[:S]] [--limit N] [--dry-run]   fit the composite's weights to these models
     sift sample                              ingest the bundled sample corpus if the store is empty
 
 Errors print one readable line on stderr and exit with status 1. ``ingest`` and ``reindex`` also exit with status 1
@@ -32,7 +33,7 @@ import typer
 
 from sift.app.config import Settings
 from sift.app.documents import passage_place
-from sift.app.eval_cli import eval_app
+from sift.app.eval_cli import eval_app, tune
 from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
@@ -45,6 +46,7 @@ logger = logging.getLogger("sift.app.cli")
 
 cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
 cli.add_typer(eval_app, name="eval")
+cli.command("tune")(tune)
 
 CorpusOption = Annotated[str, typer.Option("--corpus", "-c", help="Corpus name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

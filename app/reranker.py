@@ -1,5 +1,5 @@
 """Build the reranker the settings ask for, loading what its mode needs through app.models (the LLM is the one the
-generator uses too).
+generator uses too), starting from the weights profile fitted for those models where there is one.
 
 Example::
 
@@ -14,15 +14,29 @@ from __future__ import annotations
 import logging
 
 from sift.app.config import Settings
-from sift.app.models import ModelNotFound, embedding_model, language_model, local_folder
+from sift.app.models import ModelNotFound, embedding_model, language_model, local_folder, model_identity
+from sift.app.profiles import find_profile
 from sift.rerank import Mode, Reranker
+from sift.rerank.tuning import WeightsProfile
 
 logger = logging.getLogger(__name__)
 
 
-def build_reranker(settings: Settings, mode: str | None = None, strategy: str | None = None) -> Reranker:
+def weights_profile(settings: Settings, mode: str | None = None, strategy: str | None = None) -> WeightsProfile | None:
+    """The profile ``sift tune`` fitted for this mode, strategy and the configured models (None: none, or profiles
+    are off in the settings). Loads no model."""
+    mode = mode or settings.rerank_mode
+    if not settings.rerank_use_profile or mode == Mode.NONE:
+        return None
+    return find_profile(settings, model_identity(settings, mode, strategy or settings.rerank_strategy))
+
+
+def build_reranker(
+    settings: Settings, mode: str | None = None, strategy: str | None = None, use_profile: bool = True
+) -> Reranker:
     """A Reranker for ``mode`` / ``strategy`` (default: the settings'), with its models loaded (cached per process);
-    its LLM scores the best ``settings.rerank_llm_k`` candidates (the cascade)."""
+    its LLM scores the best ``settings.rerank_llm_k`` candidates (the cascade). Its weights start from the fitted
+    profile unless ``use_profile`` is False (``sift tune`` measures the hand-set weights)."""
     mode = mode or settings.rerank_mode
     strategy = strategy or settings.rerank_strategy
     cross_encoder = None
@@ -40,6 +54,7 @@ def build_reranker(settings: Settings, mode: str | None = None, strategy: str | 
         embedder=embedding_model(settings) if mode != "none" else None,
         cross_encoder=cross_encoder,
         weights=settings.rerank_weights,
+        profile=weights_profile(settings, mode, strategy) if use_profile else None,
         relevance_method=settings.rerank_relevance_method,
         batch_size=settings.rerank_batch_size,
         llm_k=settings.rerank_llm_k,

@@ -6,7 +6,7 @@ models it (and Sift's answer generator) runs on live in ``sift.rerank.llm``; one
 """
 
 from sift.rerank.modes import Mode, RelevanceMethod, Strategy
-from sift.rerank.reranker import Reranker, default_weights
+from sift.rerank.reranker import Reranker, default_weights, starting_weights
 from sift.rerank.types import CriterionScore, InferredCriteria, RerankResult, RerankTrace, TraceCandidate
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "Strategy",
     "TraceCandidate",
     "default_weights",
+    "starting_weights",
 ]

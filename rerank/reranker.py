@@ -44,6 +44,7 @@ from sift.rerank.scorers import (
     Signal,
 )
 from sift.rerank.scorers.recency import RECENCY
+from sift.rerank.tuning import WeightsProfile
 from sift.rerank.types import FIRST_STAGE, LLM_STAGE, InferredCriteria, RerankResult, RerankTrace, TraceCandidate
 from sift.retrieval.types import Candidate
 
@@ -70,6 +71,17 @@ def default_weights(mode: Mode | str) -> dict[str, float]:
     return {RELEVANCE.name: 1.0, **FIRST_STAGE_WEIGHTS}
 
 
+def starting_weights(
+    mode: Mode | str, profile: WeightsProfile | None = None, weights: dict[str, float] | None = None
+) -> dict[str, float]:
+    """The mode's defaults, the profile's fitted weights over them, and the weights set by hand over both.
+
+    >>> starting_weights("relevance", weights={"lexical": 0.5})
+    {'relevance': 1.0, 'dense': 4.0, 'lexical': 0.5}
+    """
+    return {**default_weights(mode), **(profile.weights if profile else {}), **(weights or {})}
+
+
 @dataclass
 class Reranker:
     """Reorders candidates; holds the models the mode needs (``lm``: a ``sift.rerank.llm`` LanguageModel;
@@ -80,7 +92,8 @@ class Reranker:
     lm: object | None = None
     embedder: object | None = None
     cross_encoder: object | None = None
-    weights: dict[str, float] | None = None  # overrides, merged over default_weights(mode)
+    weights: dict[str, float] | None = None  # set by hand: merged over the profile's weights and default_weights(mode)
+    profile: WeightsProfile | None = None  # weights fitted for these models (``sift tune``), over default_weights(mode)
     relevance_method: RelevanceMethod = RelevanceMethod.QUERY_LIKELIHOOD
     batch_size: int = 16
     llm_k: int | None = None  # the cascade: candidates the model scores, the best by the first stage (None: all)
@@ -108,10 +121,15 @@ class Reranker:
             return str(getattr(self.cross_encoder, "model_name_or_path", None) or type(self.cross_encoder).__name__)
         return None
 
+    @property
+    def base_weights(self) -> dict[str, float]:
+        """The weights a query starts from (two-turn adds the ones it infers)."""
+        return starting_weights(self.mode, self.profile, self.weights)
+
     def rerank(self, query: str, candidates: list[Candidate]) -> RerankResult:
         start = time.perf_counter()
         timings: dict[str, float] = {}
-        weights = {**default_weights(self.mode), **(self.weights or {})}
+        weights = self.base_weights
         inferred, tokens = None, 0
         if self.mode == Mode.NONE or not candidates:
             # Retrieval order, with the first-stage signals recorded: every weight 0, so ties keep that order.
@@ -170,6 +188,7 @@ class Reranker:
             timings_ms=timings,
             tokens_processed=tokens + sum(s.tokens for s in signals),
             llm_k=len(picked) if model_stage else 0,
+            weights_profile=self.profile.name if self.profile and self.mode != Mode.NONE else None,
             notes=list(self.notes),
         )
         return RerankResult([candidates[i] for i, *_ in placed], trace)

@@ -102,6 +102,7 @@ class RerankTrace(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     tokens_processed: int = 0  # LLM tokens this rerank ran through the model (its own, whatever runs beside it)
     llm_k: int | None = None  # candidates the mode's model scored (the cascade); None in traces from before it
+    weights_profile: str | None = None  # the fitted weights profile the weights started from (``sift tune``), if any
     notes: list[str] = Field(default_factory=list)
 
     def criterion_names(self) -> list[str]:

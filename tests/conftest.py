@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import uuid
 from pathlib import Path
@@ -98,3 +100,36 @@ def any_db_settings(request, tmp_path) -> Settings:
     if request.param == "sqlite":
         return Settings(data_dir=tmp_path / "data")
     return Settings(data_dir=tmp_path / "data", database_url=request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def eval_settings(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setenv("SIFT_DATA_DIR", str(tmp_path / "data"))
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def beir_slice(datasets, tmp_path_factory) -> Path:
+    """Three judged dbpedia queries; the corpus is their judged entries plus 40 others (well under 100)."""
+    source = datasets / "dbpedia-entity-5k"
+    folder = tmp_path_factory.mktemp("beir") / "dbpedia-slice"
+    (folder / "qrels").mkdir(parents=True)
+    with (source / "qrels" / "test.tsv").open() as f:
+        judged = list(csv.DictReader(f, delimiter="\t"))
+    queries = list(dict.fromkeys(r["query-id"] for r in judged if int(r["score"]) > 0))[:3]
+    kept = [r for r in judged if r["query-id"] in queries]
+    wanted = {r["corpus-id"] for r in kept}
+    corpus = [json.loads(line) for line in (source / "corpus.jsonl").read_text().splitlines()]
+    chosen = [d for d in corpus if d["_id"] in wanted][:50] + [d for d in corpus if d["_id"] not in wanted][:40]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in chosen))
+    (folder / "queries.jsonl").write_text(
+        "\n".join(
+            line for line in (source / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in queries
+        )
+    )
+    kept_ids = {d["_id"] for d in chosen}
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n"
+        + "".join(f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}\n" for r in kept if r["corpus-id"] in kept_ids)
+    )
+    return folder

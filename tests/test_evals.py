@@ -3,7 +3,6 @@ plot), and each ``sift eval`` command end to end on a small slice of the real da
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import shutil
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sift.app.config import Settings
 from sift.app.eval_cli import eval_app
 from sift.app.evals import reports, run_eval
 from sift.app.evals.common import parse_modes, scratch_sift
@@ -159,12 +157,6 @@ def cli_json(args: list[str]) -> dict:
     return json.loads(result.stdout)  # the progress bars go to stderr
 
 
-@pytest.fixture
-def eval_settings(tmp_path, monkeypatch) -> Settings:
-    monkeypatch.setenv("SIFT_DATA_DIR", str(tmp_path / "data"))
-    return Settings()
-
-
 def test_eval_rerank_on_dl19_slice(datasets, eval_settings, tmp_path):
     report = cli_json(
         [
@@ -190,33 +182,6 @@ def test_eval_rerank_on_dl19_slice(datasets, eval_settings, tmp_path):
     assert relevance["queries"] == 2 and relevance["tokens_per_query"] > 10 * 20
     assert 0 < relevance["metrics"]["ndcg@10"] <= 1 and relevance["ms_per_query"] > 0
     assert Path(report["files"]["plot"]).is_file() and Path(report["files"]["markdown"]).is_file()
-
-
-@pytest.fixture(scope="module")
-def beir_slice(datasets, tmp_path_factory) -> Path:
-    """Three judged dbpedia queries; the corpus is their judged entries plus 40 others (well under 100)."""
-    source = datasets / "dbpedia-entity-5k"
-    folder = tmp_path_factory.mktemp("beir") / "dbpedia-slice"
-    (folder / "qrels").mkdir(parents=True)
-    with (source / "qrels" / "test.tsv").open() as f:
-        judged = list(csv.DictReader(f, delimiter="\t"))
-    queries = list(dict.fromkeys(r["query-id"] for r in judged if int(r["score"]) > 0))[:3]
-    kept = [r for r in judged if r["query-id"] in queries]
-    wanted = {r["corpus-id"] for r in kept}
-    corpus = [json.loads(line) for line in (source / "corpus.jsonl").read_text().splitlines()]
-    chosen = [d for d in corpus if d["_id"] in wanted][:50] + [d for d in corpus if d["_id"] not in wanted][:40]
-    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in chosen))
-    (folder / "queries.jsonl").write_text(
-        "\n".join(
-            line for line in (source / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in queries
-        )
-    )
-    kept_ids = {d["_id"] for d in chosen}
-    (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n"
-        + "".join(f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}\n" for r in kept if r["corpus-id"] in kept_ids)
-    )
-    return folder
 
 
 def test_eval_retrieval_on_dbpedia_slice(beir_slice, eval_settings, tmp_path):
