@@ -88,6 +88,22 @@ def llm_scored_caption(llm_k: int | None, passages: int) -> str | None:
     )
 
 
+def weights_caption(trace: RerankTrace) -> str | None:
+    """Where the weights came from, when a fitted profile supplied them (``sift tune``).
+
+    >>> from sift.app.pipeline import RerankTrace
+    >>> weights_caption(RerankTrace(query="q", mode="relevance", strategy="logits", model=None, weights={},
+    ...                             criteria_methods={}, candidates=[], weights_profile="6d9e99064531"))
+    'Weights fitted for these models by `sift tune` (profile 6d9e99064531); weights set by hand override them.'
+    """
+    if not trace.weights_profile:
+        return None
+    return (
+        f"Weights fitted for these models by `sift tune` (profile {trace.weights_profile}); weights set by hand "
+        "override them."
+    )
+
+
 def weight_rows(trace: RerankTrace) -> list[dict]:
     """The criteria the composite weighed, with their weights and how each was scored."""
     return [

@@ -16,6 +16,7 @@ from sift.ui.inspector_view import (
     passage_label,
     rank_movement_chart,
     weight_rows,
+    weights_caption,
 )
 from sift.ui.markdown import escape
 from sift.ui.state import current_corpus, sift
@@ -77,6 +78,8 @@ with chart:
 with weights:
     st.subheader("Criteria and weights")
     st.dataframe(weight_rows(trace), hide_index=True)
+    if fitted := weights_caption(trace):
+        st.caption(fitted)
     for note in trace.notes:
         st.text(note)
     if trace.inferred:
