@@ -60,12 +60,7 @@ def run_job(sift: Sift, jobs: Jobs, job: Job) -> None:
     mark_ingesting(0)
     jobs.record(job.id, files)
     uploads = [(f.name, f.size, jobs.upload_path(job.id, i).read_bytes) for i, f in enumerate(files)]
-    try:
-        sift.ingest_uploads(uploads, job.corpus, progress)
-    except Exception as exc:  # per-file failures are results; this is the job itself failing (e.g. the database)
-        logger.exception("Job %s failed", job.id)
-        jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
-        return
+    sift.ingest_uploads(uploads, job.corpus, progress)  # each file's failure is its result; others fail the job
     jobs.finish(job.id, "done")
 
 
@@ -81,7 +76,11 @@ def work(settings: Settings) -> None:
             time.sleep(POLL_SECONDS)
             continue
         logger.info("Job %s: %d files into %s (attempt %d)", job.id, len(job.files), job.corpus, job.attempts)
-        run_job(sift, jobs, job)
+        try:
+            run_job(sift, jobs, job)
+        except Exception as exc:  # a bug or a lost database must not end the worker, nor leave the job running
+            logger.exception("Job %s failed", job.id)
+            jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
 
 
 def _die_with_parent() -> None:

@@ -82,6 +82,7 @@ class Job(BaseModel):
 
     id: str
     corpus: str
+    corpus_id: int = Field(description="The corpus's id when the files were uploaded.")
     status: JobStatus = Field(description="queued, running, done (every file has a result) or failed (see error).")
     files: list[JobFile]
     error: str | None = Field(None, description="Why the job as a whole failed.")

@@ -139,7 +139,7 @@ def _chunks(events: Iterator, completion_id: str, created: int, model: str) -> I
     sent = ""
     try:
         for event in events:
-            if isinstance(event, Token):
+            if isinstance(event, Token) and event.text:
                 sent += event.text
                 yield chunk({"content": event.text})
             elif isinstance(event, Answer):

@@ -85,6 +85,8 @@ def checked_ask(sift: Sift, body: AskRequest) -> Iterator[Status | Token | Answe
 def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
     try:
         for event in events:
+            if isinstance(event, Token) and not event.text:
+                continue  # the model's empty pieces tell a client nothing
             if isinstance(event, Answer):
                 yield sse_event("answer", event.to_dict())
             else:
