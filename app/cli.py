@@ -11,6 +11,7 @@
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
     sift tune [DATASET]... [--mode M[:S]] [--limit N] [--dry-run]   fit the composite's weights to these models
     sift sample                              ingest the bundled sample corpus if the store is empty
+    sift serve [--host H] [--port P] [--workers N]   the HTTP API (loopback only until accounts exist)
 
 Errors print one readable line on stderr and exit with status 1. ``ingest`` and ``reindex`` also exit with status 1
 when any file failed (the others are stored; ``--json`` lists the failed ones under ``failed``). ``--json`` output is
@@ -230,6 +231,21 @@ def sample() -> None:
         typer.echo(f"Store at {sift.settings.data_dir} already has corpora: {', '.join(sift.corpora())}.")
     else:
         typer.echo(f"Ingested the sample corpus: {_summary(results)}")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Address (default: the settings' serve_host).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: the settings' serve_port).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="HTTP worker processes (default: serve_workers).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI schema at /openapi.json), with an ingestion worker for uploads."""
+    from sift.app.api.serve import serve as serve_api
+
+    flags = {"serve_host": host, "serve_port": port, "serve_workers": workers}
+    serve_api(Settings(**{name: value for name, value in flags.items() if value is not None}))
 
 
 def main() -> None:

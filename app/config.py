@@ -138,6 +138,16 @@ class Settings(BaseSettings):
         None, description="Where errors' tracebacks and Sift's progress are logged. Default: data_dir/logs/sift.log."
     )
 
+    # --- sift serve ---
+    # Only loopback until accounts and keys exist (issue #13): the API has delete endpoints and no login yet.
+    serve_host: str = Field(
+        "127.0.0.1", description="Address `sift serve` listens on; a loopback address until accounts are implemented."
+    )
+    serve_port: int = Field(8000, ge=1, le=65535, description="Port `sift serve` listens on.")
+    serve_workers: int = Field(
+        1, ge=1, description="HTTP worker processes; ingestion jobs run in one separate, lower-priority process."
+    )
+
     # --- rerank ---
     rerank_mode: Mode = Field(Mode.RELEVANCE, description=Mode.__doc__)
     rerank_strategy: Strategy = Field(Strategy.LOGITS, description=Strategy.__doc__)

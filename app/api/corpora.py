@@ -1,0 +1,116 @@
+"""Corpora, their documents, and uploads, which become ingestion jobs (``sift.app.jobs``).
+
+Example::
+
+    curl -X POST localhost:8000/corpora -H 'Content-Type: application/json' -d '{"name": "notes"}'
+    curl -F files=@tides.md -F files=@moon.pdf localhost:8000/corpora/notes/uploads    # -> 202 {"id": "…"}
+    curl localhost:8000/jobs/<id>                                                      # per-file progress
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile, status
+
+from sift.app.api.schemas import CorpusCreate, CorpusOut, Deleted, DocumentOut, Error
+from sift.app.jobs import Job, Jobs
+from sift.app.pipeline import Sift
+
+logger = logging.getLogger(__name__)
+
+MAX_FILES_PER_UPLOAD = 1000
+NOT_FOUND = {404: {"model": Error, "description": "No such corpus."}}
+
+router = APIRouter(tags=["corpora"])
+
+
+def _sift(request: Request) -> Sift:
+    return request.app.state.sift
+
+
+def _jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+@router.get("/corpora", summary="List the corpora")
+def list_corpora(request: Request) -> list[CorpusOut]:
+    return [CorpusOut(name=name) for name in _sift(request).corpora()]
+
+
+@router.post(
+    "/corpora",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a corpus (no-op when it exists)",
+    responses={400: {"model": Error, "description": "Not a usable name."}},
+)
+def create_corpus(body: CorpusCreate, request: Request) -> CorpusOut:
+    return CorpusOut(name=_sift(request).create_corpus(body.name))
+
+
+@router.delete(
+    "/corpora/{name}", summary="Delete a corpus with its documents, conversations and traces", responses=NOT_FOUND
+)
+def delete_corpus(name: str, request: Request) -> Deleted:
+    return Deleted(deleted=name, documents=_sift(request).delete_corpus(name))
+
+
+@router.get("/corpora/{name}/documents", summary="List a corpus's documents", responses=NOT_FOUND)
+def list_documents(name: str, request: Request) -> list[DocumentOut]:
+    return [DocumentOut(**asdict(d)) for d in _sift(request).documents(name)]
+
+
+@router.delete("/corpora/{name}/documents/{document_id}", summary="Delete a document", responses=NOT_FOUND)
+def delete_document(name: str, document_id: int, request: Request) -> Deleted:
+    return Deleted(deleted=_sift(request).delete_document(name, document_id))
+
+
+@router.post(
+    "/corpora/{name}/uploads",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload files to ingest: saved, then queued as a job (poll GET /jobs/{id})",
+    responses={**NOT_FOUND, 413: {"model": Error, "description": "A file is over the upload limit."}},
+)
+def upload(
+    name: str,
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="One or more files (.txt, .md, .pdf, .docx, .html).")],
+) -> Job:
+    """The files are on disk when this answers, so a server stop loses none of them; each file's result (added,
+    unchanged, replaced, or failed with the reason) is in the job once ingested."""
+    sift = _sift(request)
+    corpus = sift.store.corpus(name)
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        raise HTTPException(413, f"{len(files)} files in one upload; the limit is {MAX_FILES_PER_UPLOAD}.")
+    limit = sift.settings.max_upload_bytes
+    for file in files:
+        if file.size is not None and file.size > limit:
+            raise HTTPException(
+                413,
+                f"{file.filename!r} is {file.size / 2**20:.1f} MiB; the limit is {limit / 2**20:.1f} MiB "
+                "(SIFT_MAX_UPLOAD_MB).",
+            )
+    return _jobs(request).submit(corpus.name, corpus.id, [(f.filename or "upload", f.file) for f in files])
+
+
+@router.get(
+    "/jobs/{job_id}",
+    tags=["jobs"],
+    summary="An ingestion job: status, per-file progress and results",
+    responses={404: {"model": Error, "description": "No such job."}},
+)
+def get_job(job_id: str, request: Request) -> Job:
+    job = _jobs(request).get(job_id)
+    if job is None:
+        raise HTTPException(404, f"No job {job_id!r}.")
+    return job
+
+
+@router.get(
+    "/corpora/{name}/jobs", tags=["jobs"], summary="A corpus's ingestion jobs, newest first", responses=NOT_FOUND
+)
+def list_jobs(name: str, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[Job]:
+    corpus = _sift(request).store.corpus(name)
+    return _jobs(request).recent(corpus.name, limit)

@@ -1,0 +1,178 @@
+"""Search, ask (JSON, or streamed as server-sent events), conversations and rerank traces.
+
+``POST /ask/stream`` (or ``POST /ask`` with ``Accept: text/event-stream``) sends ``status`` events ({"text"}) as the
+work goes on, ``token`` events ({"text"}) as the model writes, then one ``answer`` event: the same JSON ``POST /ask``
+returns, with the citations, their evidence and the trace id. The answer event's text is the one to keep: it is the
+streamed text checked against the passages (an uncited or unsupported ending is cut).
+
+Example::
+
+    curl -N localhost:8000/ask/stream -H 'Content-Type: application/json' \\
+         -d '{"corpus": "sample", "question": "Who designed the Pharos of Alexandria?"}'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from sift.app.api.schemas import (
+    AnswerOut,
+    AskRequest,
+    ConversationCreate,
+    Created,
+    Error,
+    SearchRequest,
+    SearchResponse,
+    TraceSummary,
+)
+from sift.app.api.sse import HEADERS, MEDIA_TYPE, sse_event
+from sift.app.history import Conversation, StoredMessage, StoredTrace
+from sift.app.pipeline import Answer, Sift, Status, Token
+
+logger = logging.getLogger(__name__)
+
+REFUSED = {
+    400: {"model": Error, "description": "The question is empty or too long."},
+    404: {"model": Error, "description": "No such corpus or conversation."},
+}
+STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then one answer event."}}
+
+router = APIRouter(tags=["questions"])
+
+
+def _sift(request: Request) -> Sift:
+    return request.app.state.sift
+
+
+@router.post(
+    "/search",
+    summary="Passages retrieval finds for a query, with their scores",
+    responses={404: {"model": Error, "description": "No such corpus."}},
+)
+def search(body: SearchRequest, request: Request) -> SearchResponse:
+    candidates = _sift(request).search(body.query, body.corpus, body.k, body.retrieval)
+    return SearchResponse(query=body.query, corpus=body.corpus, passages=[asdict(c) for c in candidates])
+
+
+def checked_ask(sift: Sift, body: AskRequest) -> Iterator[Status | Token | Answer]:
+    """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
+    stream: the question's length, the corpus, and the conversation belonging to that corpus."""
+    sift.check_question(body.question)
+    if body.conversation_id is not None:
+        _conversation(sift, body.corpus, body.conversation_id)
+    else:
+        sift.store.corpus(body.corpus)
+    return sift.ask_stream(
+        body.question,
+        body.corpus,
+        [m.model_dump() for m in body.history],
+        k=body.k,
+        top_n=body.top_n,
+        mode=body.mode,
+        strategy=body.strategy,
+        llm_k=body.llm_k,
+        conversation_id=body.conversation_id,
+        retrieval=body.retrieval,
+    )
+
+
+def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
+    try:
+        for event in events:
+            if isinstance(event, Token) and not event.text:
+                continue  # the model's empty pieces tell a client nothing
+            if isinstance(event, Answer):
+                yield sse_event("answer", event.to_dict())
+            else:
+                yield sse_event("status" if isinstance(event, Status) else "token", {"text": event.text})
+    except Exception as exc:  # the 200 is sent: the failure can only be told as an event
+        logger.exception("Streamed answer failed")
+        yield sse_event("error", {"detail": f"{type(exc).__name__}: {exc}"})
+
+
+@router.post(
+    "/ask",
+    summary="Answer a question with citations (JSON, or SSE with Accept: text/event-stream)",
+    responses={**REFUSED, **STREAM},
+)
+def ask(body: AskRequest, request: Request) -> AnswerOut:
+    events = checked_ask(_sift(request), body)
+    if MEDIA_TYPE in request.headers.get("accept", ""):
+        return StreamingResponse(_answer_events(events), media_type=MEDIA_TYPE, headers=HEADERS)
+    answer = next(e for e in events if isinstance(e, Answer))
+    return AnswerOut(**answer.to_dict())
+
+
+@router.post(
+    "/ask/stream",
+    summary="Answer a question, streamed as server-sent events",
+    response_class=StreamingResponse,
+    responses={**REFUSED, **STREAM},
+)
+def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
+    events = checked_ask(_sift(request), body)
+    return StreamingResponse(_answer_events(events), media_type=MEDIA_TYPE, headers=HEADERS)
+
+
+# ---------------------------------------------------------------------------------------------- conversations
+
+
+def _conversation(sift: Sift, corpus: str, conversation_id: int) -> Conversation:
+    found = next((c for c in sift.conversations(corpus) if c.id == conversation_id), None)
+    if found is None:
+        raise HTTPException(404, f"No conversation {conversation_id} in corpus {corpus!r}.")
+    return found
+
+
+@router.get("/corpora/{name}/conversations", tags=["conversations"], summary="A corpus's conversations, newest first")
+def list_conversations(name: str, request: Request) -> list[Conversation]:
+    return _sift(request).conversations(name)
+
+
+@router.post(
+    "/corpora/{name}/conversations",
+    tags=["conversations"],
+    status_code=201,
+    summary="Start a conversation (pass its id to /ask as conversation_id)",
+)
+def create_conversation(name: str, body: ConversationCreate, request: Request) -> Created:
+    return Created(id=_sift(request).start_conversation(name, body.title))
+
+
+@router.get(
+    "/corpora/{name}/conversations/{conversation_id}/messages",
+    tags=["conversations"],
+    summary="A conversation's messages, in order",
+    responses=REFUSED,
+)
+def list_messages(name: str, conversation_id: int, request: Request) -> list[StoredMessage]:
+    sift = _sift(request)
+    _conversation(sift, name, conversation_id)
+    return sift.messages(conversation_id)
+
+
+# ---------------------------------------------------------------------------------------------- traces
+
+
+@router.get("/corpora/{name}/traces", tags=["traces"], summary="A corpus's rerank traces, newest first")
+def list_traces(name: str, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[TraceSummary]:
+    return [TraceSummary(**t.model_dump(exclude={"trace"})) for t in _sift(request).traces(name, limit)]
+
+
+@router.get(
+    "/traces/{trace_id}",
+    tags=["traces"],
+    summary="One rerank trace: every candidate's criteria and ranks",
+    responses={404: {"model": Error, "description": "No such trace."}},
+)
+def get_trace(trace_id: int, request: Request) -> StoredTrace:
+    trace = _sift(request).trace(trace_id)
+    if trace is None:
+        raise HTTPException(404, f"No trace {trace_id}.")
+    return trace

@@ -1,0 +1,88 @@
+"""``POST /v1/rerank``: Sift's reranker for other systems, in the request/response shape of the common rerank APIs
+(Cohere, Jina, Infinity): query, documents, top_n -> results with index and relevance_score, best first.
+
+Each result also has ``criteria``: Sift's per-criterion scores for that document (relevance, dense, lexical, ... as
+the mode scores them), with the weight each had. ``model`` picks Sift's rerank mode (default: the settings'); every
+document is scored by the mode's model (no cascade), so the scores compare across all of them. ``relevance_score``
+is the composite squashed into (0, 1) by the logistic function: same order, on the 0-1 scale clients expect.
+
+Example::
+
+    curl localhost:8000/v1/rerank -H 'Content-Type: application/json' \\
+         -d '{"query": "lighthouse lamps", "documents": ["Fresnel lenses...", "Tide tables..."], "top_n": 1}'
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from sift.app.api.schemas import Error
+from sift.app.pipeline import Sift
+from sift.rerank.modes import Mode
+from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
+
+MAX_DOCUMENTS = 1000
+
+router = APIRouter(prefix="/v1", tags=["rerank"])
+
+
+class TextDocument(BaseModel):
+    text: str
+
+
+class RerankRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=10_000)
+    documents: list[str | TextDocument] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    top_n: int | None = Field(None, ge=1, description="Results to return (default: all).")
+    model: Mode | None = Field(None, description="Sift's rerank mode (default: the settings').")
+    return_documents: bool = Field(True, description="Include each result's document text.")
+
+
+class Criterion(BaseModel):
+    score: float | None = Field(description="On the criterion's own scale (a 0-10 judgement, a cosine, BM25...).")
+    normalized: float | None = Field(description="What entered the composite (a z-score among the documents).")
+    weight: float
+
+
+class RerankResult(BaseModel):
+    index: int = Field(description="The document's position in the request.")
+    relevance_score: float = Field(description="logistic(composite), in (0, 1); higher is better.")
+    document: TextDocument | None = None
+    criteria: dict[str, Criterion] = Field(description="Sift's per-criterion scores for this document.")
+
+
+class RerankResponse(BaseModel):
+    id: str | None = None
+    model: str
+    results: list[RerankResult]
+
+
+@router.post("/rerank", summary="Rerank documents for a query (Cohere/Jina-style)", responses={422: {"model": Error}})
+def rerank(body: RerankRequest, request: Request) -> RerankResponse:
+    sift: Sift = request.app.state.sift
+    texts = [d if isinstance(d, str) else d.text for d in body.documents]
+    # The position is the candidate's id: the trace names candidates by chunk id, results by request index.
+    candidates = [Candidate(i, text, i, f"document {i}", 0.0, i + 1) for i, text in enumerate(texts)]
+    reranker = sift.reranker(body.model, llm_k=len(candidates))
+    trace = reranker.rerank(body.query, candidates).trace
+    ranked = sorted(trace.candidates, key=lambda c: c.final_rank)[: body.top_n]
+    return RerankResponse(
+        model=str(reranker.mode),
+        results=[
+            RerankResult(
+                index=c.chunk_id,
+                relevance_score=1 / (1 + math.exp(-(c.composite or 0.0))),
+                document=TextDocument(text=texts[c.chunk_id]) if body.return_documents else None,
+                criteria={
+                    s.name: Criterion(score=s.score, normalized=s.normalized, weight=s.weight) for s in c.criteria
+                },
+            )
+            for c in ranked
+        ],
+    )

@@ -1,0 +1,75 @@
+"""The FastAPI application: Sift's routes, and Sift's errors turned into JSON with the status that fits.
+
+One ``Sift`` per process, made at start-up and shared by the requests; the models load on first use. Requests keep
+their state in their own locals: nothing of one request is stored where another could see it.
+
+Example::
+
+    >>> app = create_app(Settings(data_dir="/tmp/sift-doc"))
+    >>> sorted(path for path in app.openapi()["paths"] if path.startswith("/v1"))
+    ['/v1/chat/completions', '/v1/models', '/v1/rerank']
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from sift.app.api import corpora, openai_compat, questions, rerank
+from sift.app.config import Settings
+from sift.app.jobs import Jobs
+from sift.app.logs import configure_logging
+from sift.app.pipeline import Sift
+from sift.ingestion.store import CorpusNotFound, DocumentNotFound, StoreError, readable_database_error
+from sift.rerank.llm import ModelNotFound, ServerError
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API over one settings object (default: from the environment, as ``sift serve``'s workers read it)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        sift = Sift(settings)
+        app.state.sift = sift
+        app.state.jobs = Jobs.of(sift)  # opens the database and brings its tables up to date
+        logger.info("API ready over %s", settings.data_dir)
+        yield
+
+    app = FastAPI(
+        title="Sift",
+        version="0.1.0",
+        summary="Chat with a document collection: corpora, uploads as jobs, search, cited answers, an "
+        "OpenAI-compatible chat endpoint and a rerank endpoint.",
+        lifespan=lifespan,
+    )
+    for router in (corpora.router, questions.router, openai_compat.router, rerank.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def handle(status: int, message=str):
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            if status >= 500:
+                logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            return JSONResponse({"detail": message(exc)}, status_code=status)
+
+        return handler
+
+    app.add_exception_handler(CorpusNotFound, handle(404))
+    app.add_exception_handler(DocumentNotFound, handle(404))
+    app.add_exception_handler(StoreError, handle(400))  # e.g. a corpus name that cannot be one
+    app.add_exception_handler(ValueError, handle(400))  # e.g. Sift.check_question's reasons
+    app.add_exception_handler(ModelNotFound, handle(503))
+    app.add_exception_handler(ServerError, handle(502))
+    app.add_exception_handler(SQLAlchemyError, handle(500, readable_database_error))

@@ -1,0 +1,82 @@
+"""The ingestion job queue (``sift.app.jobs``) on SQLite and PostgreSQL: files kept until the job ends, one claim per
+job, interrupted jobs queued again, and a job whose corpus was deleted ended visibly failed. No models are loaded."""
+
+from __future__ import annotations
+
+import io
+
+from sift.app.job_worker import run_job
+from sift.app.jobs import JobFile, Jobs
+from sift.app.pipeline import Sift
+from sift.ingestion.ingest import FileResult
+
+
+def _jobs(settings) -> tuple[Sift, Jobs]:
+    sift = Sift(settings)
+    return sift, Jobs.of(sift)
+
+
+def test_a_job_keeps_its_files_until_it_ends(any_db_settings):
+    sift, jobs = _jobs(any_db_settings)
+    corpus = sift.store.corpus("notes", create=True)
+    job = jobs.submit(corpus.name, corpus.id, [("../a.md", io.BytesIO(b"# A")), ("b.txt", io.BytesIO(b"bee"))])
+
+    assert job.status == "queued" and [f.size for f in job.files] == [3, 3]
+    assert jobs.upload_path(job.id, 0).read_bytes() == b"# A"  # saved by position, never by the sent name
+    claimed = jobs.claim_next()
+    assert claimed.id == job.id and claimed.status == "running" and claimed.attempts == 1
+    assert jobs.claim_next() is None  # a running job is nobody else's
+
+    files = [job.files[0].model_copy(update={"status": "added", "document_id": 7}), job.files[1]]
+    jobs.record(job.id, files)
+    assert jobs.get(job.id).files[0] == JobFile(name="../a.md", size=3, status="added", document_id=7)
+    assert jobs.upload_path(job.id, 1).exists()
+    jobs.finish(job.id, "done")
+    assert jobs.get(job.id).status == "done" and jobs.get(job.id).finished_at is not None
+    assert not (jobs.uploads_dir / job.id).exists()
+    assert [j.id for j in jobs.recent("notes")] == [job.id] and jobs.recent("other") == []
+
+
+def test_a_job_left_running_is_queued_again_and_orphans_are_removed(any_db_settings):
+    sift, jobs = _jobs(any_db_settings)
+    corpus = sift.store.corpus("notes", create=True)
+    job = jobs.submit(corpus.name, corpus.id, [("a.md", io.BytesIO(b"# A"))])
+    jobs.claim_next()
+    orphan = jobs.uploads_dir / "not-a-job"
+    orphan.mkdir()
+
+    assert jobs.requeue_interrupted() == 1
+    jobs.remove_orphaned_uploads()
+    assert jobs.get(job.id).status == "queued" and jobs.upload_path(job.id, 0).exists()
+    assert not orphan.exists()
+    assert jobs.claim_next().attempts == 2
+
+
+def test_a_job_whose_corpus_was_deleted_fails_with_the_reason(any_db_settings):
+    sift, jobs = _jobs(any_db_settings)
+    corpus = sift.store.corpus("notes", create=True)
+    job = jobs.submit(corpus.name, corpus.id, [("a.md", io.BytesIO(b"# A"))])
+    sift.delete_corpus("notes")
+    sift.create_corpus("notes")  # the same name again: a different corpus, not the one the files were sent to
+
+    run_job(sift, jobs, jobs.claim_next())
+    ended = jobs.get(job.id)
+    assert ended.status == "failed" and "deleted" in ended.error
+    assert "notes" in sift.corpora() and sift.documents("notes") == []
+
+
+def test_a_resumed_job_keeps_the_results_it_recorded(settings, monkeypatch):
+    sift, jobs = _jobs(settings)
+    corpus = sift.store.corpus("notes", create=True)
+    job = jobs.submit(corpus.name, corpus.id, [("a.md", io.BytesIO(b"# A")), ("b.md", io.BytesIO(b"# B"))])
+    jobs.record(job.id, [job.files[0].model_copy(update={"status": "added", "source": "a.md"}), job.files[1]])
+
+    def ingest_again(uploads, corpus, progress):  # what ingestion says on the second run: a.md is stored already
+        results = [FileResult("a.md", "unchanged"), FileResult("b.md", "added", document_id=2, chunks=1)]
+        for done, result in enumerate(results, 1):
+            progress(done, len(results), result)
+        return results
+
+    monkeypatch.setattr(sift, "ingest_uploads", ingest_again)
+    run_job(sift, jobs, jobs.claim_next())
+    assert [f.status for f in jobs.get(job.id).files] == ["added", "added"]
