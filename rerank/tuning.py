@@ -3,9 +3,10 @@
 A trace holds every criterion's raw score for every candidate, so any weighting can be replayed offline exactly as
 the reranker would apply it (``composite.zscore`` per criterion over the candidates the model scored, ties in
 retrieval order, the cascade's first-stage tail kept below). Coordinate ascent (Metzler & Croft, 2007) changes one
-weight at a time over a geometric grid, keeps a change only when nDCG@10 rises, and starts from the hand-set
-weights as well as from equal ones, so with few queries it moves off the hand-set weights only when they measure
-worse. The weights are scale-free (z-scores), so a fit is written on REBEL's scale: LLM relevance 1.
+weight at a time over a geometric grid and keeps a change only when nDCG@10 rises; it starts from the hand-set
+weights, from equal ones and (with few criteria) from the best points of a coarse grid, and keeps the hand-set
+weights unless another weighting measures better. The weights are scale-free (z-scores), so a fit is written on
+REBEL's scale: LLM relevance 1.
 
 Example::
 
@@ -19,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,10 @@ CUTOFF = 10
 DISCOUNT = 1.0 / np.log2(np.arange(2, CUTOFF + 2))
 # One weight's values tried while the others stay: 0 (the criterion left out) and factors of sqrt(2) from 1/16 to 16.
 GRID = np.concatenate([[0.0], np.geomspace(1 / 16, 16, 17)])
+# Every weighting on this coarser grid is tried first when there are few criteria (6^4 = 1,296 at most), and ascent
+# starts from the best few as well as from the hand-set and equal weights.
+COARSE = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
+COARSE_MAX_CRITERIA, COARSE_STARTS = 4, 3
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,11 @@ def fit_weights(queries: list[JudgedQuery], start: dict[str, float], max_passes:
     weights found, on REBEL's scale."""
     names = sorted(start)
     starts = [np.array([start[n] for n in names], dtype=np.float64), np.ones(len(names))]
+    if len(names) <= COARSE_MAX_CRITERIA:  # one weight at a time gets stuck: start from the coarse grid's best too
+        coarse = np.array(list(itertools.product(COARSE, repeat=len(names)))).T
+        coarse = coarse[:, coarse.any(axis=0)]
+        found = _mean_ndcg(queries, names, coarse)
+        starts += [coarse[:, k] for k in np.argsort(-found, kind="stable")[:COARSE_STARTS]]
     best_w, best = starts[0], -1.0
     for w in starts:
         w, score = _ascend(queries, names, w.copy(), max_passes)
