@@ -5,12 +5,12 @@ read answers 404, the same as one that does not exist, so that names of other us
 corpus they can read but not change, or a role that lacks the right, answers 403. With auth off every caller is
 ``LOCAL_ADMIN``.
 
-Example::
-
-    curl -H "Authorization: Bearer $SIFT_KEY" localhost:8000/corpora
+Example (a route that reads a corpus)::
 
     @router.get("/corpora/{name}/documents")
-    def list_documents(name: str, request: Request, user: CurrentUser): readable(request, user, name) ...
+    def list_documents(name: str, request: Request, user: CurrentUser) -> list[DocumentOut]:
+        readable(request, user, name)  # 404 unless the key's user can read it
+        ...
 """
 
 from __future__ import annotations
