@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 run: install
+	# Beyond loopback only with auth on: refused here, before Streamlit starts (ui/Home.py checks again).
+	$(VENV)/bin/sift check-host $(HOST)
 	$(VENV)/bin/sift sample
 	$(VENV)/bin/streamlit run ui/Home.py --server.address $(HOST) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false

@@ -11,7 +11,12 @@
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
     sift tune [DATASET]... [--mode M[:S]] [--limit N] [--dry-run]   fit the composite's weights to these models
     sift sample                              ingest the bundled sample corpus if the store is empty
-    sift serve [--host H] [--port P] [--workers N]   the HTTP API (loopback only until accounts exist)
+    sift serve [--host H] [--port P] [--workers N]   the HTTP API (beyond loopback only with auth on)
+    sift user add NAME --role reader|editor|admin [--password-stdin]   (else the password is prompted for)
+    sift user list | sift user remove NAME | sift user role NAME ROLE
+    sift key create --user NAME [--name LABEL]      prints the key, the only time it is shown
+    sift key list [--user NAME] | sift key revoke ID
+    sift share CORPUS --with USER [--edit]          let a user read (or edit) a corpus
 
 Errors print one readable line on stderr and exit with status 1. ``ingest`` and ``reindex`` also exit with status 1
 when any file failed (the others are stored; ``--json`` lists the failed ones under ``failed``). ``--json`` output is
@@ -32,6 +37,7 @@ from typing import Annotated
 
 import typer
 
+from sift.app.accounts import ROLES
 from sift.app.config import Settings
 from sift.app.documents import passage_place
 from sift.app.eval_cli import eval_app, tune
@@ -48,9 +54,14 @@ logger = logging.getLogger("sift.app.cli")
 cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
 cli.add_typer(eval_app, name="eval")
 cli.command("tune")(tune)
+user_app = typer.Typer(help="Accounts (README: Accounts and keys).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys, sent as Authorization: Bearer <key>.", no_args_is_help=True)
+cli.add_typer(user_app, name="user")
+cli.add_typer(key_app, name="key")
 
 CorpusOption = Annotated[str, typer.Option("--corpus", "-c", help="Corpus name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+RoleArgument = Annotated[str, typer.Argument(help=f"One of {', '.join(ROLES)}.")]
 RetrievalOption = Annotated[
     str | None, typer.Option("--retrieval", help="dense, lexical or hybrid (default: the settings').")
 ]
@@ -246,6 +257,104 @@ def serve(
 
     flags = {"serve_host": host, "serve_port": port, "serve_workers": workers}
     serve_api(Settings(**{name: value for name, value in flags.items() if value is not None}))
+
+
+@cli.command("check-host", hidden=True)
+def check_host(host: str) -> None:
+    """Exit 1 with the reason when the settings do not allow listening on HOST (`make run` asks before Streamlit)."""
+    settings = Settings()
+    configure_logging(settings)
+    settings.check_listening(host)
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts).")
+    ] = False,
+) -> None:
+    """Add a user; the password is asked for twice (or read from stdin) and stored as an argon2 hash."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = _sift().accounts.add_user(name, password, role)
+    typer.echo(f"Added {user.name} ({user.role}).")
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOption = False) -> None:
+    """List the users and their roles."""
+    users = _sift().accounts.users()
+    if as_json:
+        _print_json([{"name": u.name, "role": u.role} for u in users])
+        return
+    for u in users:
+        typer.echo(f"{u.name}  {u.role}")
+
+
+@user_app.command("remove")
+def user_remove(name: str) -> None:
+    """Remove a user with their keys and shares (the corpora they own stay, for admins)."""
+    _sift().accounts.remove_user(name)
+    typer.echo(f"Removed {name}.")
+
+
+@user_app.command("role")
+def user_role(name: str, role: RoleArgument) -> None:
+    """Change a user's role."""
+    user = _sift().accounts.set_role(name, role)
+    typer.echo(f"{user.name} is now {user.role}.")
+
+
+@key_app.command("create")
+def key_create(
+    user: Annotated[str, typer.Option("--user", help="Whose key it is.")],
+    name: Annotated[str, typer.Option("--name", help="A label, e.g. the machine it is for.")] = "",
+) -> None:
+    """Create an API key and print it: it is stored hashed, so this is the only time it is shown."""
+    created = _sift().accounts.create_key(user, name)
+    typer.echo(created.secret)
+    typer.secho(f"Key {created.key.id} for {user}: keep it now, it cannot be shown again.", err=True, dim=True)
+
+
+@key_app.command("list")
+def key_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's keys.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List API keys (their first characters, never the keys), with when each was last used."""
+    keys = _sift().accounts.keys(user)
+    if as_json:
+        _print_json([k.model_dump() for k in keys])
+        return
+    for k in keys:
+        used = k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never used"
+        state = "revoked" if k.revoked_at else "active"
+        typer.echo(f"{k.id:>4}  {k.user}  {k.hint}…  {k.name or '-'}  {state}  {used}")
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API key: requests with it are refused from now on."""
+    key = _sift().accounts.revoke_key(key_id)
+    typer.echo(f"Revoked key {key.id} of {key.user}.")
+
+
+@cli.command()
+def share(
+    corpus: str,
+    user: Annotated[str, typer.Option("--with", help="The user to share it with.")],
+    edit: Annotated[bool, typer.Option("--edit", help="Let them upload and delete documents (editors only).")] = False,
+) -> None:
+    """Let a user read a corpus, or with --edit also change it."""
+    _sift().accounts.share(corpus, user, "edit" if edit else "read")
+    typer.echo(f"Shared {corpus} with {user} ({'edit' if edit else 'read'}).")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -138,10 +139,16 @@ class Settings(BaseSettings):
         None, description="Where errors' tracebacks and Sift's progress are logged. Default: data_dir/logs/sift.log."
     )
 
+    # --- accounts (sift.app.accounts) ---
+    auth: bool = Field(
+        False,
+        description="Require a login in the app and an API key on every API request. May be off only while Sift "
+        "listens on loopback (check_listening).",
+    )
+
     # --- sift serve ---
-    # Only loopback until accounts and keys exist (issue #13): the API has delete endpoints and no login yet.
     serve_host: str = Field(
-        "127.0.0.1", description="Address `sift serve` listens on; a loopback address until accounts are implemented."
+        "127.0.0.1", description="Address `sift serve` listens on; any other than loopback needs auth on."
     )
     serve_port: int = Field(8000, ge=1, le=65535, description="Port `sift serve` listens on.")
     serve_workers: int = Field(
@@ -204,6 +211,17 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
 
+    def check_listening(self, host: str) -> None:
+        """Raise ValueError when Sift may not listen on ``host``: beyond loopback, auth must be on, or every corpus,
+        with its delete buttons, would be open to the network."""
+        if self.auth or is_loopback(host):
+            return
+        raise ValueError(
+            f"Refusing to listen on {host} with auth off: anyone on the network could read and delete every corpus. "
+            "Listen on 127.0.0.1, ::1 or localhost, or turn auth on (SIFT_AUTH=true) after creating an admin "
+            "(README: Accounts and keys)."
+        )
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
@@ -228,3 +246,11 @@ class Settings(BaseSettings):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or localhost); a host name may resolve to anything, so it is not."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

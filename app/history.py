@@ -204,6 +204,11 @@ class History:
             )
             return [StoredTrace.model_validate(row) for row in rows]
 
+    def trace_corpus_id(self, trace_id: int) -> int | None:
+        """The id of the corpus a trace was made in (who may read it depends on it); None for no such trace."""
+        with self._sessions() as session:
+            return session.scalar(select(RerankTraceRow.corpus_id).where(RerankTraceRow.id == trace_id))
+
     def trace(self, trace_id: int) -> StoredTrace | None:
         with self._sessions() as session:
             row = session.get(RerankTraceRow, trace_id)

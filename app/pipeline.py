@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from sift.app.accounts import Accounts
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
@@ -121,6 +122,11 @@ class Sift:
         return History.open(self.store.engine)
 
     @cached_property
+    def accounts(self) -> Accounts:
+        """Users, keys and corpus access (their tables are migrated with the history's)."""
+        return Accounts(self.history.engine, self.store)
+
+    @cached_property
     def embedder(self):
         return embedding_model(self.settings)
 
@@ -201,7 +207,9 @@ class Sift:
 
     def delete_corpus(self, corpus: str) -> int:
         """Remove a corpus with its conversations and traces. Returns the number of documents it had."""
-        self.history.delete_corpus(self.store.corpus(corpus).id)
+        corpus_id = self.store.corpus(corpus).id
+        self.history.delete_corpus(corpus_id)
+        self.accounts.forget_corpus(corpus_id)
         return self.store.delete_corpus(corpus)
 
     def ensure_sample_corpus(self, on_progress: ProgressCallback | None = None) -> list[FileResult] | None:

@@ -7,92 +7,21 @@ starts its own. Answers are kept short (few candidates, few tokens): the models 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
 from tests.conftest import SAMPLE_CORPUS
+from tests.serving import Server, sse_events
 
 pytestmark = pytest.mark.slow
 
 QUESTION = "Who designed the Pharos of Alexandria?"
-FAST_ANSWERS = {
-    "SIFT_CANDIDATES_K": "8",
-    "SIFT_RERANK_LLM_K": "4",
-    "SIFT_ANSWER_TOP_N": "2",
-    "SIFT_ANSWER_MAX_TOKENS": "48",
-    "SIFT_MAX_UPLOAD_MB": "1",
-}
-
-
-class Server:
-    """``sift serve`` in a subprocess, and an httpx client for it."""
-
-    def __init__(self, data_dir: Path, port: int | None = None):
-        self.data_dir = data_dir
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir.parent / f"serve-{self.port}.log"
-        self.process: subprocess.Popen | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=300)
-
-    def start(self) -> Server:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "SIFT_DATA_DIR": str(self.data_dir), **FAST_ANSWERS}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sift.app.cli", "serve", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"sift serve exited:\n{self.log.read_text()[-3000:]}"
-            try:
-                if httpx.get(self.url + "/corpora", timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.5)
-        raise AssertionError(f"sift serve did not start:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.process.send_signal(sig)
-        self.process.wait(timeout=60)
-
-    def wait_for_job(self, job_id: str, timeout: float = 240) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.http.get(f"/jobs/{job_id}").json()
-            if job["status"] in ("done", "failed"):
-                return job
-            time.sleep(0.5)
-        raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sse_events(response: httpx.Response) -> list[tuple[str, dict]]:
-    events, name = [], None
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +119,7 @@ def test_ask_streamed_in_a_stored_conversation(server, lights):
     body = {"corpus": lights, "question": QUESTION, "conversation_id": conversation}
     with server.http.stream("POST", "/ask/stream", json=body) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = _sse_events(response)
+        events = sse_events(response)
 
     names = [name for name, _ in events]
     assert names[0] == "status" and "token" in names and names[-1] == "answer"
@@ -331,4 +260,4 @@ def test_refuses_to_listen_beyond_loopback(tmp_path):
         timeout=120,
     )
     assert done.returncode == 1
-    assert "accounts and API keys are not implemented yet" in done.stderr
+    assert "Refusing to listen on 0.0.0.0 with auth off" in done.stderr

@@ -17,13 +17,16 @@ from sift.app.pipeline import Answer, Sift
 from tests.conftest import SAMPLE_CORPUS
 
 
-def sift(data_dir, *args, check=True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def sift(
+    data_dir, *args, check=True, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "SIFT_DATA_DIR": str(data_dir), **(env or {})}
     process = subprocess.run(
         [sys.executable, "-m", "sift.app.cli", *args],
         capture_output=True,
         text=True,
         env=env,
+        input=input,
         timeout=600,
         cwd=SAMPLE_CORPUS.parent,
     )

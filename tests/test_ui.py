@@ -40,7 +40,11 @@ def data_dir(sample_data, tmp_path, monkeypatch) -> Path:
     shutil.copytree(sample_data, data)
     monkeypatch.setenv("SIFT_DATA_DIR", str(data))
     st.cache_resource.clear()  # the app's Sift must be built from this test's settings
+    # Auth is off in these tests, which Home.py allows only on loopback (`make run` passes the address).
+    listening_on = st.get_option("server.address")
+    st.config.set_option("server.address", "127.0.0.1")
     yield data
+    st.config.set_option("server.address", listening_on)
     st.cache_resource.clear()
 
 

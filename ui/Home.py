@@ -1,6 +1,7 @@
 """Sift's entry point (`streamlit run ui/Home.py`): the page navigation and the corpus every page works on.
 
 Widgets drawn here appear on every page and keep their value across pages, hence the corpus picker lives here.
+With auth on, nothing is shown before a login, and every page sees only the user's corpora.
 The pages live in ui/app_pages/, not ui/pages/: Streamlit runs a folder named "pages" next to the entry file as an
 old-style multipage app for the first session after start-up, bypassing this file.
 """
@@ -9,6 +10,7 @@ import logging
 
 import streamlit as st
 
+from sift.ui.login import logged_in_user, refuse_unless_allowed_to_listen
 from sift.ui.markdown import escape
 from sift.ui.state import CORPUS, keep_widget_values, sift
 
@@ -16,6 +18,8 @@ logger = logging.getLogger("sift.ui.Home")  # run as a script, so __name__ is "_
 
 st.set_page_config(page_title="Sift", page_icon="🔎", layout="wide")
 keep_widget_values()
+refuse_unless_allowed_to_listen()
+user = logged_in_user()  # with auth on, the login form until someone logs in
 
 page = st.navigation(
     [
@@ -27,7 +31,7 @@ page = st.navigation(
 )
 
 try:
-    corpora = sift().corpora()
+    corpora = sift().accounts.readable_corpora(user)
     if st.session_state.get(CORPUS) not in corpora:  # first visit, or the picked corpus was just deleted
         st.session_state[CORPUS] = corpora[0] if corpora else None
     st.sidebar.selectbox("Corpus", corpora, key=CORPUS, placeholder="No corpus yet")

@@ -7,6 +7,7 @@ import logging
 
 import streamlit as st
 
+from sift.app.accounts import User
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
 from sift.ui.markdown import escape
@@ -14,6 +15,7 @@ from sift.ui.markdown import escape
 logger = logging.getLogger(__name__)
 
 CORPUS = "corpus"  # session-state key of the sidebar's corpus picker (ui/Home.py)
+USER = "user"  # session-state key of the user this run is for (ui/Home.py sets it on every run)
 NOTICE = "notice"  # session-state key of a message a callback leaves for the next page run
 KEPT = "kept-"  # prefix of the widget keys whose values outlive a visit to another page
 
@@ -23,6 +25,11 @@ def sift() -> Sift:
     sift = Sift()
     configure_logging(sift.settings)
     return sift
+
+
+def current_user() -> User:
+    """Who is logged in (``ui.login``; ``LOCAL_ADMIN`` with auth off): Home.py has checked before any page runs."""
+    return st.session_state[USER]
 
 
 def current_corpus() -> str | None:

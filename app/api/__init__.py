@@ -4,7 +4,8 @@
 - ``questions``: search, ask (JSON and server-sent events), conversations, traces;
 - ``openai_compat``: ``/v1/chat/completions`` and ``/v1/models``, model = corpus;
 - ``rerank``: ``/v1/rerank``, the common rerank API shape;
-- ``server``: the app and its error handling; ``serve``: uvicorn, the loopback check and the ingestion worker.
+- ``access``: who is calling (an API key, when auth is on) and what they may do with which corpus;
+- ``server``: the app and its error handling; ``serve``: uvicorn, the loopback rule and the ingestion worker.
 
 Example::
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile, status
 
+from sift.app.api.access import CurrentUser, editable, manageable, readable, readable_corpora, readable_id
 from sift.app.api.schemas import CorpusCreate, CorpusOut, Deleted, DocumentOut, Error
 from sift.app.jobs import Job, Jobs
 from sift.app.pipeline import Sift
@@ -22,7 +23,8 @@ from sift.app.pipeline import Sift
 logger = logging.getLogger(__name__)
 
 MAX_FILES_PER_UPLOAD = 1000
-NOT_FOUND = {404: {"model": Error, "description": "No such corpus."}}
+NOT_FOUND = {404: {"model": Error, "description": "No such corpus, or not one the key can read."}}
+FORBIDDEN = {403: {"model": Error, "description": "The key's user may read the corpus but not change it."}}
 
 router = APIRouter(tags=["corpora"])
 
@@ -35,35 +37,45 @@ def _jobs(request: Request) -> Jobs:
     return request.app.state.jobs
 
 
-@router.get("/corpora", summary="List the corpora")
-def list_corpora(request: Request) -> list[CorpusOut]:
-    return [CorpusOut(name=name) for name in _sift(request).corpora()]
+@router.get("/corpora", summary="List the corpora the key can read")
+def list_corpora(request: Request, user: CurrentUser) -> list[CorpusOut]:
+    return [CorpusOut(name=name) for name in readable_corpora(request, user)]
 
 
 @router.post(
     "/corpora",
     status_code=status.HTTP_201_CREATED,
-    summary="Create a corpus (no-op when it exists)",
-    responses={400: {"model": Error, "description": "Not a usable name."}},
+    summary="Create a corpus, owned by the key's user (no-op when it exists and they can edit it)",
+    responses={
+        400: {"model": Error, "description": "Not a usable name."},
+        403: {"model": Error, "description": "A reader's key, or the name is another user's corpus."},
+    },
 )
-def create_corpus(body: CorpusCreate, request: Request) -> CorpusOut:
-    return CorpusOut(name=_sift(request).create_corpus(body.name))
+def create_corpus(body: CorpusCreate, request: Request, user: CurrentUser) -> CorpusOut:
+    return CorpusOut(name=_sift(request).accounts.create_corpus(user, body.name))
 
 
 @router.delete(
-    "/corpora/{name}", summary="Delete a corpus with its documents, conversations and traces", responses=NOT_FOUND
+    "/corpora/{name}",
+    summary="Delete a corpus with its documents, conversations and traces (its owner or an admin)",
+    responses={**NOT_FOUND, **FORBIDDEN},
 )
-def delete_corpus(name: str, request: Request) -> Deleted:
+def delete_corpus(name: str, request: Request, user: CurrentUser) -> Deleted:
+    manageable(request, user, name)
     return Deleted(deleted=name, documents=_sift(request).delete_corpus(name))
 
 
 @router.get("/corpora/{name}/documents", summary="List a corpus's documents", responses=NOT_FOUND)
-def list_documents(name: str, request: Request) -> list[DocumentOut]:
+def list_documents(name: str, request: Request, user: CurrentUser) -> list[DocumentOut]:
+    readable(request, user, name)
     return [DocumentOut(**asdict(d)) for d in _sift(request).documents(name)]
 
 
-@router.delete("/corpora/{name}/documents/{document_id}", summary="Delete a document", responses=NOT_FOUND)
-def delete_document(name: str, document_id: int, request: Request) -> Deleted:
+@router.delete(
+    "/corpora/{name}/documents/{document_id}", summary="Delete a document", responses={**NOT_FOUND, **FORBIDDEN}
+)
+def delete_document(name: str, document_id: int, request: Request, user: CurrentUser) -> Deleted:
+    editable(request, user, name)
     return Deleted(deleted=_sift(request).delete_document(name, document_id))
 
 
@@ -71,15 +83,17 @@ def delete_document(name: str, document_id: int, request: Request) -> Deleted:
     "/corpora/{name}/uploads",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload files to ingest: saved, then queued as a job (poll GET /jobs/{id})",
-    responses={**NOT_FOUND, 413: {"model": Error, "description": "A file is over the upload limit."}},
+    responses={**NOT_FOUND, **FORBIDDEN, 413: {"model": Error, "description": "A file is over the upload limit."}},
 )
 def upload(
     name: str,
     request: Request,
+    user: CurrentUser,
     files: Annotated[list[UploadFile], File(description="One or more files (.txt, .md, .pdf, .docx, .html).")],
 ) -> Job:
     """The files are on disk when this answers, so a server stop loses none of them; each file's result (added,
     unchanged, replaced, or failed with the reason) is in the job once ingested."""
+    editable(request, user, name)
     sift = _sift(request)
     corpus = sift.store.corpus(name)
     if len(files) > MAX_FILES_PER_UPLOAD:
@@ -101,9 +115,9 @@ def upload(
     summary="An ingestion job: status, per-file progress and results",
     responses={404: {"model": Error, "description": "No such job."}},
 )
-def get_job(job_id: str, request: Request) -> Job:
+def get_job(job_id: str, request: Request, user: CurrentUser) -> Job:
     job = _jobs(request).get(job_id)
-    if job is None:
+    if job is None or not readable_id(request, user, job.corpus_id):
         raise HTTPException(404, f"No job {job_id!r}.")
     return job
 
@@ -111,6 +125,10 @@ def get_job(job_id: str, request: Request) -> Job:
 @router.get(
     "/corpora/{name}/jobs", tags=["jobs"], summary="A corpus's ingestion jobs, newest first", responses=NOT_FOUND
 )
-def list_jobs(name: str, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[Job]:
+def list_jobs(
+    name: str, request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[Job]:
+    readable(request, user, name)
     corpus = _sift(request).store.corpus(name)
-    return _jobs(request).recent(corpus.name, limit)
+    # Jobs name their corpus; the id check leaves out those of a deleted corpus that had this name.
+    return [job for job in _jobs(request).recent(corpus.name, limit) if job.corpus_id == corpus.id]

@@ -4,12 +4,13 @@ chat front end that speaks that API, can chat with a corpus. The model is the co
 The last message is the question; the user and assistant messages before it are its conversation (a follow-up such
 as "When was it built?" is read in it); system messages are ignored (Sift writes its own prompt). The answer's
 citations come alongside the message: ``citations`` on the completion, and on the last chunk of a stream, with
-``sift``: whether the corpus answered, whether every sentence is supported, and the rerank trace's id.
+``sift``: whether the corpus answered, whether every sentence is supported, and the rerank trace's id. With auth on,
+the client's ``api_key`` is a Sift API key; ``/v1/models`` lists only the corpora it can read.
 
 Example::
 
     >>> from openai import OpenAI                                                     # doctest: +SKIP
-    >>> client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")        # doctest: +SKIP
+    >>> client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=SIFT_KEY)        # doctest: +SKIP
     >>> reply = client.chat.completions.create(model="sample",
     ...     messages=[{"role": "user", "content": "Who designed the Pharos?"}])       # doctest: +SKIP
     >>> reply.choices[0].message.content, reply.model_extra["citations"][0]["source"] # doctest: +SKIP
@@ -28,10 +29,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from sift.app.api.access import CurrentUser, readable_corpora
 from sift.app.api.questions import checked_ask
 from sift.app.api.schemas import AskRequest, ChatMessage, Error
 from sift.app.api.sse import HEADERS, MEDIA_TYPE, sse_event
-from sift.app.pipeline import Answer, Sift, Token
+from sift.app.pipeline import Answer, Token
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +83,9 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def _sift(request: Request) -> Sift:
-    return request.app.state.sift
-
-
-@router.get("/models", summary="The corpora, as models")
-def list_models(request: Request) -> ModelList:
-    return ModelList(data=[ModelCard(id=name) for name in _sift(request).corpora()])
+@router.get("/models", summary="The corpora the key can read, as models")
+def list_models(request: Request, user: CurrentUser) -> ModelList:
+    return ModelList(data=[ModelCard(id=name) for name in readable_corpora(request, user)])
 
 
 def _ask_request(body: ChatCompletionRequest) -> AskRequest:
@@ -110,8 +108,8 @@ def _extras(answer: Answer) -> dict[str, Any]:
     summary="Chat with a corpus (OpenAI's chat completions, streamed or not)",
     responses={400: {"model": Error}, 404: {"model": Error}, 200: {"content": {MEDIA_TYPE: {}}}},
 )
-def chat_completions(body: ChatCompletionRequest, request: Request):
-    events = checked_ask(_sift(request), _ask_request(body))
+def chat_completions(body: ChatCompletionRequest, request: Request, user: CurrentUser):
+    events = checked_ask(request, user, _ask_request(body))
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         chunks = _chunks(events, completion_id, created, body.model)

@@ -21,6 +21,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from sift.app.accounts import User
+from sift.app.api.access import CurrentUser, readable, readable_id
 from sift.app.api.schemas import (
     AnswerOut,
     AskRequest,
@@ -39,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 REFUSED = {
     400: {"model": Error, "description": "The question is empty or too long."},
-    404: {"model": Error, "description": "No such corpus or conversation."},
+    404: {"model": Error, "description": "No such corpus or conversation, or not one the key can read."},
 }
 STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then one answer event."}}
 
@@ -53,16 +55,19 @@ def _sift(request: Request) -> Sift:
 @router.post(
     "/search",
     summary="Passages retrieval finds for a query, with their scores",
-    responses={404: {"model": Error, "description": "No such corpus."}},
+    responses=REFUSED,
 )
-def search(body: SearchRequest, request: Request) -> SearchResponse:
+def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchResponse:
+    readable(request, user, body.corpus)
     candidates = _sift(request).search(body.query, body.corpus, body.k, body.retrieval)
     return SearchResponse(query=body.query, corpus=body.corpus, passages=[asdict(c) for c in candidates])
 
 
-def checked_ask(sift: Sift, body: AskRequest) -> Iterator[Status | Token | Answer]:
+def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Status | Token | Answer]:
     """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
-    stream: the question's length, the corpus, and the conversation belonging to that corpus."""
+    stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus."""
+    readable(request, user, body.corpus)
+    sift = _sift(request)
     sift.check_question(body.question)
     if body.conversation_id is not None:
         _conversation(sift, body.corpus, body.conversation_id)
@@ -101,8 +106,8 @@ def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
     summary="Answer a question with citations (JSON, or SSE with Accept: text/event-stream)",
     responses={**REFUSED, **STREAM},
 )
-def ask(body: AskRequest, request: Request) -> AnswerOut:
-    events = checked_ask(_sift(request), body)
+def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
+    events = checked_ask(request, user, body)
     if MEDIA_TYPE in request.headers.get("accept", ""):
         return StreamingResponse(_answer_events(events), media_type=MEDIA_TYPE, headers=HEADERS)
     answer = next(e for e in events if isinstance(e, Answer))
@@ -115,8 +120,8 @@ def ask(body: AskRequest, request: Request) -> AnswerOut:
     response_class=StreamingResponse,
     responses={**REFUSED, **STREAM},
 )
-def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
-    events = checked_ask(_sift(request), body)
+def ask_stream(body: AskRequest, request: Request, user: CurrentUser) -> StreamingResponse:
+    events = checked_ask(request, user, body)
     return StreamingResponse(_answer_events(events), media_type=MEDIA_TYPE, headers=HEADERS)
 
 
@@ -130,8 +135,14 @@ def _conversation(sift: Sift, corpus: str, conversation_id: int) -> Conversation
     return found
 
 
-@router.get("/corpora/{name}/conversations", tags=["conversations"], summary="A corpus's conversations, newest first")
-def list_conversations(name: str, request: Request) -> list[Conversation]:
+@router.get(
+    "/corpora/{name}/conversations",
+    tags=["conversations"],
+    summary="A corpus's conversations, newest first",
+    responses=REFUSED,
+)
+def list_conversations(name: str, request: Request, user: CurrentUser) -> list[Conversation]:
+    readable(request, user, name)
     return _sift(request).conversations(name)
 
 
@@ -140,8 +151,10 @@ def list_conversations(name: str, request: Request) -> list[Conversation]:
     tags=["conversations"],
     status_code=201,
     summary="Start a conversation (pass its id to /ask as conversation_id)",
+    responses=REFUSED,
 )
-def create_conversation(name: str, body: ConversationCreate, request: Request) -> Created:
+def create_conversation(name: str, body: ConversationCreate, request: Request, user: CurrentUser) -> Created:
+    readable(request, user, name)
     return Created(id=_sift(request).start_conversation(name, body.title))
 
 
@@ -151,7 +164,8 @@ def create_conversation(name: str, body: ConversationCreate, request: Request) -
     summary="A conversation's messages, in order",
     responses=REFUSED,
 )
-def list_messages(name: str, conversation_id: int, request: Request) -> list[StoredMessage]:
+def list_messages(name: str, conversation_id: int, request: Request, user: CurrentUser) -> list[StoredMessage]:
+    readable(request, user, name)
     sift = _sift(request)
     _conversation(sift, name, conversation_id)
     return sift.messages(conversation_id)
@@ -160,8 +174,13 @@ def list_messages(name: str, conversation_id: int, request: Request) -> list[Sto
 # ---------------------------------------------------------------------------------------------- traces
 
 
-@router.get("/corpora/{name}/traces", tags=["traces"], summary="A corpus's rerank traces, newest first")
-def list_traces(name: str, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[TraceSummary]:
+@router.get(
+    "/corpora/{name}/traces", tags=["traces"], summary="A corpus's rerank traces, newest first", responses=REFUSED
+)
+def list_traces(
+    name: str, request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[TraceSummary]:
+    readable(request, user, name)
     return [TraceSummary(**t.model_dump(exclude={"trace"})) for t in _sift(request).traces(name, limit)]
 
 
@@ -171,8 +190,10 @@ def list_traces(name: str, request: Request, limit: Annotated[int, Query(ge=1, l
     summary="One rerank trace: every candidate's criteria and ranks",
     responses={404: {"model": Error, "description": "No such trace."}},
 )
-def get_trace(trace_id: int, request: Request) -> StoredTrace:
-    trace = _sift(request).trace(trace_id)
+def get_trace(trace_id: int, request: Request, user: CurrentUser) -> StoredTrace:
+    sift = _sift(request)
+    corpus_id = sift.history.trace_corpus_id(trace_id)
+    trace = sift.trace(trace_id) if corpus_id is not None and readable_id(request, user, corpus_id) else None
     if trace is None:
         raise HTTPException(404, f"No trace {trace_id}.")
     return trace

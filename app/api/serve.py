@@ -1,21 +1,15 @@
 """``sift serve``: the HTTP API on uvicorn, with the ingestion worker beside it.
 
-Accounts and keys are not implemented yet (issue #13), so the API has no login: it refuses to listen anywhere but on
-loopback, where only this machine's users reach it.
+With auth off (the default) it listens only on loopback, where only this machine's users reach it; bound to any
+other address it refuses to start unless auth is on (``Settings.check_listening``).
 
 Example::
 
-    >>> check_loopback("127.0.0.1")
-    >>> try:
-    ...     check_loopback("0.0.0.0")
-    ... except ValueError as refused:
-    ...     print(str(refused)[:76])
-    Refusing to listen on 0.0.0.0: accounts and API keys are not implemented yet
+    SIFT_AUTH=true sift serve --host 0.0.0.0 --port 8000
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from sift.app.config import Settings
@@ -29,32 +23,24 @@ logger = logging.getLogger(__name__)
 APP_FACTORY = "sift.app.api.server:create_app"
 
 
-def check_loopback(host: str) -> None:
-    """Raise ValueError unless ``host`` is a loopback address (or localhost)."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False  # a host name: it may resolve to anything
-    if not loopback:
-        raise ValueError(
-            f"Refusing to listen on {host}: accounts and API keys are not implemented yet, so the API has no login "
-            "and would share every corpus, with delete endpoints, with the network. Listen on 127.0.0.1, ::1 or "
-            "localhost."
-        )
-
-
 def serve(settings: Settings) -> None:
     """Listen on the settings' host and port with their number of HTTP workers, until stopped."""
     import uvicorn
 
-    check_loopback(settings.serve_host)
+    settings.check_listening(settings.serve_host)
     configure_logging(settings)
     jobs = Jobs.of(Sift(settings))  # migrates the database once, before any worker opens it
     # Before any worker runs: a job still "running" now was running in a server that was stopped or killed.
     jobs.requeue_interrupted()
     jobs.remove_orphaned_uploads()
     worker = start_worker(settings)
-    logger.info("Serving on %s:%d, %d workers", settings.serve_host, settings.serve_port, settings.serve_workers)
+    logger.info(
+        "Serving on %s:%d, %d workers, auth %s",
+        settings.serve_host,
+        settings.serve_port,
+        settings.serve_workers,
+        "on" if settings.auth else "off",
+    )
     try:
         if settings.serve_workers == 1:
             from sift.app.api.server import create_app

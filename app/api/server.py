@@ -16,11 +16,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from sift.app.api import corpora, openai_compat, questions, rerank
+from sift.app.api.access import current_user
 from sift.app.config import Settings
 from sift.app.jobs import Jobs
 from sift.app.logs import configure_logging
@@ -41,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sift = Sift(settings)
         app.state.sift = sift
         app.state.jobs = Jobs.of(sift)  # opens the database and brings its tables up to date
-        logger.info("API ready over %s", settings.data_dir)
+        if settings.auth and not sift.accounts.users():
+            logger.warning(
+                "Auth is on and there are no users yet: create an admin with `sift user add NAME --role admin`"
+            )
+        logger.info("API ready over %s, auth %s", settings.data_dir, "on" if settings.auth else "off")
         yield
 
     app = FastAPI(
@@ -52,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     for router in (corpora.router, questions.router, openai_compat.router, rerank.router):
-        app.include_router(router)
+        # On every route, so none can be added without a key check; the schema declares the bearer scheme on each.
+        app.include_router(router, dependencies=[Depends(current_user)])
     _add_error_handlers(app)
     return app
 
@@ -70,6 +76,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DocumentNotFound, handle(404))
     app.add_exception_handler(StoreError, handle(400))  # e.g. a corpus name that cannot be one
     app.add_exception_handler(ValueError, handle(400))  # e.g. Sift.check_question's reasons
+    app.add_exception_handler(PermissionError, handle(403))  # e.g. a reader creating a corpus
     app.add_exception_handler(ModelNotFound, handle(503))
     app.add_exception_handler(ServerError, handle(502))
     app.add_exception_handler(SQLAlchemyError, handle(500, readable_database_error))

@@ -1,4 +1,4 @@
-"""Alembic environment of the app's own tables (conversations, messages, rerank traces, ingestion jobs).
+"""Alembic environment of the app's own tables (conversations, messages, rerank traces, ingestion jobs, accounts).
 
 They share the store's database but keep their own history, recorded in their own version table, so the store and
 the app migrate independently: the store's migrations run first (``Store.open``), then these (``History.open``).
@@ -6,7 +6,7 @@ the app migrate independently: the store's migrations run first (``Store.open``)
 
 from alembic import context
 
-from sift.app import jobs  # noqa: F401  (its table joins HistoryBase's metadata)
+from sift.app import accounts, jobs  # noqa: F401  (their tables join HistoryBase's metadata)
 from sift.app.history import VERSION_TABLE, HistoryBase
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,81 @@
+"""Who is using the app: with auth on, a login form (user name and password, checked by ``Accounts.authenticate``),
+the identity kept in the browser session, and a log-out button; with auth off, ``LOCAL_ADMIN``.
+
+Before that, the loopback rule: auth may be off only while Streamlit listens on loopback (``make run HOST=...``
+passes ``--server.address``; without one Streamlit listens on every interface).
+
+Example (ui/Home.py)::
+
+    refuse_unless_allowed_to_listen()
+    user = logged_in_user()        # draws the login form and stops the page until someone logs in
+    corpora = sift().accounts.readable_corpora(user)
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from sift.app.accounts import LOCAL_ADMIN, AccountError, User
+from sift.ui.markdown import escape
+from sift.ui.state import CORPUS, USER, sift
+
+logger = logging.getLogger(__name__)
+
+USER_NAME = "user-name"  # session-state key: who logged in, looked up again on every run (a role may change)
+
+
+def refuse_unless_allowed_to_listen() -> None:
+    """Show why and stop every page when the app is reachable beyond loopback with auth off."""
+    address = st.get_option("server.address") or "0.0.0.0"  # unset: Streamlit listens on every interface
+    try:
+        sift().settings.check_listening(address)
+    except ValueError as refused:
+        logger.error("%s", refused)
+        st.error(escape(str(refused)))
+        st.stop()
+
+
+def logged_in_user() -> User:
+    """The session's user, also kept for the pages (``state.current_user``); with auth on and nobody logged in, the
+    login form, and the page stops there."""
+    st.session_state.pop(USER, None)
+    if not sift().settings.auth:
+        st.session_state[USER] = LOCAL_ADMIN
+        return LOCAL_ADMIN
+    name = st.session_state.get(USER_NAME)
+    if name is not None:
+        try:
+            user = sift().accounts.user(name)
+        except AccountError:  # removed since logging in
+            log_out()
+        else:
+            st.sidebar.caption(escape(f"Logged in as {user.name} ({user.role})"))
+            st.sidebar.button("Log out", on_click=log_out)
+            st.session_state[USER] = user
+            return user
+    _login_form()
+    st.stop()  # raises: the rest of the page is not drawn
+    raise AssertionError("st.stop() returned")
+
+
+def _login_form() -> None:
+    st.title("Sift")
+    with st.form("login", clear_on_submit=True):  # the password does not stay in the session's widget state
+        name = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        user = sift().accounts.authenticate(name, password)
+        if user is None:
+            st.error("Wrong user name or password.")  # which of the two is not told
+            return
+        logger.info("%s logged in", user.name)
+        st.session_state[USER_NAME] = user.name
+        st.rerun()
+
+
+def log_out() -> None:
+    st.session_state.pop(USER_NAME, None)
+    st.session_state.pop(CORPUS, None)  # the next user must not start on this one's corpus
