@@ -138,15 +138,25 @@ def test_sift_tune_writes_the_profile_the_reranker_then_starts_from(datasets, be
 
 def test_a_damaged_or_foreign_profile_is_passed_over(tune_env, caplog):
     identity = model_identity(tune_env, "relevance", "logits")
+    shipped = find_profile(tune_env, identity)  # Sift's own for the packaged models (below), before any tuning here
     folder = tune_env.resolved_weights_dir()
     folder.mkdir(parents=True)
     path = folder / f"{profile_name(identity)}.json"
     path.write_text('{"name": "x", "weights": {"relevance": ')
-    assert find_profile(tune_env, identity) is None
+    assert find_profile(tune_env, identity) == shipped
     path.write_text(json.dumps({"name": "x", "identity": {**identity, "llm": "another"}, "weights": {"dense": 9.0}}))
-    assert find_profile(tune_env, identity) is None
-    assert Sift(tune_env).rerank_weights() == HAND_SET
+    assert find_profile(tune_env, identity) == shipped
+    assert Sift(tune_env).rerank_weights() == {**HAND_SET, **(shipped.weights if shipped else {})}
     assert "cannot be read" in caplog.text and "fitted for other models" in caplog.text
+
+
+def test_the_packaged_models_start_from_the_profile_fitted_here(settings):
+    profile = find_profile(settings, model_identity(settings, "relevance", "logits"))
+    assert profile is not None, "no shipped profile matches the installed packages (sift tune, then app/profiles)"
+    assert [name.split(" (")[0] for name in profile.fitted_on] == ["trec-dl19", "dbpedia-entity-5k"]
+    assert set(profile.weights) == set(HAND_SET) and profile.weights != HAND_SET
+    assert Sift(settings).rerank_weights() == profile.weights
+    assert Sift(settings.model_copy(update={"rerank_use_profile": False})).rerank_weights() == HAND_SET
 
 
 def sift_command(*args: str) -> subprocess.CompletedProcess:
