@@ -89,49 +89,50 @@ def heartbeat(beat: Callable[[], None], seconds: float) -> Iterator[None]:
 
 
 def work(settings: Settings, idle_exit: float | None = None) -> None:
-    """Run queued jobs as the data directory's only worker: until the parent process is gone, or with ``idle_exit``
-    (started on demand), until that many seconds pass without a job. Another worker holding the lock: waits for it,
-    or on demand, leaves the jobs to it."""
+    """Run queued jobs, holding the worker lock: until the parent process is gone, or with ``idle_exit`` (started on
+    demand), until that many seconds pass without a job."""
     parent = os.getppid()
-    with hold_worker_lock(settings, wait=idle_exit is None) as locked:
-        if not locked:
-            logger.info("Another ingestion worker runs for %s; this one exits", settings.data_dir)
-            return
-        sift = Sift(settings)
-        jobs = Jobs.of(sift)
-        jobs.requeue_interrupted(settings.job_max_attempts)  # we hold the lock: no other worker runs them
-        logger.info("Ingestion worker %d started", os.getpid())
+    sift = Sift(settings)
+    jobs = Jobs.of(sift)
+    jobs.requeue_interrupted(settings.job_max_attempts)  # we hold the lock: no other worker runs them
+    logger.info("Ingestion worker %d started", os.getpid())
+    idle_since = time.monotonic()
+    while idle_exit is not None or os.getppid() == parent:
+        job = jobs.claim_next()
+        if job is None:
+            if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
+                logger.info("Ingestion worker %d idle for %.0f s; exiting", os.getpid(), idle_exit)
+                return
+            jobs.requeue_interrupted(settings.job_max_attempts, stale_after=settings.job_stale_seconds)
+            time.sleep(POLL_SECONDS)
+            continue
+        logger.info("Job %s: %d files into %s (attempt %d)", job.id, len(job.files), job.corpus, job.attempts)
+        try:
+            run_job(sift, jobs, job)
+        except Exception as exc:  # a bug or a lost database must not end the worker, nor leave the job running
+            logger.exception("Job %s failed", job.id)
+            jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
         idle_since = time.monotonic()
-        while idle_exit is not None or os.getppid() == parent:
-            job = jobs.claim_next()
-            if job is None:
-                if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
-                    logger.info("Ingestion worker %d idle for %.0f s; exiting", os.getpid(), idle_exit)
-                    return
-                jobs.requeue_interrupted(settings.job_max_attempts, stale_after=settings.job_stale_seconds)
-                time.sleep(POLL_SECONDS)
-                continue
-            logger.info("Job %s: %d files into %s (attempt %d)", job.id, len(job.files), job.corpus, job.attempts)
-            try:
-                run_job(sift, jobs, job)
-            except Exception as exc:  # a bug or a lost database must not end the worker, nor leave the job running
-                logger.exception("Job %s failed", job.id)
-                jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
-            idle_since = time.monotonic()
 
 
 def main() -> None:
-    """The worker process: settings as JSON on stdin (exactly the starter's), niced, one torch thread."""
+    """The worker process: settings as JSON on stdin (exactly the starter's); the data directory's only worker
+    (another holding the lock: ``sift serve``'s waits for it, one on demand leaves the jobs to it), niced, one torch
+    thread."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--on-demand", action="store_true", help="exit after job_worker_idle_seconds without a job")
     args = parser.parse_args()
     settings = Settings.model_validate_json(sys.stdin.read())
-    os.nice(NICENESS)
-    import torch
+    # The lock first, before the slow imports: a starter probing it meanwhile must see this worker.
+    with hold_worker_lock(settings, wait=not args.on_demand) as locked:
+        if not locked:
+            return
+        os.nice(NICENESS)
+        import torch
 
-    torch.set_num_threads(1)  # the HTTP workers and the app keep the other cores
-    configure_logging(settings)
-    work(settings, settings.job_worker_idle_seconds if args.on_demand else None)
+        torch.set_num_threads(1)  # the HTTP workers and the app keep the other cores
+        configure_logging(settings)
+        work(settings, settings.job_worker_idle_seconds if args.on_demand else None)
 
 
 if __name__ == "__main__":

@@ -81,10 +81,15 @@ def start_worker(settings: Settings, on_demand: bool = False) -> subprocess.Pope
     return process
 
 
+_started_on_demand: dict[Path, subprocess.Popen] = {}
+
+
 def ensure_worker(settings: Settings) -> None:
-    """Start a worker on demand unless one runs for this data directory (``sift serve``'s, or the app's)."""
-    if not worker_running(settings):
-        start_worker(settings, on_demand=True)
+    """Start a worker on demand unless one runs for this data directory (``sift serve``'s, or the app's), or the one
+    this process started last is still starting (it takes the lock a moment after it starts)."""
+    starting = _started_on_demand.get(settings.data_dir)
+    if (starting is None or starting.poll() is not None) and not worker_running(settings):
+        _started_on_demand[settings.data_dir] = start_worker(settings, on_demand=True)
 
 
 class WorkerSupervisor:
