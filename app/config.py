@@ -155,6 +155,26 @@ class Settings(BaseSettings):
         1, ge=1, description="HTTP worker processes; ingestion jobs run in one separate, lower-priority process."
     )
 
+    # --- ingestion jobs (sift.app.jobs, sift.app.job_worker) ---
+    job_heartbeat_seconds: float = Field(
+        5.0, gt=0, description="How often the ingestion worker marks the job it is running as alive."
+    )
+    job_stale_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A running job whose heartbeat is older than this is taken for dead and queued again. Longer "
+        "than one file's parsing or embedding step may stall the heartbeat's database write.",
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, description="Starts a job gets: one interrupted this many times ends failed instead of queued."
+    )
+    job_worker_idle_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="An ingestion worker the app started on demand (no `sift serve` running) exits after this "
+        "long without a job; the next upload starts it again.",
+    )
+
     # --- rerank ---
     rerank_mode: Mode = Field(Mode.RELEVANCE, description=Mode.__doc__)
     rerank_strategy: Strategy = Field(Strategy.LOGITS, description=Strategy.__doc__)

@@ -1,30 +1,33 @@
-"""The ingestion worker: one process beside ``sift serve``'s HTTP workers that runs the queued jobs
-(``sift.app.jobs``), one at a time, oldest first.
+"""The ingestion worker: one process per data directory that runs the queued jobs (``sift.app.jobs``), one at a
+time, oldest first; ``sift.app.worker_control`` starts it (beside ``sift serve``, or on demand for the app).
 
 One at a time keeps two uploads into one corpus apart (ingestion also serialises writes per corpus). The process runs
-niced, with one torch thread, so that embedding an upload leaves the CPU to the questions being answered; it dies
-with its parent (a server killed with -9 takes it along), and the job it was running is queued again when the server
-starts next.
+niced, with one torch thread, so that embedding an upload leaves the CPU to the questions being answered. It holds the
+data directory's worker lock while it lives, so that it is the only one: a job found ``running`` when it takes the
+lock was interrupted, and is queued again. While a job runs, a thread beats its heartbeat; between jobs the worker
+queues again the jobs whose heartbeat went stale (a worker of another server on the same database that died).
 
-Example::
+Example (the process's entry point reads its settings as JSON on stdin)::
 
-    >>> worker = start_worker(Settings(data_dir="/tmp/sift-doc"))     # doctest: +SKIP
-    >>> worker.terminate()                                             # doctest: +SKIP
+    echo '{"data_dir": "/tmp/sift-doc"}' | python -m sift.app.job_worker --on-demand
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
-import multiprocessing
 import os
-import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sift.app.config import Settings
 from sift.app.jobs import FINAL_FILE_STATUSES, Job, Jobs, with_result
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
+from sift.app.worker_control import hold_worker_lock
 from sift.ingestion.ingest import FileResult
 from sift.ingestion.store import CorpusNotFound
 
@@ -32,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 NICENESS = 10  # below the HTTP workers (0): a question's work goes first when both want the CPU
-_PR_SET_PDEATHSIG = 1
 
 
 def run_job(sift: Sift, jobs: Jobs, job: Job) -> None:
@@ -60,19 +62,48 @@ def run_job(sift: Sift, jobs: Jobs, job: Job) -> None:
     mark_ingesting(0)
     jobs.record(job.id, files)
     uploads = [(f.name, f.size, jobs.upload_path(job.id, i).read_bytes) for i, f in enumerate(files)]
-    sift.ingest_uploads(uploads, job.corpus, progress)  # each file's failure is its result; others fail the job
+    with heartbeat(lambda: jobs.beat(job.id), sift.settings.job_heartbeat_seconds):
+        sift.ingest_uploads(uploads, job.corpus, progress)  # each file's failure is its result; others fail the job
     jobs.finish(job.id, "done")
 
 
-def work(settings: Settings) -> None:
-    """Run queued jobs until the parent process is gone."""
+@contextmanager
+def heartbeat(beat: Callable[[], None], seconds: float) -> Iterator[None]:
+    """Call ``beat`` every ``seconds`` in a thread while the with-block runs (one file can take minutes)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(seconds):
+            try:
+                beat()
+            except Exception:  # a missed beat is retried; only a long silence makes the job look dead
+                logger.warning("Job heartbeat failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="sift-job-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def work(settings: Settings, idle_exit: float | None = None) -> None:
+    """Run queued jobs, holding the worker lock: until the parent process is gone, or with ``idle_exit`` (started on
+    demand), until that many seconds pass without a job."""
+    parent = os.getppid()
     sift = Sift(settings)
     jobs = Jobs.of(sift)
-    parent = os.getppid()
+    jobs.requeue_interrupted(settings.job_max_attempts)  # we hold the lock: no other worker runs them
     logger.info("Ingestion worker %d started", os.getpid())
-    while os.getppid() == parent:
+    idle_since = time.monotonic()
+    while idle_exit is not None or os.getppid() == parent:
         job = jobs.claim_next()
         if job is None:
+            if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
+                logger.info("Ingestion worker %d idle for %.0f s; exiting", os.getpid(), idle_exit)
+                return
+            jobs.requeue_interrupted(settings.job_max_attempts, stale_after=settings.job_stale_seconds)
             time.sleep(POLL_SECONDS)
             continue
         logger.info("Job %s: %d files into %s (attempt %d)", job.id, len(job.files), job.corpus, job.attempts)
@@ -81,31 +112,28 @@ def work(settings: Settings) -> None:
         except Exception as exc:  # a bug or a lost database must not end the worker, nor leave the job running
             logger.exception("Job %s failed", job.id)
             jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
+        idle_since = time.monotonic()
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this process when its parent ends, even by kill -9 (elsewhere ``work`` notices between
-    jobs)."""
-    if sys.platform == "linux":
-        import ctypes
+def main() -> None:
+    """The worker process: settings as JSON on stdin (exactly the starter's); the data directory's only worker
+    (another holding the lock: ``sift serve``'s waits for it, one on demand leaves the jobs to it), niced, one torch
+    thread."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--on-demand", action="store_true", help="exit after job_worker_idle_seconds without a job")
+    args = parser.parse_args()
+    settings = Settings.model_validate_json(sys.stdin.read())
+    # The lock first, before the slow imports: a starter probing it meanwhile must see this worker.
+    with hold_worker_lock(settings, wait=not args.on_demand) as locked:
+        if not locked:
+            return
+        os.nice(NICENESS)
+        import torch
 
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        torch.set_num_threads(1)  # the HTTP workers and the app keep the other cores
+        configure_logging(settings)
+        work(settings, settings.job_worker_idle_seconds if args.on_demand else None)
 
 
-def _worker_main(settings: Settings) -> None:
-    _die_with_parent()
-    os.nice(NICENESS)
-    import torch
-
-    torch.set_num_threads(1)  # the HTTP workers keep the other cores
-    configure_logging(settings)
-    work(settings)
-
-
-def start_worker(settings: Settings) -> multiprocessing.Process:
-    """Start the ingestion worker process (spawned: a clean interpreter, whatever threads the caller has)."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_worker_main, args=(settings,), name="sift-ingest-worker", daemon=True
-    )
-    process.start()
-    return process
+if __name__ == "__main__":
+    main()

@@ -4,10 +4,13 @@ sent is lost when the server stops, and its progress can be read while it runs a
 A job's life: ``submit`` writes the uploaded bytes under ``data_dir/uploads/<job id>/`` and only then inserts the
 job, ``queued``; a worker (``sift.app.job_worker``) claims it (``running``), ingests its files, recording each file's
 result as it comes, and ends it ``done`` (every file has a result, some may be ``failed`` with the reason) or
-``failed`` (the job itself could not run, e.g. its corpus was deleted); the files are deleted then, not before. A job
-left ``running`` by a killed server is queued again on the next start (``requeue_interrupted``) and runs again from
-its first file: ingestion is idempotent, so files already stored come back ``unchanged``, and the results recorded
-before the crash are kept.
+``failed`` (the job itself could not run, e.g. its corpus was deleted); the files are deleted then, not before. A
+job left ``running`` by a killed server or worker is queued again when a worker next starts
+(``requeue_interrupted``) and runs again from its first file: ingestion is idempotent, so files already stored come
+back ``unchanged``, and the results recorded before the crash are kept. While a job runs its worker writes a
+heartbeat; a running job whose heartbeat stopped (its worker was killed, or hangs) is queued again too
+(``requeue_interrupted(stale_after=...)``), and one that was interrupted ``max_attempts`` times ends ``failed`` with
+the reason, so that no job loops, nor stays ``running``.
 
 Example::
 
@@ -23,7 +26,7 @@ import logging
 import os
 import shutil
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -61,6 +64,7 @@ class JobRow(HistoryBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # migration 0004
 
 
 class JobFile(BaseModel):
@@ -90,6 +94,7 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None = Field(None, description="When its worker last said it was still running it.")
 
     @property
     def finished(self) -> bool:
@@ -155,7 +160,7 @@ class Jobs:
                 claimed = session.execute(
                     update(JobRow)
                     .where(JobRow.id == job_id, JobRow.status == "queued")
-                    .values(status="running", started_at=utcnow(), attempts=JobRow.attempts + 1)
+                    .values(status="running", started_at=utcnow(), heartbeat_at=utcnow(), attempts=JobRow.attempts + 1)
                 )
                 session.commit()
                 if claimed.rowcount == 1:
@@ -165,7 +170,16 @@ class Jobs:
     def record(self, job_id: str, files: list[JobFile]) -> None:
         """Save a running job's per-file progress (only its worker writes it)."""
         with self._sessions() as session:
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(files=[f.model_dump() for f in files]))
+            files_json = [f.model_dump() for f in files]
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(files=files_json, heartbeat_at=utcnow()))
+            session.commit()
+
+    def beat(self, job_id: str) -> None:
+        """Say that a running job's worker is alive (``requeue_interrupted`` takes a silent one for dead)."""
+        with self._sessions() as session:
+            session.execute(
+                update(JobRow).where(JobRow.id == job_id, JobRow.status == "running").values(heartbeat_at=utcnow())
+            )
             session.commit()
 
     def finish(self, job_id: str, status: Literal["done", "failed"], error: str | None = None) -> None:
@@ -178,14 +192,25 @@ class Jobs:
         shutil.rmtree(self.uploads_dir / job_id, ignore_errors=True)
         logger.info("Job %s %s%s", job_id, status, f": {error}" if error else "")
 
-    def requeue_interrupted(self) -> int:
-        """Queue again the jobs a killed server left ``running``; call it before any worker starts."""
+    def requeue_interrupted(self, max_attempts: int, stale_after: float | None = None) -> int:
+        """Queue again the running jobs whose worker is gone: every one (only while no worker runs), or with
+        ``stale_after``, those whose heartbeat is older than that many seconds. A job already started
+        ``max_attempts`` times ends ``failed`` instead: something in it stops the worker each time. Returns how
+        many were queued."""
+        interrupted = [JobRow.status == "running"]
+        if stale_after is not None:
+            interrupted.append(JobRow.heartbeat_at < utcnow() - timedelta(seconds=stale_after))
         with self._sessions() as session:
-            requeued = session.execute(update(JobRow).where(JobRow.status == "running").values(status="queued"))
+            given_up = session.scalars(select(JobRow.id).where(*interrupted, JobRow.attempts >= max_attempts)).all()
+            requeued = session.execute(
+                update(JobRow).where(*interrupted, JobRow.attempts < max_attempts).values(status="queued")
+            ).rowcount
             session.commit()
-        if requeued.rowcount:
-            logger.warning("Re-queued %d ingestion jobs interrupted by a stop", requeued.rowcount)
-        return requeued.rowcount
+        for job_id in given_up:
+            self.finish(job_id, "failed", f"its worker stopped during each of its {max_attempts} attempts")
+        if requeued:
+            logger.warning("Re-queued %d ingestion jobs whose worker stopped", requeued)
+        return requeued
 
     def remove_orphaned_uploads(self) -> None:
         """Delete upload folders no unfinished job owns (a stop between saving the files and queueing the job)."""

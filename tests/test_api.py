@@ -251,6 +251,35 @@ def test_a_job_interrupted_by_kill_9_finishes_after_a_restart(tmp_path):
         restarted.stop()
 
 
+def test_a_job_whose_worker_is_killed_finishes_on_the_same_server(tmp_path):
+    server = Server(tmp_path / "data").start()
+    try:
+        server.http.post("/corpora", json={"name": "lights"})
+        files = [
+            ("files", (f"note-{i}.md", f"# Note {i}\n".encode() + b"The lamp was lit at dusk. " * 300))
+            for i in range(8)
+        ]
+        job_id = server.http.post("/corpora/lights/uploads", files=files).json()["id"]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # kill the worker (not the server) once some files, not all, are stored
+            job = server.http.get(f"/jobs/{job_id}").json()
+            if any(f["status"] == "added" for f in job["files"]):
+                break
+            time.sleep(0.2)
+        assert job["status"] == "running", job
+        worker_pid = int((server.data_dir / "worker.lock").read_text())
+        os.kill(worker_pid, signal.SIGKILL)
+
+        job = server.wait_for_job(job_id)  # a new worker, started by the server, queues it again and finishes it
+        assert job["status"] == "done" and job["attempts"] == 2
+        assert {f["status"] for f in job["files"]} <= {"added", "unchanged"}
+        sources = [d["source"] for d in server.http.get("/corpora/lights/documents").json()]
+        assert sorted(sources) == sorted(name for _, (name, _) in files)  # none lost, none twice
+        assert int((server.data_dir / "worker.lock").read_text()) != worker_pid
+    finally:
+        server.stop()
+
+
 def test_refuses_to_listen_beyond_loopback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "sift.app.cli", "serve", "--host", "0.0.0.0"],

@@ -4,11 +4,13 @@ job, interrupted jobs queued again, and a job whose corpus was deleted ended vis
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from sift.app.job_worker import run_job
-from sift.app.jobs import JobFile, Jobs
+from sift.app.jobs import JobFile, JobRow, Jobs
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import FileResult
+from sift.ingestion.schema import utcnow
 
 
 def _jobs(settings) -> tuple[Sift, Jobs]:
@@ -45,11 +47,29 @@ def test_a_job_left_running_is_queued_again_and_orphans_are_removed(any_db_setti
     orphan = jobs.uploads_dir / "not-a-job"
     orphan.mkdir()
 
-    assert jobs.requeue_interrupted() == 1
+    assert jobs.requeue_interrupted(max_attempts=3) == 1
     jobs.remove_orphaned_uploads()
     assert jobs.get(job.id).status == "queued" and jobs.upload_path(job.id, 0).exists()
     assert not orphan.exists()
     assert jobs.claim_next().attempts == 2
+
+
+def test_a_silent_job_is_queued_again_until_its_last_attempt_then_fails(any_db_settings):
+    sift, jobs = _jobs(any_db_settings)
+    corpus = sift.store.corpus("notes", create=True)
+    job = jobs.submit(corpus.name, corpus.id, [("a.md", io.BytesIO(b"# A"))])
+
+    for attempt in (1, 2, 3):
+        assert jobs.claim_next().attempts == attempt
+        assert jobs.requeue_interrupted(max_attempts=3, stale_after=60) == 0  # its heartbeat is fresh: alive
+        jobs.beat(job.id)
+        with jobs._sessions() as session:  # its worker went silent two minutes ago
+            session.get(JobRow, job.id).heartbeat_at = utcnow() - timedelta(minutes=2)
+            session.commit()
+        jobs.requeue_interrupted(max_attempts=3, stale_after=60)
+    ended = jobs.get(job.id)
+    assert ended.status == "failed" and "3 attempts" in ended.error and ended.attempts == 3
+    assert not (jobs.uploads_dir / job.id).exists()
 
 
 def test_a_job_whose_corpus_was_deleted_fails_with_the_reason(any_db_settings):

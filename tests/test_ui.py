@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sift.app.generation import UNCITED, Citation
 from sift.app.history import MessageDetails
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
 from sift.ui.markdown import escape
+from sift.ui.uploads import upload_jobs
 from tests.conftest import REPO, SAMPLE_CORPUS
 
 HOME = str(REPO / "ui" / "Home.py")
@@ -261,7 +263,8 @@ def test_create_a_corpus_and_pick_it(data_dir):
     assert "harbour" in at.success[0].value
 
 
-def test_upload_lists_each_file_with_its_result(data_dir):
+def test_upload_lists_each_file_with_its_result(data_dir, monkeypatch):
+    monkeypatch.setenv("SIFT_JOB_WORKER_IDLE_SECONDS", "2")  # the worker started on demand exits soon after
     at = open_app("corpora")
     at.file_uploader[0].set_value(
         [
@@ -272,15 +275,21 @@ def test_upload_lists_each_file_with_its_result(data_dir):
     ).run()
     assert "50 MB" in at.file_uploader[0].help  # the limit, before anyone tries
     button(at, "Add 3 files").click().run(timeout=120)
+    assert not at.exception and len(at.file_uploader) == 1 and not at.file_uploader[0].value  # a fresh uploader
+    assert at.get("progress")  # queued; a worker started on demand runs it
 
-    assert not at.exception
+    sift = Sift(Settings())
+    deadline = time.monotonic() + 240
+    while not all(job.finished for job in upload_jobs(sift, "sample")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    at.run(timeout=120)  # as after a reload: the job's results are read back from SQL
+    assert not at.exception and not at.get("progress")
     assert at.caption[0].value == "Last upload: 1 added, 0 replaced, 1 unchanged, 1 failed"
     results = at.dataframe[0].value
     assert list(results["file"]) == ["harbour-notes.md", "history-of-lighthouses.md", "empty.txt"]
     assert list(results["result"]) == ["added", "unchanged", "failed"]
     assert results["reason"].iloc[2]  # why it failed, in words
-    assert len(at.file_uploader) == 1 and not at.file_uploader[0].value  # a fresh, empty uploader
-    assert len(Sift(Settings()).documents("sample")) == 7
+    assert len(sift.documents("sample")) == 7
 
 
 def test_deleting_a_document_asks_first(data_dir):

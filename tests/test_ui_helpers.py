@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 
 from sift.app.config import Settings
+from sift.app.jobs import Jobs
 from sift.app.pipeline import RerankTrace, Sift
 from sift.ui.inspector_view import candidate_rows, change_colour, change_label, rank_movement_chart, weight_rows
 from sift.ui.markdown import WORD_JOINER, escape
-from sift.ui.uploads import ingest_uploads, result_row
+from sift.ui.uploads import file_row, submit_upload, upload_jobs
 
 
 def candidate(chunk_id: int, retrieval_rank: int, final_rank: int, relevance: float | None) -> dict:
@@ -99,30 +101,21 @@ def test_rank_movement_chart_draws_a_line_per_passage_with_both_axes():
     assert promoted == {("retrieval rank", 3, "promoted"), ("final rank", 1, "promoted")}
 
 
-class FakeUpload:
-    """What Streamlit's UploadedFile offers: a name, a size, and the bytes on demand."""
-
-    def __init__(self, name: str, content: bytes, size: int | None = None):
-        self.name, self.size, self._content, self.reads = name, len(content) if size is None else size, content, 0
-
-    def getvalue(self) -> bytes:
-        self.reads += 1
-        return self._content
-
-
-def test_uploads_are_sanitised_and_too_large_ones_never_read(tmp_path):
-    sift = Sift(Settings(data_dir=tmp_path / "data", max_upload_mb=0.001))  # about 1 KB
+def test_an_upload_is_queued_as_a_job_with_a_worker_to_run_it(tmp_path, monkeypatch):
+    sift = Sift(Settings(data_dir=tmp_path / "data"))
     sift.create_corpus("uploads")
-    small = FakeUpload("../../etc/notes.md", b"# Notes\n\nThe Quillmere Light stands on Varrow Point.\n")
-    huge = FakeUpload("huge.txt", b"", size=5 * 1024 * 1024)
-    progress = []
-    results = ingest_uploads(sift, [small, huge], "uploads", lambda done, total, r: progress.append((done, total)))
-    assert [result_row(r) | {"reason": bool(r.reason)} for r in results] == [
-        {"file": "etc/notes.md", "result": "added", "passages": 1, "reason": False},
-        {"file": "huge.txt", "result": "failed", "passages": 0, "reason": True},
-    ]
-    assert huge.reads == 0  # refused on its size, before a byte was read
-    assert progress == [(1, 2), (2, 2)]
+    started = []
+    monkeypatch.setattr("sift.ui.uploads.ensure_worker", started.append)
+    note = io.BytesIO(b"# Notes")
+    note.name = "../../etc/notes.md"
+
+    job = submit_upload(sift, [note], "uploads")
+    assert started == [sift.settings] and job.status == "queued"
+    assert [j.id for j in upload_jobs(sift, "uploads")] == [job.id]
+    assert Jobs.of(sift).upload_path(job.id, 0).read_bytes() == b"# Notes"  # on disk: a closed tab loses nothing
+    ingested = job.files[0].model_copy(update={"status": "added", "source": "etc/notes.md", "chunks": 1})
+    assert file_row(ingested) == {"file": "etc/notes.md", "result": "added", "passages": 1, "reason": ""}
+    assert file_row(job.files[0])["file"] == "../../etc/notes.md"  # as sent, until it is stored
 
 
 @pytest.mark.parametrize(

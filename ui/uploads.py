@@ -1,12 +1,24 @@
-"""Uploaded files handed to Sift, and the per-file results as the Corpora page lists them."""
+"""Uploaded files queued as an ingestion job (``sift.app.jobs``, as the API does), and a job's files as the Corpora
+page lists them.
+
+The job is a row in SQL and its files are on disk before ``submit_upload`` returns, so a reload or a closed tab loses
+nothing; a worker process runs it (``sift serve``'s, or one started here on demand when none runs).
+
+Example::
+
+    >>> job = submit_upload(sift, st.file_uploader("Files", accept_multiple_files=True), "notes")  # doctest: +SKIP
+    >>> [file_row(f) for f in upload_jobs(sift, "notes")[0].files]                                 # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from sift.app.pipeline import FileResult, Sift
+from sift.app.jobs import Job, JobFile, Jobs
+from sift.app.pipeline import Sift
+from sift.app.worker_control import ensure_worker
 
 logger = logging.getLogger(__name__)
 
@@ -14,23 +26,36 @@ RESULT_COLOURS = {"added": "#1b7f3b", "replaced": "#1565c0", "unchanged": "#8a8a
 
 
 class Upload(Protocol):
-    """What Streamlit's UploadedFile offers and Sift needs."""
+    """What Streamlit's UploadedFile offers and a job needs: a named stream of bytes."""
 
     name: str
-    size: int
 
-    def getvalue(self) -> bytes: ...
-
-
-def ingest_uploads(
-    sift: Sift, files: Sequence[Upload], corpus: str, on_progress: Callable[[int, int, FileResult], None] | None = None
-) -> list[FileResult]:
-    # getvalue is passed, not called: Sift checks the size against the limit before it reads a byte.
-    return sift.ingest_uploads([(f.name, f.size, f.getvalue) for f in files], corpus, on_progress)
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
-def result_row(result: FileResult) -> dict:
-    return {"file": result.source, "result": result.status, "passages": result.chunks, "reason": result.reason or ""}
+def submit_upload(sift: Sift, files: Sequence[Upload], corpus: str) -> Job:
+    """Save the files and queue their job, then make sure a worker runs it."""
+    job = Jobs.of(sift).submit(corpus, sift.store.corpus(corpus).id, [(f.name, f) for f in files])
+    ensure_worker(sift.settings)
+    return job
+
+
+def upload_jobs(sift: Sift, corpus: str, limit: int = 5) -> list[Job]:
+    """The corpus's latest jobs, newest first (not those of a deleted corpus of the same name)."""
+    corpus_id = sift.store.corpus(corpus).id
+    jobs = [job for job in Jobs.of(sift).recent(corpus, limit) if job.corpus_id == corpus_id]
+    if any(job.status == "queued" for job in jobs):  # its worker may have exited idle just before it was queued
+        ensure_worker(sift.settings)
+    return jobs
+
+
+def file_row(file: JobFile) -> dict:
+    return {
+        "file": file.source or file.name,
+        "result": file.status,
+        "passages": file.chunks,
+        "reason": file.reason or "",
+    }
 
 
 def result_colour(status: str) -> str:

@@ -1,4 +1,4 @@
-"""``sift serve``: the HTTP API on uvicorn, with the ingestion worker beside it.
+"""``sift serve``: the HTTP API on uvicorn, with the ingestion worker beside it, started again if it dies.
 
 With auth off (the default) it listens only on loopback, where only this machine's users reach it; bound to any
 other address it refuses to start unless auth is on (``Settings.check_listening``).
@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 
 from sift.app.config import Settings
-from sift.app.job_worker import start_worker
 from sift.app.jobs import Jobs
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
+from sift.app.worker_control import WorkerSupervisor
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +30,8 @@ def serve(settings: Settings) -> None:
     settings.check_listening(settings.serve_host)
     configure_logging(settings)
     jobs = Jobs.of(Sift(settings))  # migrates the database once, before any worker opens it
-    # Before any worker runs: a job still "running" now was running in a server that was stopped or killed.
-    jobs.requeue_interrupted()
     jobs.remove_orphaned_uploads()
-    worker = start_worker(settings)
+    supervisor = WorkerSupervisor(settings).start()  # its worker queues again the jobs a stopped server left running
     logger.info(
         "Serving on %s:%d, %d workers, auth %s",
         settings.serve_host,
@@ -57,5 +55,4 @@ def serve(settings: Settings) -> None:
             log_level=settings.log_level,
         )
     finally:
-        worker.terminate()
-        worker.join(timeout=10)
+        supervisor.stop()

@@ -1,9 +1,11 @@
 """Corpora: create a corpus, add files to it (several at once, each with its result), list its documents, and
 delete a document or the whole corpus — each deletion asks first.
 
-The page owns the upload widgets and the delete confirmations; Sift does the ingesting and the deleting. With auth on,
-each control shows only to a user allowed to use it: creating to editors and admins, adding files and deleting
-documents to those who can edit the corpus, deleting the corpus to its owner and admins.
+The page owns the upload widgets and the delete confirmations; Sift does the deleting. Added files become an
+ingestion job, run by a worker process (``sift.ui.uploads``); the page reads the corpus's latest jobs from SQL and,
+while one is unfinished, polls it every second, so the progress survives a reload and the job a closed tab.
+With auth on, each control shows only to a user allowed to use it: creating to editors and admins, adding files and
+deleting documents to those who can edit the corpus, deleting the corpus to its owner and admins.
 """
 
 import logging
@@ -15,13 +17,13 @@ import streamlit as st
 from sift.ui.confirm import confirm_button
 from sift.ui.markdown import escape
 from sift.ui.state import CORPUS, current_corpus, current_user, leave_notice, notice_failure, show_notice, sift
-from sift.ui.uploads import RESULT_COLOURS, ingest_uploads, result_colour, result_row
+from sift.ui.uploads import RESULT_COLOURS, file_row, result_colour, submit_upload, upload_jobs
 
 logger = logging.getLogger("sift.ui.app_pages.corpora")  # run as a script: __name__ is "__main__"
 
 NEW_CORPUS = "new-corpus"
 UPLOAD_ROUND = "upload-round"  # part of the uploader's key: a new round starts with an empty uploader
-UPLOAD_RESULTS = "upload-results"  # (corpus, rows) of the last upload, shown until the next one
+POLL_SECONDS = 1.0
 
 
 def create_corpus() -> None:
@@ -38,24 +40,38 @@ def show_results(rows: list[dict]) -> None:
 
 
 def add_files(files: list, corpus: str) -> None:
-    """Ingest the uploaded files, moving a progress bar and listing each file's result as it is done."""
-    bar = st.progress(0.0, text=f"Reading {len(files)} files…")
-    table = st.empty()
-    rows = []
-
-    def on_progress(done: int, total: int, result) -> None:
-        rows.append(result_row(result))
-        bar.progress(done / total, text=escape(f"{done} of {total} files: {result.source} {result.status}"))
-        with table:
-            show_results(rows)
-
+    """Queue the files as a job; the page then shows its progress (upload_progress)."""
     try:
-        ingest_uploads(sift(), files, corpus, on_progress)
+        submit_upload(sift(), files, corpus)
     except Exception as exc:
         notice_failure(exc, "an upload")
-    st.session_state[UPLOAD_RESULTS] = (corpus, rows)
     st.session_state[UPLOAD_ROUND] = st.session_state.get(UPLOAD_ROUND, 0) + 1
-    st.rerun()  # draws the page again with an empty uploader and the new documents
+    st.rerun()  # draws the page again with an empty uploader and the job's progress
+
+
+def show_job(job) -> None:
+    done = sum(f.status in RESULT_COLOURS for f in job.files)
+    if job.finished:
+        counts = {status: sum(f.status == status for f in job.files) for status in RESULT_COLOURS}
+        st.caption("Last upload: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+        if job.status == "failed":
+            st.error(escape(f"The upload failed: {job.error}"))
+    else:
+        text = "Waiting for the ingestion worker…" if job.status == "queued" else f"{done} of {len(job.files)} files"
+        st.progress(done / len(job.files), text=text)
+    show_results([file_row(f) for f in job.files])
+
+
+def upload_progress(corpus: str, watched: list[str]) -> None:
+    """The unfinished jobs (``watched``) and the latest finished one; once the watched ones end, the whole page is
+    drawn again (its documents changed), which stops the polling."""
+    jobs = upload_jobs(sift(), corpus)
+    if any(job.finished for job in jobs if job.id in watched):
+        st.rerun(scope="app")
+    unfinished = [job for job in jobs if not job.finished]
+    latest_finished = next((job for job in jobs if job.finished), None)
+    for job in unfinished + [latest_finished] * (latest_finished is not None):
+        show_job(job)
 
 
 st.title("Corpora")
@@ -91,11 +107,8 @@ if can_edit:
     )
     if files and st.button(f"Add {len(files)} file{'s' * (len(files) > 1)}", type="primary"):
         add_files(files, corpus)
-    done_corpus, rows = st.session_state.get(UPLOAD_RESULTS, (None, []))
-    if done_corpus == corpus and rows:
-        counts = {status: sum(r["result"] == status for r in rows) for status in RESULT_COLOURS}
-        st.caption("Last upload: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
-        show_results(rows)
+    watched = [job.id for job in upload_jobs(sift(), corpus) if not job.finished]
+    st.fragment(upload_progress, run_every=POLL_SECONDS if watched else None)(corpus, watched)
 
 st.subheader(f"Documents ({len(documents)})")
 if documents:
