@@ -94,7 +94,7 @@ class RerankEvaluation(BaseModel):
     passages_per_s: Figure
     prefill_tokens_per_s: Figure
     prefill_floor_ratio: Figure
-    weights: dict[str, float] | None
+    weights: dict[str, float] | None  # what the reranker started from: defaults, fitted profile, hand-set
     machine: Machine
     traces: list[RerankTrace] = []  # one per query, with keep_traces (bench/rerank_weights.py re-scores them)
 
@@ -210,7 +210,7 @@ def evaluate_rerank(
         passages_per_s=round(len(queries) * candidates / total_s, 2) if total_s else None,
         prefill_tokens_per_s=round(rate, 1) if rate else None,
         prefill_floor_ratio=round(total_s / (total_tokens / rate), 3) if rate and total_tokens else None,
-        weights=dict(reranker.weights or {}) or None,
+        weights=dict(reranker.base_weights) or None,
         machine=Machine.current(str(getattr(lm, "device", "")) or None),
         traces=traces,
     )
