@@ -31,16 +31,20 @@ logger = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="An API key: `sift key create --user NAME`.")
 
 
+def sift_of(request: Request) -> Sift:
+    """The app's one Sift (``server.create_app`` keeps it in the app's state), for any route."""
+    return request.app.state.sift
+
+
 def _accounts(request: Request) -> Accounts:
-    sift: Sift = request.app.state.sift
-    return sift.accounts
+    return sift_of(request).accounts
 
 
 def current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
     """The key's user; every route depends on it (``server.create_app``), so none is reachable without a key."""
-    if not request.app.state.sift.settings.auth:
+    if not sift_of(request).settings.auth:
         return LOCAL_ADMIN
     user = _accounts(request).user_for_key(credentials.credentials) if credentials else None
     if user is None:

@@ -15,10 +15,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile, status
 
-from sift.app.api.access import CurrentUser, editable, manageable, readable, readable_corpora, readable_id
+from sift.app.api.access import CurrentUser, editable, manageable, readable, readable_corpora, readable_id, sift_of
 from sift.app.api.schemas import CorpusCreate, CorpusOut, Deleted, DocumentOut, Error
 from sift.app.jobs import Job, Jobs
-from sift.app.pipeline import Sift
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +26,6 @@ NOT_FOUND = {404: {"model": Error, "description": "No such corpus, or not one th
 FORBIDDEN = {403: {"model": Error, "description": "The key's user may read the corpus but not change it."}}
 
 router = APIRouter(tags=["corpora"])
-
-
-def _sift(request: Request) -> Sift:
-    return request.app.state.sift
 
 
 def _jobs(request: Request) -> Jobs:
@@ -52,7 +47,7 @@ def list_corpora(request: Request, user: CurrentUser) -> list[CorpusOut]:
     },
 )
 def create_corpus(body: CorpusCreate, request: Request, user: CurrentUser) -> CorpusOut:
-    return CorpusOut(name=_sift(request).accounts.create_corpus(user, body.name))
+    return CorpusOut(name=sift_of(request).accounts.create_corpus(user, body.name))
 
 
 @router.delete(
@@ -62,13 +57,13 @@ def create_corpus(body: CorpusCreate, request: Request, user: CurrentUser) -> Co
 )
 def delete_corpus(name: str, request: Request, user: CurrentUser) -> Deleted:
     manageable(request, user, name)
-    return Deleted(deleted=name, documents=_sift(request).delete_corpus(name))
+    return Deleted(deleted=name, documents=sift_of(request).delete_corpus(name))
 
 
 @router.get("/corpora/{name}/documents", summary="List a corpus's documents", responses=NOT_FOUND)
 def list_documents(name: str, request: Request, user: CurrentUser) -> list[DocumentOut]:
     readable(request, user, name)
-    return [DocumentOut(**asdict(d)) for d in _sift(request).documents(name)]
+    return [DocumentOut(**asdict(d)) for d in sift_of(request).documents(name)]
 
 
 @router.delete(
@@ -76,7 +71,7 @@ def list_documents(name: str, request: Request, user: CurrentUser) -> list[Docum
 )
 def delete_document(name: str, document_id: int, request: Request, user: CurrentUser) -> Deleted:
     editable(request, user, name)
-    return Deleted(deleted=_sift(request).delete_document(name, document_id))
+    return Deleted(deleted=sift_of(request).delete_document(name, document_id))
 
 
 @router.post(
@@ -94,7 +89,7 @@ def upload(
     """The files are on disk when this answers, so a server stop loses none of them; each file's result (added,
     unchanged, replaced, or failed with the reason) is in the job once ingested."""
     editable(request, user, name)
-    sift = _sift(request)
+    sift = sift_of(request)
     corpus = sift.store.corpus(name)
     if len(files) > MAX_FILES_PER_UPLOAD:
         raise HTTPException(413, f"{len(files)} files in one upload; the limit is {MAX_FILES_PER_UPLOAD}.")
@@ -129,6 +124,6 @@ def list_jobs(
     name: str, request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[Job]:
     readable(request, user, name)
-    corpus = _sift(request).store.corpus(name)
+    corpus = sift_of(request).store.corpus(name)
     # Jobs name their corpus; the id check leaves out those of a deleted corpus that had this name.
     return [job for job in _jobs(request).recent(corpus.name, limit) if job.corpus_id == corpus.id]

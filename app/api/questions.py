@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from sift.app.accounts import User
-from sift.app.api.access import CurrentUser, readable, readable_id
+from sift.app.api.access import CurrentUser, readable, readable_id, sift_of
 from sift.app.api.schemas import (
     AnswerOut,
     AskRequest,
@@ -48,10 +48,6 @@ STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then
 router = APIRouter(tags=["questions"])
 
 
-def _sift(request: Request) -> Sift:
-    return request.app.state.sift
-
-
 @router.post(
     "/search",
     summary="Passages retrieval finds for a query, with their scores",
@@ -59,7 +55,7 @@ def _sift(request: Request) -> Sift:
 )
 def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchResponse:
     readable(request, user, body.corpus)
-    candidates = _sift(request).search(body.query, body.corpus, body.k, body.retrieval)
+    candidates = sift_of(request).search(body.query, body.corpus, body.k, body.retrieval)
     return SearchResponse(query=body.query, corpus=body.corpus, passages=[asdict(c) for c in candidates])
 
 
@@ -67,7 +63,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Stat
     """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
     stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus."""
     readable(request, user, body.corpus)
-    sift = _sift(request)
+    sift = sift_of(request)
     sift.check_question(body.question)
     if body.conversation_id is not None:
         _conversation(sift, body.corpus, body.conversation_id)
@@ -143,7 +139,7 @@ def _conversation(sift: Sift, corpus: str, conversation_id: int) -> Conversation
 )
 def list_conversations(name: str, request: Request, user: CurrentUser) -> list[Conversation]:
     readable(request, user, name)
-    return _sift(request).conversations(name)
+    return sift_of(request).conversations(name)
 
 
 @router.post(
@@ -155,7 +151,7 @@ def list_conversations(name: str, request: Request, user: CurrentUser) -> list[C
 )
 def create_conversation(name: str, body: ConversationCreate, request: Request, user: CurrentUser) -> Created:
     readable(request, user, name)
-    return Created(id=_sift(request).start_conversation(name, body.title))
+    return Created(id=sift_of(request).start_conversation(name, body.title))
 
 
 @router.get(
@@ -166,7 +162,7 @@ def create_conversation(name: str, body: ConversationCreate, request: Request, u
 )
 def list_messages(name: str, conversation_id: int, request: Request, user: CurrentUser) -> list[StoredMessage]:
     readable(request, user, name)
-    sift = _sift(request)
+    sift = sift_of(request)
     _conversation(sift, name, conversation_id)
     return sift.messages(conversation_id)
 
@@ -181,7 +177,7 @@ def list_traces(
     name: str, request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[TraceSummary]:
     readable(request, user, name)
-    return [TraceSummary(**t.model_dump(exclude={"trace"})) for t in _sift(request).traces(name, limit)]
+    return [TraceSummary(**t.model_dump(exclude={"trace"})) for t in sift_of(request).traces(name, limit)]
 
 
 @router.get(
@@ -191,7 +187,7 @@ def list_traces(
     responses={404: {"model": Error, "description": "No such trace."}},
 )
 def get_trace(trace_id: int, request: Request, user: CurrentUser) -> StoredTrace:
-    sift = _sift(request)
+    sift = sift_of(request)
     corpus_id = sift.history.trace_corpus_id(trace_id)
     trace = sift.trace(trace_id) if corpus_id is not None and readable_id(request, user, corpus_id) else None
     if trace is None:

@@ -20,8 +20,8 @@ import math
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from sift.app.api.access import sift_of
 from sift.app.api.schemas import Error
-from sift.app.pipeline import Sift
 from sift.rerank.modes import Mode
 from sift.retrieval.types import Candidate
 
@@ -65,7 +65,7 @@ class RerankResponse(BaseModel):
 
 @router.post("/rerank", summary="Rerank documents for a query (Cohere/Jina-style)", responses={422: {"model": Error}})
 def rerank(body: RerankRequest, request: Request) -> RerankResponse:
-    sift: Sift = request.app.state.sift
+    sift = sift_of(request)
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
     # The position is the candidate's id: the trace names candidates by chunk id, results by request index.
     candidates = [Candidate(i, text, i, f"document {i}", 0.0, i + 1) for i, text in enumerate(texts)]
