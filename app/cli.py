@@ -203,6 +203,14 @@ def ask(
         int | None,
         typer.Option("--llm-k", min=1, help="Of those, how many the LLM scores, the best by dense and BM25."),
     ] = None,
+    llm_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--llm-budget",
+            min=0,
+            help="Seconds the LLM's scoring may take, capping --llm-k (default: the settings'; 0: none).",
+        ),
+    ] = None,
     retrieval: RetrievalOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -211,7 +219,7 @@ def ask(
 
     answer = None
     for event in _sift().ask_stream(
-        question, corpus, k=k, llm_k=llm_k, mode=mode, strategy=strategy, retrieval=retrieval
+        question, corpus, k=k, llm_k=llm_k, llm_budget_s=llm_budget, mode=mode, strategy=strategy, retrieval=retrieval
     ):
         if isinstance(event, Status) and not as_json:
             typer.secho(event.text, err=True, dim=True)

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="Longest answer, in sentences; 0: no cap. 2 keeps the packaged 135M model from running on past "
         "its answer; a larger model or server can be given more.",
     )
+    answer_passage_sentences: int = Field(
+        3,
+        ge=0,
+        description="Sentences of each passage the answer's prompt holds: the ones closest to the question (a "
+        "shorter prompt starts the answer sooner). 0: whole passages.",
+    )
     answer_min_similarity: float = Field(
         0.3,
         description="Below this query-passage cosine similarity for every passage, Sift says it cannot answer "
@@ -201,6 +207,15 @@ class Settings(BaseSettings):
         ge=1,
         description="The cascade: of the candidates_k passages, the best this many by the first-stage signals "
         "(dense, lexical) are scored by the LLM; the rest keep their first-stage order below. None: all of them.",
+    )
+    # Chosen with bench/latency.py (README "Latency"): the largest budget keeping an answer's first token within 3 s
+    # p50 on a 2-core machine.
+    rerank_llm_budget_s: float | None = Field(
+        1.5,
+        gt=0,
+        description="Seconds the LLM stage of reranking a question may take: of the rerank_llm_k passages, the LLM "
+        "scores as many, best first, as the prefill rate measured on this machine gets through in that time. "
+        "None: no budget. Applies to questions, not to evals or the rerank API.",
     )
 
     @field_validator("rerank_weights")

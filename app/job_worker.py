@@ -131,6 +131,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(1)  # the HTTP workers and the app keep the other cores
+        torch.set_num_interop_threads(1)
         configure_logging(settings)
         work(settings, settings.job_worker_idle_seconds if args.on_demand else None)
 

@@ -24,6 +24,7 @@ from sift.app.accounts import Accounts
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
+from sift.app.focus import focus_passages
 from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
@@ -233,16 +234,19 @@ class Sift:
         strategy: str | None = None,
         weights: dict[str, float] | None = None,
         llm_k: int | None = None,
+        llm_budget_s: float | None = None,
     ) -> Reranker:
         """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift; ``llm_k``
-        (default: the settings') is how many candidates its LLM scores."""
+        (default: the settings') is how many candidates its LLM scores, ``llm_budget_s`` (default: the settings';
+        0: none) how many seconds that may take."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
         if key not in self._rerankers:
             self._rerankers[key] = build_reranker(self.settings, *key)
         reranker = self._rerankers[key]
         if weights:
             reranker = replace(reranker, weights={**(reranker.weights or {}), **weights})
-        return replace(reranker, llm_k=llm_k) if llm_k else reranker
+        budget = self.settings.rerank_llm_budget_s if llm_budget_s is None else llm_budget_s or None
+        return replace(reranker, llm_k=llm_k or reranker.llm_k, llm_budget_s=budget)
 
     # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
     rerank_modes = tuple(Mode)
@@ -296,6 +300,7 @@ class Sift:
         strategy: str | None = None,
         weights: dict[str, float] | None = None,
         llm_k: int | None = None,
+        llm_budget_s: float | None = None,
         conversation_id: int | None = None,
         rewriter: Rewriter | None = None,
         retrieval: str | None = None,
@@ -304,7 +309,8 @@ class Sift:
 
         Retrieval (``retrieval``: dense, lexical or hybrid; default: the settings') finds ``k`` candidates, the
         reranker (``mode``/``strategy``, default: the settings'; its LLM scoring the best ``llm_k`` of them by the
-        first-stage signals) reorders them and its trace is kept in SQL, and the
+        first-stage signals, as many as fit ``llm_budget_s`` seconds: default the settings', 0 none) reorders them and
+        its trace is kept in SQL, and the
         answer is written from the first ``top_n``. The question's
         conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
@@ -339,7 +345,7 @@ class Sift:
 
         supported = bool(candidates) and max(c.dense for c in candidates) >= self.settings.answer_min_similarity
         # Nothing close to the question: skip the LLM's scoring; the trace still records the retrieval order.
-        reranker = self.reranker(mode, strategy, weights, llm_k) if supported else self.reranker("none")
+        reranker = self.reranker(mode, strategy, weights, llm_k, llm_budget_s) if supported else self.reranker("none")
         yield Status(
             f"Reranking {len(candidates)} passages ({reranker.mode}"
             + (f", {reranker.strategy}" if reranker.strategy else "")
@@ -367,7 +373,9 @@ class Sift:
             yield Status(f"Writing the answer from {len(passages)} passages…")
             clock = time.perf_counter()
             pieces = []
-            for piece in self.generator.stream(standalone, passages):
+            # The prompt holds each passage's sentences closest to the question; citations keep the whole passages.
+            keep = self.settings.answer_passage_sentences
+            for piece in self.generator.stream(standalone, focus_passages(standalone, passages, self.embedder, keep)):
                 pieces.append(piece)
                 yield Token(piece)
             grounded = finish("".join(pieces), passages, self.settings.answer_max_sentences)

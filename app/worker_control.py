@@ -30,6 +30,15 @@ from sift.app.config import Settings
 logger = logging.getLogger(__name__)
 
 SUPERVISE_SECONDS = 1.0
+# One thread for every thread pool the worker's libraries read from the environment at import (OpenMP: FAISS and
+# torch's intra-op pool; the BLAS libraries; Hugging Face tokenizers): an upload's embedding then takes one core,
+# niced, and leaves the others to the questions (bench/latency.py measures the rerank time beside it).
+SINGLE_THREADED = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 _PR_SET_PDEATHSIG = 1
 
 
@@ -72,6 +81,7 @@ def start_worker(settings: Settings, on_demand: bool = False) -> subprocess.Pope
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
+        env={**os.environ, **SINGLE_THREADED},
         start_new_session=on_demand,  # not in the app's process group: a Ctrl-C on Streamlit leaves the job running
         preexec_fn=None if on_demand else _die_with_parent,
     )

@@ -9,6 +9,10 @@ A cascade (``llm_k``): the cheap first-stage signals score every candidate, and 
 those signals alone go on to the mode's model; they are placed first, by the full composite, and the rest follow in
 their first-stage order. Each candidate's ``stage`` in the trace says which of the two placed it.
 
+A latency budget (``llm_budget_s``) caps the cascade further: of those best candidates, the model scores the longest
+best-first run its measured prefill rate (``sift.rerank.budget``) can get through in that many seconds; the trace
+records the budget, the passages scored and the seconds the LLM stage took.
+
 Example::
 
     >>> from sift.retrieval.types import Candidate
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from sift.rerank.budget import PrefillRate, passages_within
 from sift.rerank.composite import DIVERSITY, combine
 from sift.rerank.criteria import DENSE, LEXICAL, ONE_TURN, REBEL_ONE_TURN_WEIGHTS, RELEVANCE, criterion
 from sift.rerank.inference import infer_criteria
@@ -97,6 +102,8 @@ class Reranker:
     relevance_method: RelevanceMethod = RelevanceMethod.QUERY_LIKELIHOOD
     batch_size: int = 16
     llm_k: int | None = None  # the cascade: candidates the model scores, the best by the first stage (None: all)
+    llm_budget_s: float | None = None  # seconds the LLM stage may take; caps llm_k (None: no cap)
+    prefill: PrefillRate = field(default_factory=PrefillRate)  # measured here; copies made by replace() share it
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -112,6 +119,8 @@ class Reranker:
             raise ValueError("Mode 'cross-encoder' needs a CrossEncoder.")
         if self.llm_k is not None and self.llm_k < 1:
             raise ValueError(f"llm_k must be at least 1 (or None for every candidate), not {self.llm_k}.")
+        if self.llm_budget_s is not None and not self.llm_budget_s > 0:
+            raise ValueError(f"llm_budget_s must be over 0 seconds (or None for no budget), not {self.llm_budget_s}.")
 
     @property
     def model_name(self) -> str | None:
@@ -148,16 +157,28 @@ class Reranker:
         cheap = self._run(first_stage, query, candidates, timings)
         picked = list(range(len(candidates)))
         cheap_order, cheap_composite, cheap_rows = [], None, None
-        if model_stage and self.llm_k is not None and self.llm_k < len(candidates):
+        budget = self.llm_budget_s if self.mode.uses_llm else None
+        rate = self.prefill.tokens_per_s  # the rate this rerank is sized with, before its own stage updates it
+        if model_stage and (budget is not None or (self.llm_k is not None and self.llm_k < len(candidates))):
             # The first-stage composite alone, normalised over every candidate, picks what the model sees.
             cheap_weights = {name: weights.get(name, 0.0) for name in (DENSE, LEXICAL)}
             cheap_order, cheap_composite, cheap_rows = combine(_scores(cheap), cheap_weights)
-            picked = sorted(cheap_order[: self.llm_k])  # retrieval order, which ties keep
-            cheap_order = cheap_order[self.llm_k :]
+            best = cheap_order[: self.llm_k or len(candidates)]
+            if budget is not None:
+                left = budget - timings.get("infer_criteria", 0.0) / 1000.0  # two-turn's question came first
+                best = best[: passages_within(self.prefill.seconds(self._tokens(candidates, best)), left)]
+            picked = sorted(best)  # retrieval order, which ties keep
+            cheap_order = cheap_order[len(best) :]
         subset = [candidates[i] for i in picked]
         # The model's criteria exist for the picked candidates only, so the composite is normalised over them, the
         # first-stage scores included: each z-score then compares a passage with the same set on every criterion.
-        signals = [_select(s, picked) for s in cheap] + self._run(model_stage, query, subset, timings)
+        t = time.perf_counter()
+        model_signals = self._run(model_stage, query, subset, timings)
+        llm_seconds = time.perf_counter() - t
+        if self.mode.uses_llm:
+            passage_tokens = int(sum(self._tokens(candidates, picked)))
+            self.prefill.record(passage_tokens, len(picked), sum(s.tokens for s in model_signals), llm_seconds)
+        signals = [_select(s, picked) for s in cheap] + model_signals
         t = time.perf_counter()
         scores = _scores(signals)
         methods = {name: method for s in signals for name, method in s.methods().items()}
@@ -188,10 +209,20 @@ class Reranker:
             timings_ms=timings,
             tokens_processed=tokens + sum(s.tokens for s in signals),
             llm_k=len(picked) if model_stage else 0,
+            llm_budget_s=budget,
+            llm_seconds=llm_seconds if self.mode.uses_llm else None,
+            prefill_tokens_per_s=rate if self.mode.uses_llm else None,
             weights_profile=self.profile.name if self.profile and self.mode != Mode.NONE else None,
             notes=list(self.notes),
         )
         return RerankResult([candidates[i] for i, *_ in placed], trace)
+
+    def _tokens(self, candidates: list[Candidate], indices: list[int]) -> list[int]:
+        """The LLM tokens of each candidate's text at ``indices``: the model's own count where it has a tokenizer
+        here, else about four characters a token (a model behind a server)."""
+        encode = getattr(self.lm, "encode", None)
+        texts = [candidates[i].text for i in indices]
+        return [len(encode(text)) for text in texts] if encode else [len(text) // 4 + 1 for text in texts]
 
     @staticmethod
     def _run(scorers: list[Scorer], query: str, candidates: list[Candidate], timings: dict[str, float]) -> list[Signal]:

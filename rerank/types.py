@@ -102,6 +102,9 @@ class RerankTrace(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     tokens_processed: int = 0  # LLM tokens this rerank ran through the model (its own, whatever runs beside it)
     llm_k: int | None = None  # candidates the mode's model scored (the cascade); None in traces from before it
+    llm_budget_s: float | None = None  # seconds the LLM stage was allowed (the latency budget); None: no budget
+    llm_seconds: FiniteFloat = None  # seconds the LLM stage took; None without an LLM, or in traces from before it
+    prefill_tokens_per_s: FiniteFloat = None  # the measured prefill rate the budget was sized with, updated after
     weights_profile: str | None = None  # the fitted weights profile the weights started from (``sift tune``), if any
     notes: list[str] = Field(default_factory=list)
 

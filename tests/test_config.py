@@ -46,3 +46,16 @@ def test_weights_under_the_old_criterion_names_are_refused_with_the_new_ones():
     with pytest.raises(pydantic.ValidationError, match=r"now dense .* and lexical"):
         Settings(rerank_weights={"relevance": 1, "embedding": 2})
     assert Settings(rerank_weights={"dense": 2, "lexical": 0.5}).rerank_weights == {"dense": 2, "lexical": 0.5}
+
+
+def test_the_latency_budget_from_the_environment_and_per_question(tmp_path, monkeypatch):
+    from sift.app.pipeline import Sift
+
+    monkeypatch.setenv("SIFT_RERANK_LLM_BUDGET_S", "2.5")
+    sift = Sift(Settings(data_dir=tmp_path))
+    assert sift.settings.rerank_llm_budget_s == 2.5
+    assert sift.reranker("none").llm_budget_s == 2.5  # a question's default: the settings'
+    assert sift.reranker("none", llm_budget_s=0.5).llm_budget_s == 0.5
+    assert sift.reranker("none", llm_budget_s=0).llm_budget_s is None  # 0: no budget
+    with pytest.raises(ValidationError):
+        Settings(rerank_llm_budget_s=0)

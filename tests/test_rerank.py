@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sift.app.config import Settings
 from sift.app.models import language_model, packaged_embedding_folder
 from sift.app.reranker import build_reranker
 from sift.rerank import Reranker
+from sift.rerank.budget import FIRST_TOKENS_PER_S
 from sift.rerank.composite import combine
 from sift.rerank.llm import Generated, LocalLM, ServerLM, Tail
 from sift.rerank.scorers import QueryLikelihood
@@ -184,6 +186,35 @@ def test_cascade_scores_only_the_best_llm_k_and_keeps_the_first_stage_order_belo
     everything = Reranker("relevance", "logits", lm=lm, embedder=embedder, llm_k=7).rerank(QUERY, given).trace
     assert everything.llm_k == 7 and {r.stage for r in everything.candidates} == {"llm"}
     assert everything.tokens_processed > cascade.trace.tokens_processed
+
+
+def test_a_latency_budget_caps_the_cascade_best_first_and_says_so(lm, embedder):
+    given = candidates([*TEXTS, INJECTION, *(f"Passage {i} about lighthouses and their keepers." for i in range(3))])
+    reranker = Reranker("relevance", "logits", lm=lm, embedder=embedder, llm_k=5, llm_budget_s=0.001)
+    tiny = reranker.rerank(QUERY, given)
+    check_complete(tiny, given, ["dense", "lexical"])
+    trace = tiny.trace
+    # Far too little time for even one passage: the best by the cheap signals alone is scored, the rest follow.
+    assert trace.llm_k == 1 and trace.llm_budget_s == 0.001 and trace.llm_seconds > 0
+    assert trace.prefill_tokens_per_s == FIRST_TOKENS_PER_S  # sized before any measurement: the first guess
+    rows = sorted(trace.candidates, key=lambda r: r.final_rank)
+    assert [r.stage for r in rows] == ["llm"] + ["first-stage"] * 6
+    by_chunk = {r.chunk_id: {s.name: s.score for s in r.criteria} for r in rows}
+    first_stage = {name: np.array([by_chunk[c.chunk_id][name] for c in given]) for name in ("dense", "lexical")}
+    cheap_order, _, _ = combine(first_stage, {"dense": 4.0, "lexical": 1.0})
+    assert [c.chunk_id for c in tiny.candidates] == [given[i].chunk_id for i in cheap_order]
+
+    # The stage was measured, and copies of the reranker (one per question) size their budgets with it.
+    assert reranker.prefill.measured == 1 and reranker.prefill.tokens_per_s != FIRST_TOKENS_PER_S
+    roomy = replace(reranker, llm_budget_s=600.0).rerank(QUERY, given).trace
+    assert roomy.llm_k == 5 and roomy.prefill_tokens_per_s == pytest.approx(trace.tokens_processed / trace.llm_seconds)
+    assert reranker.prefill.measured == 2
+
+    # Without a budget nothing changes: the cascade's llm_k alone, the same order and tokens as within a roomy one.
+    unbudgeted = Reranker("relevance", "logits", lm=lm, embedder=embedder, llm_k=5).rerank(QUERY, given)
+    assert unbudgeted.trace.llm_budget_s is None and unbudgeted.trace.llm_k == 5
+    assert unbudgeted.trace.tokens_processed == roomy.tokens_processed
+    assert [r.chunk_id for r in unbudgeted.trace.candidates] == [r.chunk_id for r in roomy.candidates]
 
 
 def test_default_resists_a_prompt_injection(lm, embedder):

@@ -88,6 +88,32 @@ def llm_scored_caption(llm_k: int | None, passages: int) -> str | None:
     )
 
 
+def llm_stage_label(seconds: float, budget_s: float | None) -> str:
+    """The LLM stage's time, against its budget where it had one.
+
+    >>> llm_stage_label(1.234, 1.5), llm_stage_label(5.71, None)
+    ('1.2 s of 1.5 s', '5.7 s')
+    """
+    return f"{seconds:.1f} s" + (f" of {budget_s:g} s" if budget_s else "")
+
+
+def budget_caption(trace: RerankTrace) -> str | None:
+    """What the latency budget did: the rate it was sized with and the time taken; None without a budget.
+
+    >>> from sift.app.pipeline import RerankTrace
+    >>> budget_caption(RerankTrace(query="q", mode="relevance", strategy="logits", model=None, weights={},
+    ...                            criteria_methods={}, candidates=[], llm_k=4, llm_budget_s=1.5, llm_seconds=1.31,
+    ...                            prefill_tokens_per_s=1020.4))
+    'Latency budget 1.5 s: at the 1,020 tokens/s measured here, the LLM could score 4 passages; it took 1.31 s.'
+    """
+    if not trace.llm_budget_s or trace.llm_seconds is None:
+        return None
+    return (
+        f"Latency budget {trace.llm_budget_s:g} s: at the {trace.prefill_tokens_per_s or 0:,.0f} tokens/s measured "
+        f"here, the LLM could score {trace.llm_k} passages; it took {trace.llm_seconds:.2f} s."
+    )
+
+
 def weights_caption(trace: RerankTrace) -> str | None:
     """Where the weights came from, when a fitted profile supplied them (``sift tune``).
 

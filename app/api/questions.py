@@ -78,6 +78,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Stat
         mode=body.mode,
         strategy=body.strategy,
         llm_k=body.llm_k,
+        llm_budget_s=body.llm_budget_s,
         conversation_id=body.conversation_id,
         retrieval=body.retrieval,
     )

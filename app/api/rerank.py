@@ -69,7 +69,8 @@ def rerank(body: RerankRequest, request: Request) -> RerankResponse:
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
     # The position is the candidate's id: the trace names candidates by chunk id, results by request index.
     candidates = [Candidate(i, text, i, f"document {i}", 0.0, i + 1) for i, text in enumerate(texts)]
-    reranker = sift.reranker(body.model, llm_k=len(candidates))
+    # Every document scored, with no latency budget: a caller asked for all of them to be ranked by the model.
+    reranker = sift.reranker(body.model, llm_k=len(candidates), llm_budget_s=0)
     trace = reranker.rerank(body.query, candidates).trace
     ranked = sorted(trace.candidates, key=lambda c: c.final_rank)[: body.top_n]
     return RerankResponse(

@@ -103,6 +103,12 @@ class AskRequest(BaseModel):
     retrieval: Retrieval | None = Field(None, description="dense, lexical or hybrid (default: the settings').")
     k: int | None = Field(None, ge=1, le=1000, description="Passages retrieved and reranked.")
     llm_k: int | None = Field(None, ge=1, le=1000, description="Of those, how many the LLM scores.")
+    llm_budget_s: float | None = Field(
+        None,
+        ge=0,
+        le=600,
+        description="Seconds the LLM's scoring may take, capping llm_k (default: the settings'; 0: none).",
+    )
     top_n: int | None = Field(None, ge=1, le=50, description="Passages the answer is written from.")
 
 

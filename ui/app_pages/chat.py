@@ -36,6 +36,7 @@ def ask_options() -> dict:
         ("strategy", settings.rerank_strategy),
         ("k", settings.candidates_k),
         ("llm_k", settings.rerank_llm_k or settings.candidates_k),
+        ("llm_budget_s", settings.rerank_llm_budget_s or 0.0),
         ("top_n", settings.answer_top_n),
     ]:
         st.session_state.setdefault(KEPT + key, default)
@@ -72,6 +73,16 @@ def ask_options() -> dict:
         help="Of the k candidates, the best this many by embedding and BM25 are scored by the reranker's model; "
         "the rest keep that cheaper order below them.",
     )
+    llm_budget_s = st.number_input(
+        "LLM budget (s)",
+        0.0,
+        600.0,
+        step=0.5,
+        key=KEPT + "llm_budget_s",
+        disabled=mode not in sift().llm_rerank_modes,
+        help="Seconds the LLM's scoring may take: of the LLM-scored passages, it scores as many, best first, as "
+        "its measured speed on this machine allows; the rest keep the cheaper order. 0: no budget.",
+    )
     top_n = st.number_input("Top n", 1, 20, key=KEPT + "top_n", help="Passages the answer is written from.")
     weights = {}
     if defaults := sift().rerank_weights(mode):
@@ -88,6 +99,7 @@ def ask_options() -> dict:
         "strategy": strategy,
         "k": int(k),
         "llm_k": int(llm_k),
+        "llm_budget_s": float(llm_budget_s),
         "top_n": int(top_n),
         "weights": weights,
     }

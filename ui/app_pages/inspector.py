@@ -10,9 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from sift.ui.inspector_view import (
+    budget_caption,
     candidate_rows,
     change_colour,
     llm_scored_caption,
+    llm_stage_label,
     passage_label,
     rank_movement_chart,
     weight_rows,
@@ -53,10 +55,14 @@ with st.container(horizontal=True):
     st.metric("LLM-scored", "–" if trace.llm_k is None else trace.llm_k, border=True)
     st.metric("Promoted / demoted", f"{promoted} / {demoted}", border=True)
     st.metric("Rerank time", f"{trace.timings_ms.get('total', 0) / 1000:.1f} s", border=True)
+    if trace.llm_seconds is not None:
+        st.metric("LLM stage", llm_stage_label(trace.llm_seconds, trace.llm_budget_s), border=True)
 if trace.model:
     st.caption(escape(f"Scored by {trace.model}."))
 if scored := llm_scored_caption(trace.llm_k, len(candidates)):
     st.caption(scored)
+if budget := budget_caption(trace):
+    st.caption(budget)
 
 st.subheader("Ranks and scores")
 rows = pd.DataFrame(candidate_rows(trace))
