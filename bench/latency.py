@@ -112,6 +112,8 @@ class IngestionBeside:
                 stream.close()
         self.worker = start_worker(self.sift.settings, on_demand=True)
         while not any(j.status == "running" for j in jobs.recent(limit=LOAD_JOBS)):  # models loaded, embedding
+            if self.worker.poll() is not None:
+                raise RuntimeError(f"the ingestion worker exited ({self.worker.returncode}) before its first job")
             time.sleep(0.5)
         time.sleep(3)  # past the first file's parsing: embedding, as for most of a job
         log(f"ingestion worker {self.worker.pid} running")
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 questions per corpus, budgets 0 and 1: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="1 question per corpus, budgets 0 and 1: a smoke test")
     parser.add_argument("--budgets", default="0,1,1.5,2,3", help="rerank_llm_budget_s values, comma-separated")
     parser.add_argument("--sample-questions", type=int, default=8)
     parser.add_argument("--cmu-questions", type=int, default=8)
@@ -187,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     args.budgets = [float(b) for b in args.budgets.split(",")]
     if args.quick:
-        args.budgets, args.sample_questions, args.cmu_questions = [0.0, 1.0], 2, 2
+        args.budgets, args.sample_questions, args.cmu_questions = [0.0, 1.0], 1, 1
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     with tempfile.TemporaryDirectory(prefix="sift-latency-") as data_dir:
         args.data_dir = data_dir

@@ -79,3 +79,33 @@ def test_bench_prints_every_figure(tmp_path):
             assert 0 <= value <= 1, path
         else:
             assert value > 0, path
+
+
+def test_latency_bench_prints_first_token_and_answer_times_idle_and_beside_an_ingestion(tmp_path):
+    out = tmp_path / "latency.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "latency.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout)
+    assert json.loads(out.read_text()) == report
+    for key in ("cpu_count", "cpu_model", "load_average_start", "load_average_end"):
+        assert report["machine"][key], key
+
+    runs = {(r["corpus"], r["condition"], r["budget_s"]): r for r in report["runs"]}
+    assert set(runs) == {(c, s, b) for c in ("sample", "cmu") for s in ("idle", "ingesting") for b in (0.0, 1.0)}
+    for run in runs.values():
+        assert run["questions"] == 1
+        assert 0 < run["first_token"]["p50"] <= run["answer"]["p50"], run
+        assert run["first_token"]["p50"] <= run["first_token"]["p95"], run
+        assert run["rerank"]["p50"] > 0 and run["llm_scored"] >= 1, run
+    # Without a budget the LLM scores the cascade's llm_k (the sample corpus has fewer passages than that).
+    assert runs["cmu", "idle", 0.0]["llm_scored"] == report["settings"]["rerank_llm_k"]
+    assert set(report["rerank_slowdown"]) == {"0.0", "1.0"}
+    assert all(ratio > 0 for ratio in report["rerank_slowdown"].values())
+    assert report["chosen_budget"] in (None, 1.0)

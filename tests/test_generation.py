@@ -248,3 +248,23 @@ def test_details_stored_before_evidence_still_load():
     }
     details = MessageDetails.model_validate(old)
     assert details.citations[0].evidence == [] and details.verified is None and details.unsupported == []
+
+
+def test_the_answer_prompt_holds_each_passage_s_sentences_closest_to_the_question(embedder):
+    from sift.app.focus import focus_passages
+
+    text = (
+        "The Eddystone Rocks lie south of Plymouth. Many ships were wrecked there. John Smeaton designed the third "
+        "lighthouse. He modelled its curved shape on the trunk of an oak tree. It was finished in 1759."
+    )
+    short = Candidate(2, "Fresnel lenses focus light.", 2, "b.md", 0.4, 2)
+    passages = [Candidate(1, text, 1, "a.md", 0.5, 1), short]
+    question = "What did Smeaton model the shape of his lighthouse on?"
+    focused = focus_passages(question, passages, embedder, 2)
+    # The two closest sentences, in the passage's own order; a passage no longer than that is left whole.
+    assert focused[0].text == (
+        "John Smeaton designed the third lighthouse. He modelled its curved shape on the trunk of an oak tree."
+    )
+    assert focused[1] == short and focused[0].chunk_id == 1
+    assert passages[0].text == text  # the citations keep the whole passage
+    assert focus_passages(question, passages, embedder, 0) == passages
