@@ -20,32 +20,25 @@ def numbers(tree, path=""):
         yield path, tree
 
 
-def test_bench_prints_every_figure(tmp_path):
-    out = tmp_path / "bench.json"
+def run_bench(script: str, out, *args: str, timeout: int) -> dict:
+    """Run bench/<script> with ``args`` and ``--out out``; its report, checked to be the JSON it also wrote."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "ingest_search.py"),
-            "--docs",
-            "2",
-            "--sizes",
-            "2000",
-            "--queries",
-            "20",
-            "--llama-queries",
-            "5",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, str(REPO / "bench" / script), *args, "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=timeout,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout)
     assert json.loads(out.read_text()) == report
+    return report
+
+
+def test_bench_prints_every_figure(tmp_path):
+    args = ("--docs", "2", "--sizes", "2000", "--queries", "20", "--llama-queries", "5")
+    report = run_bench("ingest_search.py", tmp_path / "bench.json", *args, timeout=600)
 
     for key in ("platform", "cpu_count", "cpu_model", "torch", "faiss", "sentence_transformers", "device"):
         assert report["machine"][key], key
@@ -82,18 +75,7 @@ def test_bench_prints_every_figure(tmp_path):
 
 
 def test_latency_bench_prints_first_token_and_answer_times_idle_and_beside_an_ingestion(tmp_path):
-    out = tmp_path / "latency.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    completed = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "latency.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout)
-    assert json.loads(out.read_text()) == report
+    report = run_bench("latency.py", tmp_path / "latency.json", "--quick", timeout=1200)
     for key in ("cpu_count", "cpu_model", "load_average_start", "load_average_end"):
         assert report["machine"][key], key
 

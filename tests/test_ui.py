@@ -324,7 +324,7 @@ def test_deleting_a_corpus_asks_first(data_dir):
 @pytest.mark.slow
 def test_inspector_table_has_a_row_per_candidate_and_the_stage_that_placed_it(data_dir):
     sift = Sift(Settings())
-    for event in sift.ask_stream(QUESTION, "sample", k=6, llm_k=4, mode="relevance"):
+    for event in sift.ask_stream(QUESTION, "sample", k=6, llm_k=4, llm_budget_s=0, mode="relevance"):
         if isinstance(event, Status) and event.text.startswith("Writing the answer"):
             break  # the trace is kept once reranking is done: stop before the answer is written
     trace = sift.traces("sample")[0].trace

@@ -138,7 +138,8 @@ def evaluate_retrieval(
                 on_progress(f"Retrieving ({variant})", i + 1, len(judged))
 
     for (mode, strategy), variant in ((m, v) for m in modes for v in retrieved):
-        reranker = sift.reranker(mode, strategy) if mode != "none" else None
+        # No latency budget: an eval's figures must not depend on how busy the machine was.
+        reranker = sift.reranker(mode, strategy, llm_budget_s=0) if mode != "none" else None
         run, rerank_ms = {}, []
         for i, qid in enumerate(judged):
             candidates = retrieved[variant][qid]
