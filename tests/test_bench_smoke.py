@@ -20,9 +20,13 @@ def numbers(tree, path=""):
         yield path, tree
 
 
+def bench_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
 def test_bench_prints_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = bench_env()
     completed = subprocess.run(
         [
             sys.executable,
@@ -79,3 +83,37 @@ def test_bench_prints_every_figure(tmp_path):
             assert 0 <= value <= 1, path
         else:
             assert value > 0, path
+
+
+def test_cpu_inference_bench_compares_every_precision(tmp_path, datasets):
+    out = tmp_path / "cpu.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "cpu_inference.py"),
+            "--quick",
+            "--trec",
+            str(datasets / "trec-dl19"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=bench_env(),
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout)
+    assert json.loads(out.read_text()) == report
+    for key in ("cpu_count", "cpu_model", "torch", "quantized_engine", "load_average_before"):
+        assert report["machine"][key], key
+    assert report["settings"]["queries"] == 2 and report["settings"]["candidates"] == 5
+    variants = report["variants"]
+    assert set(variants) == {"fp32", "int8"}
+    assert variants["fp32"]["runs_at"] == "fp32" and variants["int8"]["runs_at"] == "int8"
+    assert variants["fp32"]["prefill_over_fp32"] == 1.0 and variants["fp32"]["kendall_tau_order_vs_fp32"] == 1.0
+    for figures in variants.values():
+        for key in ("prefill_tokens_per_s", "s_per_query", "s_per_query_median", "rerank_over_fp32"):
+            assert figures[key] > 0, key
+        assert 0 < figures["ndcg_at_10"] <= 1
+        assert -1 <= figures["kendall_tau_relevance_vs_fp32"] <= 1
