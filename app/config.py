@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     llm_api_model: str | None = Field(None, description="Model name to request from llm_base_url.")
     llm_api_key: str | None = Field(None, description="Bearer token for llm_base_url, if it needs one.")
 
+    llm_precision: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="How the local LLM runs on the CPU: fp32, or int8 (dynamic quantisation of its linear layers: "
+        "faster prefill; fp32 where int8 cannot run). A GPU runs it in bf16 either way.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
 
     chunk_size: int = Field(200, ge=16, description="Passage length in embedding-model tokens.")

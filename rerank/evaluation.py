@@ -46,6 +46,7 @@ class Machine(BaseModel):
     """Where figures were measured; every field may be missing from reports written elsewhere."""
 
     cpu_count: int | None = None
+    cpu_model: str | None = None
     torch: str | None = None
     torch_threads: int | None = None
     device: str | None = None
@@ -60,12 +61,21 @@ class Machine(BaseModel):
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
         return cls(
             cpu_count=os.cpu_count(),
+            cpu_model=cpu_model(),
             torch=torch.__version__,
             torch_threads=torch.get_num_threads(),
             device=device or ("cuda" if gpu else "cpu"),
             python=platform.python_version(),
             gpu=gpu,
         )
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo; elsewhere what the platform module knows)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor()
 
 
 class Ndcg(BaseModel):
@@ -124,6 +134,29 @@ def to_candidates(hits: list[dict]) -> list[Candidate]:
     ]
 
 
+def judged_queries(trec_dir: str | Path, limit: int | None = None) -> tuple[list[dict], dict[str, dict[str, int]]]:
+    """The folder's queries that have relevance judgements (the first ``limit`` of them), and those judgements."""
+    from ranx import Qrels
+
+    queries, qrels_path = load_trec(trec_dir)
+    all_qrels = Qrels.from_file(qrels_path, kind="trec").to_dict()
+    queries = [q for q in queries if str(q["hits"][0]["qid"]) in all_qrels][: limit or None]
+    return queries, {str(q["hits"][0]["qid"]): all_qrels[str(q["hits"][0]["qid"])] for q in queries}
+
+
+def reranked_run(hits: list[dict], reranked: list[Candidate], candidates: int) -> dict[str, float]:
+    """One query's run for nDCG: the reranked top-``candidates`` first, the rest of ``hits`` in BM25 order below."""
+    tail = {str(h["docid"]): -1000.0 - j for j, h in enumerate(hits[candidates:])}
+    return {str(hits[c.chunk_id]["docid"]): float(len(reranked) - r) for r, c in enumerate(reranked)} | tail
+
+
+def ndcg_at_10(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> float | None:
+    """nDCG@10 (trec_eval's linear gain) of ``run`` over the queries of ``qrels``; None for an empty run."""
+    from ranx import Qrels, Run, evaluate
+
+    return round(float(evaluate(Qrels(qrels), Run(run), "ndcg@10")), 4) if run else None
+
+
 def prefill_rate(lm, tokens: int = 1024, batch: int = 8) -> float | None:
     """Measured tokens/s of one plain batched forward pass of the local model (the floor the logit strategy is held
     to); None for a server."""
@@ -151,12 +184,7 @@ def evaluate_rerank(
     """Rerank each query's BM25 top-``candidates`` and measure quality and speed.
 
     ``on_query(done, total)`` is called after each query, for a progress bar."""
-    from ranx import Qrels, Run, evaluate
-
-    queries, qrels_path = load_trec(trec_dir)
-    all_qrels = Qrels.from_file(qrels_path, kind="trec").to_dict()
-    queries = [q for q in queries if str(q["hits"][0]["qid"]) in all_qrels][: limit or None]
-    qrels = Qrels({str(q["hits"][0]["qid"]): all_qrels[str(q["hits"][0]["qid"])] for q in queries})
+    queries, qrels = judged_queries(trec_dir, limit)
     lm = getattr(reranker, "lm", None)
     rate_before = prefill_rate(lm) if lm is not None else None
     runs = {"bm25": {}, "embedding": {}, "reranked": {}}
@@ -171,9 +199,7 @@ def evaluate_rerank(
         tokens.append(result.trace.tokens_processed)
         tail = {str(h["docid"]): -1000.0 - j for j, h in enumerate(hits[candidates:])}
         runs["bm25"][qid] = {str(h["docid"]): -float(j) for j, h in enumerate(hits)}
-        runs["reranked"][qid] = {
-            str(hits[c.chunk_id]["docid"]): float(len(cands) - r) for r, c in enumerate(result.candidates)
-        } | tail
+        runs["reranked"][qid] = reranked_run(hits, result.candidates, candidates)
         emb = {
             r.chunk_id: s.score
             for r in result.trace.candidates
@@ -188,10 +214,6 @@ def evaluate_rerank(
         if on_query is not None:
             on_query(len(latencies), len(queries))
     rate_after = prefill_rate(lm) if lm is not None else None
-
-    def ndcg_at_10(run: dict[str, dict[str, float]]) -> float | None:
-        return round(float(evaluate(qrels, Run(run), "ndcg@10")), 4) if run else None
-
     total_s, total_tokens = sum(latencies), sum(tokens)
     rates = [r for r in (rate_before, rate_after) if r]
     rate = statistics.mean(rates) if rates else None
@@ -203,7 +225,7 @@ def evaluate_rerank(
         candidates=candidates,
         queries=len(queries),
         limit=limit,
-        ndcg_at_10=Ndcg(**{name: ndcg_at_10(run) for name, run in runs.items()}),
+        ndcg_at_10=Ndcg(**{name: ndcg_at_10(qrels, run) for name, run in runs.items()}),
         ms_per_query=round(1000 * total_s / max(len(queries), 1), 1),
         ms_per_query_median=round(1000 * statistics.median(latencies), 1) if latencies else None,
         tokens_per_query=round(total_tokens / max(len(queries), 1), 1),

@@ -91,3 +91,21 @@ def test_latency_bench_prints_first_token_and_answer_times_idle_and_beside_an_in
     assert set(report["rerank_slowdown"]) == {"0.0", "1.0"}
     assert all(ratio > 0 for ratio in report["rerank_slowdown"].values())
     assert report["chosen_budget"] in (None, 1.0)
+
+
+def test_cpu_inference_bench_compares_every_precision(tmp_path, datasets):
+    report = run_bench(
+        "cpu_inference.py", tmp_path / "cpu.json", "--quick", "--trec", str(datasets / "trec-dl19"), timeout=900
+    )
+    for key in ("cpu_count", "cpu_model", "torch", "quantized_engine", "load_average_before"):
+        assert report["machine"][key], key
+    assert report["settings"]["queries"] == 2 and report["settings"]["candidates"] == 5
+    variants = report["variants"]
+    assert set(variants) == {"fp32", "int8"}
+    assert variants["fp32"]["runs_at"] == "fp32" and variants["int8"]["runs_at"] == "int8"
+    assert variants["fp32"]["prefill_over_fp32"] == 1.0 and variants["fp32"]["kendall_tau_order_vs_fp32"] == 1.0
+    for figures in variants.values():
+        for key in ("prefill_tokens_per_s", "s_per_query", "s_per_query_median", "rerank_over_fp32"):
+            assert figures[key] > 0, key
+        assert 0 < figures["ndcg_at_10"] <= 1
+        assert -1 <= figures["kendall_tau_relevance_vs_fp32"] <= 1

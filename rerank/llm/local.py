@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from sift.rerank.llm.base import Generated, Message, Scored
+from sift.rerank.llm.precision import Precision, with_precision
 from sift.rerank.llm.stopping import AnswerStop
 
 logger = logging.getLogger(__name__)
@@ -77,12 +78,14 @@ class WrittenTextStop:
 
 @dataclass
 class LocalLM:
-    """A causal LM in this process (any Hugging Face model with a KV cache; bf16 on CUDA as loaded by Sift)."""
+    """A causal LM in this process (any Hugging Face model with a KV cache; bf16 on CUDA as loaded by Sift).
+    ``precision`` is what it runs at on the CPU (``sift.rerank.llm.precision``)."""
 
     model: object
     tokenizer: object
     name: str = "local"
     batch_size: int = 16
+    precision: Precision = "fp32"
     # generate() and the tree's cache are not re-entrant on one model, and Streamlit serves sessions from several
     # threads: every use of the model holds this lock.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -336,31 +339,39 @@ def quiet_transformers() -> None:
 
 
 @lru_cache(maxsize=8)
-def load_local_lm(folder: str, gguf_file: str | None, device: str, cache_dir: str, batch_size: int = 16) -> LocalLM:
+def load_local_lm(
+    folder: str,
+    gguf_file: str | None,
+    device: str,
+    cache_dir: str,
+    batch_size: int = 16,
+    precision: Precision = "fp32",
+) -> LocalLM:
     """The model in ``folder`` (a transformers folder, or the GGUF file ``gguf_file`` inside it), loaded once per
-    process: CPU fp32, CUDA bf16. Every batch size shares the one loaded model and its lock.
+    process: CPU fp32 (or int8 linear layers, ``precision``; fp32 where int8 cannot run), CUDA bf16. Every batch
+    size shares the one loaded model and its lock.
 
     A GGUF file is converted to a transformers folder under ``cache_dir`` the first time (~20 s for SmolLM2-135M).
     """
-    return replace(_loaded(folder, gguf_file, device, cache_dir), batch_size=batch_size)
+    return replace(_loaded(folder, gguf_file, device, cache_dir, precision), batch_size=batch_size)
 
 
 @lru_cache(maxsize=2)
-def _loaded(folder: str, gguf_file: str | None, device: str, cache_dir: str) -> LocalLM:
+def _loaded(folder: str, gguf_file: str | None, device: str, cache_dir: str, precision: Precision) -> LocalLM:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
     name = gguf_file.removesuffix(".gguf") if gguf_file else Path(folder).name
     if gguf_file:
         folder = str(_converted_gguf(Path(folder) / gguf_file, Path(cache_dir)))
-    logger.info("Loading the language model %s on %s", name, device)
+    logger.info("Loading the language model %s on %s (%s asked for)", name, device, precision)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
-    model.to(device).eval()
+    model, precision = with_precision(model.to(device).eval(), precision, device)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LocalLM(model, tokenizer, name=name)
+    return LocalLM(model, tokenizer, name=name, precision=precision)
 
 
 def _converted_gguf(gguf_path: Path, cache_dir: Path) -> Path:
