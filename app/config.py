@@ -154,6 +154,15 @@ class Settings(BaseSettings):
     serve_workers: int = Field(
         1, ge=1, description="HTTP worker processes; ingestion jobs run in one separate, lower-priority process."
     )
+    # uvicorn's own default is 5 s, and a worker that does not answer its supervisor's ping in time is killed and
+    # started again: on a busy 2-core machine a new worker's imports (torch) alone took 20 s, so with the default
+    # `sift serve --workers 2` killed its workers while they started, again and again, and never served.
+    serve_worker_healthcheck_seconds: int = Field(
+        120,
+        ge=1,
+        description="With several HTTP workers: how long one may go without answering the server's health check "
+        "(starting up included) before it is taken for hung and started again.",
+    )
 
     # --- ingestion jobs (sift.app.jobs, sift.app.job_worker) ---
     job_heartbeat_seconds: float = Field(

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -111,6 +112,8 @@ class Sift:
         self.settings = settings or Settings()
         self._rerankers: dict[tuple[str, str], Reranker] = {}
         self._retrievers: dict[str, Retriever] = {}
+        # A server's requests run in threads: two first questions at once must not each load the models.
+        self._models_lock = threading.RLock()
 
     @cached_property
     def store(self) -> Store:
@@ -128,7 +131,8 @@ class Sift:
 
     @cached_property
     def embedder(self):
-        return embedding_model(self.settings)
+        with self._models_lock:
+            return embedding_model(self.settings)
 
     @property
     def retriever(self) -> Retriever:
@@ -138,11 +142,12 @@ class Sift:
     def retriever_for(self, mode: str | None = None) -> Retriever:
         """The retriever of a mode (dense, lexical or hybrid; default: the settings'), built once per Sift."""
         mode = mode or self.settings.retrieval_mode
-        if mode not in self._retrievers:
-            self._retrievers[mode] = Retriever(
-                self.store, self.embedder, mode, self.settings.retrieval_fusion, self.settings.resolved_device()
-            )
-        return self._retrievers[mode]
+        with self._models_lock:
+            if mode not in self._retrievers:
+                self._retrievers[mode] = Retriever(
+                    self.store, self.embedder, mode, self.settings.retrieval_fusion, self.settings.resolved_device()
+                )
+            return self._retrievers[mode]
 
     retrieval_modes = RETRIEVAL_MODES  # the choices a user has (the UI's retrieval setting)
 
@@ -237,9 +242,10 @@ class Sift:
         """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift; ``llm_k``
         (default: the settings') is how many candidates its LLM scores."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
-        if key not in self._rerankers:
-            self._rerankers[key] = build_reranker(self.settings, *key)
-        reranker = self._rerankers[key]
+        with self._models_lock:
+            if key not in self._rerankers:
+                self._rerankers[key] = build_reranker(self.settings, *key)
+            reranker = self._rerankers[key]
         if weights:
             reranker = replace(reranker, weights={**(reranker.weights or {}), **weights})
         return replace(reranker, llm_k=llm_k) if llm_k else reranker
@@ -259,9 +265,25 @@ class Sift:
 
     @cached_property
     def generator(self) -> Generator:
-        return Generator(
-            language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
-        )
+        with self._models_lock:
+            return Generator(
+                language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
+            )
+
+    def load_models(self) -> float:
+        """Load now the models a question uses (the embedder, the settings' reranker and the generator's LLM), rather
+        than at the first question; returns the seconds it took. A server's worker calls it once at start-up, so its
+        first requests neither wait on the loading nor load anything twice.
+
+        >>> Sift(Settings(data_dir="/tmp/sift-doc")).load_models()  # doctest: +SKIP
+        2.7
+        """
+        started = time.perf_counter()
+        with self._models_lock:
+            self.retriever_for()
+            self.reranker()
+            _ = self.generator
+        return round(time.perf_counter() - started, 1)
 
     def ask(self, question: str, corpus: str, history: list[Turn] | list[Message] | None = None, **options) -> Answer:
         """Answer a question (``ask_stream`` without the intermediate events)."""
