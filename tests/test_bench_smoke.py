@@ -1,4 +1,4 @@
-"""The benchmark runs end to end at tiny sizes and prints one JSON object with every figure (no timing thresholds)."""
+"""The benchmarks run end to end at tiny sizes and print one JSON object with every figure (no timing thresholds)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 from numbers import Real
+
+import pytest
 
 from conftest import REPO
 
@@ -79,3 +81,46 @@ def test_bench_prints_every_figure(tmp_path):
             assert 0 <= value <= 1, path
         else:
             assert value > 0, path
+
+
+@pytest.mark.slow
+def test_load_test_runs_two_workers_over_postgresql_and_loses_nothing(tmp_path, datasets, postgres_server):
+    """bench/load_test.py --quick: sift serve with 2 HTTP workers and auth on, over one PostgreSQL database, an asker
+    and an uploader at once; every request answered, the upload stored once, the server and its worker stopped."""
+    out = tmp_path / "load.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "load_test.py"),
+            "--quick",
+            "--documents",
+            str(datasets / "dbpedia-entity-5k" / "corpus.jsonl"),
+            "--postgres",
+            postgres_server,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout)
+    assert json.loads(out.read_text()) == report
+
+    assert report["settings"]["workers"] == 2 and report["settings"]["database"] == "postgresql"
+    # Each worker process loaded the models once, at start-up.
+    assert len({worker["pid"] for worker in report["workers_ready"]}) == 2
+    assert all(worker["models_load_s"] > 0 for worker in report["workers_ready"])
+
+    assert report["errors"] == {} and report["requests"] > 0 and report["requests_per_s"] > 0
+    assert {"POST /ask", "POST /corpora/{name}/uploads", "GET /jobs/{id}"} <= set(report["endpoints"])
+    for endpoint in report["endpoints"].values():
+        assert endpoint["count"] > 0 and 0 < endpoint["p50_s"] <= endpoint["p95_s"] <= endpoint["max_s"]
+
+    integrity = report["integrity"]
+    assert integrity["uploaded_files"] == 2 and integrity["problems"] == []
+    assert integrity["lost_documents"] == integrity["duplicated_documents"] == integrity["stuck_jobs"] == 0
+    assert integrity["stored_documents"] == 2 + len(list((REPO / "sample_corpus").iterdir()))
+    assert integrity["faiss_vectors"] == integrity["passages"] > 0
+    assert integrity["job_worker_stopped"]
