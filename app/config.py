@@ -145,6 +145,18 @@ class Settings(BaseSettings):
         description="Require a login in the app and an API key on every API request. May be off only while Sift "
         "listens on loopback (check_listening).",
     )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins allowed per user name, and per client address, within login_window_seconds; "
+        "then logins are refused until the oldest failure is that old.",
+    )
+    login_window_seconds: int = Field(300, ge=1, description="The window login_max_failures counts in.")
+    login_limit_storage: str = Field(
+        "memory://",
+        description="Where failed logins are counted (a `limits` storage URL): memory:// for the app's one process, "
+        "e.g. redis://127.0.0.1:6379 to share the count between processes.",
+    )
 
     # --- sift serve ---
     serve_host: str = Field(
@@ -224,6 +236,17 @@ class Settings(BaseSettings):
                 "cosine) and lexical (BM25)."
             )
         return weights
+
+    @field_validator("login_limit_storage")
+    @classmethod
+    def _known_storage(cls, url: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = url.split("://", 1)[0]
+        if "://" not in url or scheme not in SCHEMES or scheme.startswith("async+"):
+            known = ", ".join(sorted(s for s in SCHEMES if not s.startswith("async+")))
+            raise ValueError(f"login_limit_storage {url!r} is not a storage URL; its scheme is one of {known}.")
+        return url
 
     @classmethod
     def settings_customise_sources(

@@ -28,6 +28,7 @@ from sift.app.evidence import find_evidence
 from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
+from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
@@ -127,7 +128,10 @@ class Sift:
     @cached_property
     def accounts(self) -> Accounts:
         """Users, keys and corpus access (their tables are migrated with the history's)."""
-        return Accounts(self.history.engine, self.store)
+        guard = LoginGuard(
+            self.settings.login_max_failures, self.settings.login_window_seconds, self.settings.login_limit_storage
+        )
+        return Accounts(self.history.engine, self.store, guard)
 
     @cached_property
     def embedder(self):

@@ -1,5 +1,6 @@
-"""Who is using the app: with auth on, a login form (user name and password, checked by ``Accounts.authenticate``),
-the identity kept in the browser session, and a log-out button; with auth off, ``LOCAL_ADMIN``.
+"""Who is using the app: with auth on, a login form (user name and password, checked by ``Accounts.authenticate``,
+which refuses a name or address after too many failures), the identity kept in the browser session, and a log-out
+button; with auth off, ``LOCAL_ADMIN``.
 
 Before that, the loopback rule: auth may be off only while Streamlit listens on loopback (``make run HOST=...``
 passes ``--server.address``; without one Streamlit listens on every interface).
@@ -18,6 +19,7 @@ import logging
 import streamlit as st
 
 from sift.app.accounts import LOCAL_ADMIN, AccountError, User
+from sift.app.login_limits import TooManyAttempts
 from sift.ui.markdown import escape
 from sift.ui.state import CORPUS, USER, sift
 
@@ -67,7 +69,12 @@ def _login_form() -> None:
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
-        user = sift().accounts.authenticate(name, password)
+        try:
+            # The address: None on localhost; the user name is counted whatever the address.
+            user = sift().accounts.authenticate(name, password, st.context.ip_address)
+        except TooManyAttempts as refused:
+            st.error(escape(str(refused)))
+            return
         if user is None:
             st.error("Wrong user name or password.")  # which of the two is not told
             return
