@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from numbers import Real
+from pathlib import Path
 
 import pytest
 
@@ -22,32 +23,25 @@ def numbers(tree, path=""):
         yield path, tree
 
 
-def test_bench_prints_every_figure(tmp_path):
-    out = tmp_path / "bench.json"
+def run_bench(script: str, out: Path, *args: str, timeout: float) -> dict:
+    """Run a bench/ script with ``--out``; its printed JSON report, checked to be the one it wrote."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "ingest_search.py"),
-            "--docs",
-            "2",
-            "--sizes",
-            "2000",
-            "--queries",
-            "20",
-            "--llama-queries",
-            "5",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, str(REPO / "bench" / script), *args, "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=timeout,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout)
     assert json.loads(out.read_text()) == report
+    return report
+
+
+def test_bench_prints_every_figure(tmp_path):
+    args = ["--docs", "2", "--sizes", "2000", "--queries", "20", "--llama-queries", "5"]
+    report = run_bench("ingest_search.py", tmp_path / "bench.json", *args, timeout=600)
 
     for key in ("platform", "cpu_count", "cpu_model", "torch", "faiss", "sentence_transformers", "device"):
         assert report["machine"][key], key
@@ -87,26 +81,9 @@ def test_bench_prints_every_figure(tmp_path):
 def test_load_test_runs_two_workers_over_postgresql_and_loses_nothing(tmp_path, datasets, postgres_server):
     """bench/load_test.py --quick: sift serve with 2 HTTP workers and auth on, over one PostgreSQL database, an asker
     and an uploader at once; every request answered, the upload stored once, the server and its worker stopped."""
-    out = tmp_path / "load.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "load_test.py"),
-            "--quick",
-            "--documents",
-            str(datasets / "dbpedia-entity-5k" / "corpus.jsonl"),
-            "--postgres",
-            postgres_server,
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=800,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout)
-    assert json.loads(out.read_text()) == report
+    documents = str(datasets / "dbpedia-entity-5k" / "corpus.jsonl")
+    args = ["--quick", "--documents", documents, "--postgres", postgres_server]
+    report = run_bench("load_test.py", tmp_path / "load.json", *args, timeout=800)
 
     assert report["settings"]["workers"] == 2 and report["settings"]["database"] == "postgresql"
     # Each worker process loaded the models once, at start-up.
