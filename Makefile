@@ -24,8 +24,9 @@ run: install
 	# Beyond loopback only with auth on: refused here, before Streamlit starts (ui/Home.py checks again).
 	$(VENV)/bin/sift check-host $(HOST)
 	$(VENV)/bin/sift sample
+	# Streamlit reads an OIDC provider only from its secrets: written from Sift's settings (none: password login).
 	$(VENV)/bin/streamlit run ui/Home.py --server.address $(HOST) --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false
+		--server.headless true --browser.gatherUsageStats false --secrets.files "$$($(VENV)/bin/sift streamlit-secrets)"
 
 test: install
 	$(PY) -m pytest

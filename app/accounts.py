@@ -38,6 +38,7 @@ from sqlalchemy import DateTime, Engine, ForeignKey, String, UniqueConstraint, d
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from sift.app.history import HistoryBase
+from sift.app.login_limits import LoginGuard
 from sift.ingestion.schema import Corpus, utcnow
 from sift.ingestion.store import CorpusNotFound, Store
 
@@ -146,8 +147,9 @@ def _user(row: UserRow) -> User:
 class Accounts:
     """Users, keys and corpus access, in the app's tables (migrated by ``History.open``) beside the store's."""
 
-    def __init__(self, engine: Engine, store: Store):
+    def __init__(self, engine: Engine, store: Store, guard: LoginGuard | None = None):
         self.store = store
+        self.guard = guard or LoginGuard()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # ------------------------------------------------------------------------------------------ users
@@ -196,16 +198,20 @@ class Accounts:
             logger.info("User %s is now %s", name, role)
             return _user(row)
 
-    def authenticate(self, name: str, password: str) -> User | None:
-        """The user whose name and password these are; None otherwise (which of the two was wrong is not told)."""
+    def authenticate(self, name: str, password: str, address: str | None = None) -> User | None:
+        """The user whose name and password these are; None otherwise (which of the two was wrong is not told).
+        Raises TooManyAttempts, before any check, once the name or the client's ``address`` has failed too often
+        (``LoginGuard``); a wrong name counts as a failure too."""
+        self.guard.check(name, address)
         with self._sessions() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
-            if row is None:
-                return None
             try:
+                if row is None:
+                    raise VerificationError("no such user")
                 _passwords.verify(row.password_hash, password)
             except (VerificationError, InvalidHashError):
-                logger.info("Wrong password for %s", name)
+                logger.info("Wrong user name or password for %s", name)
+                self.guard.failed(name, address)
                 return None
             if _passwords.check_needs_rehash(row.password_hash):  # argon2's recommended parameters have grown
                 row.password_hash = _passwords.hash(password)

@@ -275,6 +275,17 @@ def check_host(host: str) -> None:
     settings.check_listening(host)
 
 
+@cli.command("streamlit-secrets", hidden=True)
+def streamlit_secrets_file() -> None:
+    """Write Streamlit's secrets for the app (the OIDC provider's [auth] table, when one is configured) and print
+    the file's path (`make run` passes it to Streamlit)."""
+    from sift.app.oidc import write_streamlit_secrets
+
+    settings = Settings()
+    configure_logging(settings)
+    typer.echo(write_streamlit_secrets(settings))
+
+
 # ---------------------------------------------------------------------------------------------- accounts
 
 

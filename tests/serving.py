@@ -48,7 +48,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # each worker loads its models before it serves (82 s on a busy machine)
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"sift serve exited:\n{self.log.read_text()[-3000:]}"
             try:  # the schema needs no key, so this answers whether auth is on or off

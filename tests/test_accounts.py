@@ -1,17 +1,19 @@
 """Accounts and keys (``sift.app.accounts``) on SQLite and PostgreSQL: nothing secret stored in clear, roles and
-shares, a recreated corpus starting with no shares; and the ``sift user`` / ``sift key`` / ``sift share`` commands
-run as a user runs them."""
+shares, a recreated corpus starting with no shares, failed logins limited; and the ``sift user`` / ``sift key`` /
+``sift share`` commands run as a user runs them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 from sqlalchemy import text
 
 from sift.app.accounts import AccountError
 from sift.app.config import Settings
+from sift.app.login_limits import TooManyAttempts
 from sift.app.pipeline import Sift
 from tests.test_cli import sift as run_sift
 
@@ -36,6 +38,40 @@ def test_passwords_and_keys_are_stored_only_hashed(accounts):
 
     assert accounts.authenticate("alice", "correct horse battery").name == "alice"
     assert accounts.authenticate("alice", "wrong") is None and accounts.authenticate("nobody", "x") is None
+
+
+def test_failed_logins_lock_the_name_and_the_address_until_the_window_passes(tmp_path):
+    accounts = Sift(Settings(data_dir=tmp_path / "data", login_max_failures=3, login_window_seconds=2)).accounts
+    accounts.add_user("alice", "correct horse battery", "editor")
+    accounts.add_user("bob", "bob's password", "reader")
+    for _ in range(3):
+        assert accounts.authenticate("alice", "a guess", "10.0.0.7") is None
+
+    # The right password is refused too, from any address, with the time to wait.
+    with pytest.raises(TooManyAttempts, match=r"Too many failed logins .*: wait [12] s") as refused:
+        accounts.authenticate("alice", "correct horse battery", "10.0.0.8")
+    # The guesser's address is refused for every name; another user elsewhere logs in.
+    with pytest.raises(TooManyAttempts):
+        accounts.authenticate("bob", "bob's password", "10.0.0.7")
+    assert accounts.authenticate("bob", "bob's password", "10.0.0.9").name == "bob"
+
+    time.sleep(refused.value.wait_seconds + 0.1)
+    assert accounts.authenticate("alice", "correct horse battery", "10.0.0.7").name == "alice"
+
+
+def test_guessing_names_counts_against_the_address(tmp_path):
+    accounts = Sift(Settings(data_dir=tmp_path / "data", login_max_failures=2)).accounts
+    accounts.add_user("alice", "correct horse battery", "editor")
+    for guess in ("root", "admin"):
+        assert accounts.authenticate(guess, "x", "10.0.0.7") is None
+    with pytest.raises(TooManyAttempts):
+        accounts.authenticate("alice", "correct horse battery", "10.0.0.7")
+    assert accounts.authenticate("alice", "correct horse battery").name == "alice"  # no address: the name alone
+
+
+def test_a_login_limit_storage_that_is_not_one_is_refused_by_name():
+    with pytest.raises(ValueError, match="login_limit_storage 'localhost:6379' is not a storage URL"):
+        Settings(login_limit_storage="localhost:6379")
 
 
 def test_a_key_names_its_user_records_its_use_and_stops_when_revoked(accounts):

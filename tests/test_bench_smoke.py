@@ -1,4 +1,4 @@
-"""The benchmark runs end to end at tiny sizes and prints one JSON object with every figure (no timing thresholds)."""
+"""The benchmarks run end to end at tiny sizes and print one JSON object with every figure (no timing thresholds)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 from numbers import Real
+from pathlib import Path
+
+import pytest
 
 from conftest import REPO
 
@@ -20,8 +23,8 @@ def numbers(tree, path=""):
         yield path, tree
 
 
-def run_bench(script: str, out, *args: str, timeout: int) -> dict:
-    """Run bench/<script> with ``args`` and ``--out out``; its report, checked to be the JSON it also wrote."""
+def run_bench(script: str, out: Path, *args: str, timeout: float) -> dict:
+    """Run a bench/ script with ``--out``; its printed JSON report, checked to be the one it wrote."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
         [sys.executable, str(REPO / "bench" / script), *args, "--out", str(out)],
@@ -109,3 +112,29 @@ def test_cpu_inference_bench_compares_every_precision(tmp_path, datasets):
             assert figures[key] > 0, key
         assert 0 < figures["ndcg_at_10"] <= 1
         assert -1 <= figures["kendall_tau_relevance_vs_fp32"] <= 1
+
+
+@pytest.mark.slow
+def test_load_test_runs_two_workers_over_postgresql_and_loses_nothing(tmp_path, datasets, postgres_server):
+    """bench/load_test.py --quick: sift serve with 2 HTTP workers and auth on, over one PostgreSQL database, an asker
+    and an uploader at once; every request answered, the upload stored once, the server and its worker stopped."""
+    documents = str(datasets / "dbpedia-entity-5k" / "corpus.jsonl")
+    args = ["--quick", "--documents", documents, "--postgres", postgres_server]
+    report = run_bench("load_test.py", tmp_path / "load.json", *args, timeout=800)
+
+    assert report["settings"]["workers"] == 2 and report["settings"]["database"] == "postgresql"
+    # Each worker process loaded the models once, at start-up.
+    assert len({worker["pid"] for worker in report["workers_ready"]}) == 2
+    assert all(worker["models_load_s"] > 0 for worker in report["workers_ready"])
+
+    assert report["errors"] == {} and report["requests"] > 0 and report["requests_per_s"] > 0
+    assert {"POST /ask", "POST /corpora/{name}/uploads", "GET /jobs/{id}"} <= set(report["endpoints"])
+    for endpoint in report["endpoints"].values():
+        assert endpoint["count"] > 0 and 0 < endpoint["p50_s"] <= endpoint["p95_s"] <= endpoint["max_s"]
+
+    integrity = report["integrity"]
+    assert integrity["uploaded_files"] == 2 and integrity["problems"] == []
+    assert integrity["lost_documents"] == integrity["duplicated_documents"] == integrity["stuck_jobs"] == 0
+    assert integrity["stored_documents"] == 2 + len(list((REPO / "sample_corpus").iterdir()))
+    assert integrity["faiss_vectors"] == integrity["passages"] > 0
+    assert integrity["job_worker_stopped"]

@@ -49,6 +49,17 @@ def test_a_wrong_password_is_refused(auth_app):
     assert [t.value for t in at.title] == ["Sift"] and not at.sidebar.selectbox
 
 
+def test_too_many_wrong_passwords_refuse_even_the_right_one_for_a_while(auth_app, monkeypatch):
+    monkeypatch.setenv("SIFT_LOGIN_MAX_FAILURES", "2")
+    st.cache_resource.clear()
+    for _ in range(2):
+        assert [e.value for e in log_in("alice", "a guess").error] == ["Wrong user name or password."]
+    at = log_in("alice", "alice's password")
+    assert len(at.error) == 1 and at.error[0].value.startswith("Too many failed logins")
+    assert "wait" in at.error[0].value and [t.value for t in at.title] == ["Sift"]
+    assert log_in("bob", "bob's password").title[0].value == "Chat"  # from localhost: only the name is counted
+
+
 def test_the_right_password_shows_the_chat_with_only_the_users_corpora(auth_app):
     at = log_in("alice", "alice's password")
     assert not at.error and [t.value for t in at.title] == ["Chat"]

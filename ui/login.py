@@ -1,5 +1,7 @@
-"""Who is using the app: with auth on, a login form (user name and password, checked by ``Accounts.authenticate``),
-the identity kept in the browser session, and a log-out button; with auth off, ``LOCAL_ADMIN``.
+"""Who is using the app: with auth on, a login form (user name and password, checked by ``Accounts.authenticate``,
+which refuses a name or address after too many failures), the identity kept in the browser session, and a log-out
+button, or, where an identity provider is configured, Streamlit's own OIDC login (``sift.app.oidc``); with auth off,
+``LOCAL_ADMIN``.
 
 Before that, the loopback rule: auth may be off only while Streamlit listens on loopback (``make run HOST=...``
 passes ``--server.address``; without one Streamlit listens on every interface).
@@ -18,6 +20,7 @@ import logging
 import streamlit as st
 
 from sift.app.accounts import LOCAL_ADMIN, AccountError, User
+from sift.app.login_limits import TooManyAttempts
 from sift.ui.markdown import escape
 from sift.ui.state import CORPUS, USER, sift
 
@@ -44,6 +47,8 @@ def logged_in_user() -> User:
     if not sift().settings.auth:
         st.session_state[USER] = LOCAL_ADMIN
         return LOCAL_ADMIN
+    if sift().settings.oidc_enabled:
+        return _provider_user()
     name = st.session_state.get(USER_NAME)
     if name is not None:
         try:
@@ -60,6 +65,32 @@ def logged_in_user() -> User:
     raise AssertionError("st.stop() returned")
 
 
+def _provider_user() -> User:
+    """The Sift user the identity provider vouches for (Streamlit's ``st.login``): the one its ``oidc_user_claim``
+    names, which an admin created; anyone else is told so, and stops here."""
+    if not st.user.is_logged_in:
+        st.title("Sift")
+        st.button("Log in with your identity provider", type="primary", on_click=st.login)
+        st.stop()
+    claim = sift().settings.oidc_user_claim
+    name = str(st.user.get(claim) or "")
+    try:
+        user = sift().accounts.user(name)
+    except AccountError:
+        logger.warning("Identity %r (%s) has no Sift user", name, claim)
+        who = name or "Your identity"
+        st.error(escape(f"{who} has no Sift account yet: an admin creates it with `sift user add {name} --role ...`."))
+        st.button("Log out", on_click=st.logout)
+        st.stop()
+        raise AssertionError("st.stop() returned") from None
+    st.sidebar.caption(escape(f"Logged in as {user.name} ({user.role})"))
+    if st.sidebar.button("Log out"):
+        st.session_state.pop(CORPUS, None)
+        st.logout()
+    st.session_state[USER] = user
+    return user
+
+
 def _login_form() -> None:
     st.title("Sift")
     with st.form("login", clear_on_submit=True):  # the password does not stay in the session's widget state
@@ -67,7 +98,12 @@ def _login_form() -> None:
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
-        user = sift().accounts.authenticate(name, password)
+        try:
+            # The address: None on localhost; the user name is counted whatever the address.
+            user = sift().accounts.authenticate(name, password, st.context.ip_address)
+        except TooManyAttempts as refused:
+            st.error(escape(str(refused)))
+            return
         if user is None:
             st.error("Wrong user name or password.")  # which of the two is not told
             return

@@ -52,6 +52,7 @@ def serve(settings: Settings) -> None:
             port=settings.serve_port,
             workers=settings.serve_workers,
             factory=settings.serve_workers > 1,
+            timeout_worker_healthcheck=settings.serve_worker_healthcheck_seconds,
             log_level=settings.log_level,
         )
     finally:

@@ -1,7 +1,9 @@
 """The FastAPI application: Sift's routes, and Sift's errors turned into JSON with the status that fits.
 
-One ``Sift`` per process, made at start-up and shared by the requests; the models load on first use. Requests keep
-their state in their own locals: nothing of one request is stored where another could see it.
+One ``Sift`` per process (``sift serve --workers N`` runs N of them over one database), made at start-up with its
+models loaded, and shared by the requests, which run in threads. Requests keep their state in their own locals:
+nothing of one request is stored where another could see it, and the models, shared, are used under their lock
+(``sift.rerank.llm.local``).
 
 Example::
 
@@ -13,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,7 +49,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning(
                 "Auth is on and there are no users yet: create an admin with `sift user add NAME --role admin`"
             )
-        logger.info("API ready over %s, auth %s", settings.data_dir, "on" if settings.auth else "off")
+        try:
+            loaded = f"models loaded in {sift.load_models()} s"
+        except ModelNotFound as exc:  # the server still lists, uploads and searches; questions answer 503 with this
+            loaded = f"models not loaded: {exc}"
+            logger.warning("The models could not be loaded: %s", exc)
+        logger.info(
+            "API ready in worker %d over %s, auth %s, %s",
+            os.getpid(),
+            settings.data_dir,
+            "on" if settings.auth else "off",
+            loaded,
+        )
         yield
 
     app = FastAPI(
