@@ -438,6 +438,7 @@ def pgvector_side_by_side(args, folder: Path, settings: Settings, asked: list[st
             chunks = len(store.chunk_ids(store.corpus(CORPUS).id))
             ingest[kind] = {"chunks": chunks, "s": sig(seconds), "chunks_per_s": sig(chunks / seconds)}
         found["ingest"] = ingest
+        log(f"ingest: {json.dumps(ingest)}")
 
     rng = np.random.default_rng(args.seed)  # the sweep's vectors and queries, drawn in the same order
     found["synthetic"], found["lexical"] = {}, {}
@@ -451,6 +452,8 @@ def pgvector_side_by_side(args, folder: Path, settings: Settings, asked: list[st
         found["synthetic"][str(size)], found["lexical"][str(size)] = stores_at_size(
             faiss_store, pg_store, vectors, texts, queries, asked
         )
+        # a size's figures as soon as they are known: the larger sizes may be stopped on a slow machine
+        log(f"{size:,}: {json.dumps({'dense': found['synthetic'][str(size)], 'lexical': found['lexical'][str(size)]})}")
         faiss_store.engine.dispose()
         pg_store.engine.dispose()
     return found

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 from sift.ingestion import lexical, vectors
 from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import ChunkRow, Corpus, Document, utcnow
-from sift.ingestion.vector_store import FaissVectors, HnswParams, PgVectors, VectorStore
+from sift.ingestion.vector_store import FaissVectors, HnswParams, PgVectors, VectorStore, matrix_of
 
 logger = logging.getLogger(__name__)
 
@@ -675,4 +675,4 @@ class Store:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, None
-        return ids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return ids, matrix_of([r[1] for r in rows])

@@ -72,6 +72,11 @@ chunk_vectors = Table(
 )
 
 
+def matrix_of(blobs: list[bytes]) -> np.ndarray:
+    """Vectors as SQL keeps them (float32 bytes, one blob a passage) as one (n, dim) matrix."""
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+
+
 def vector_store_kinds() -> tuple[str, ...]:
     return ("faiss", "pgvector")
 
@@ -328,8 +333,7 @@ class PgVectors:
                 if not rows:
                     return copied
                 ids = np.array([r[0] for r in rows], dtype=np.int64)
-                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                self.write(session, corpus_id, ids, matrix)
+                self.write(session, corpus_id, ids, matrix_of([r[1] for r in rows]))
             copied += len(rows)
 
     def remove_corpus(self, corpus_id: int) -> int:
