@@ -35,6 +35,7 @@ def test_bench_prints_every_figure(tmp_path):
             "20",
             "--llama-queries",
             "5",
+            "--pgvector",  # pgvector beside FAISS too, on pgserver's PostgreSQL
             "--out",
             str(out),
         ],
@@ -68,9 +69,15 @@ def test_bench_prints_every_figure(tmp_path):
     assert baseline["synthetic"]["2000"]["queries"] == 5
     assert {"ingest_chunks_per_s", "end_to_end_p50", "end_to_end_p95"} <= set(baseline["sift_over_llama_index"])
 
+    pgvector = report["pgvector"]
+    assert set(pgvector["ingest"]) == {"faiss", "pgvector"}
+    assert pgvector["ingest"]["faiss"]["chunks"] == pgvector["ingest"]["pgvector"]["chunks"] > 0
+    assert pgvector["synthetic"]["2000"]["pgvector"]["recall_at_10"] > 0.9
+    assert set(pgvector["lexical"]["2000"]) == {"bm25s_rebuild_s", "postgres_fts", "bm25s"}
+
     figures = [
         (path, value)
-        for section in ("embedding", "search", "llama_index_baseline")
+        for section in ("embedding", "search", "llama_index_baseline", "pgvector")
         for path, value in numbers(report[section], section)
     ]
     assert len(figures) > 50
