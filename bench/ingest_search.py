@@ -350,7 +350,8 @@ def sweep(sizes: list[int], queries: int, llama_queries: int, seed: int, embed_m
 
 
 def pgvector_server(folder: Path, url: str | None):
-    """(admin URL, create-database function): --pgvector-url's server, else a pgserver in ``folder``."""
+    """(create-database function, stop function): --pgvector-url's server, else a pgserver in ``folder`` (stopped by
+    the stop function, before ``folder`` is removed: pgserver would otherwise outlive its deleted data folder)."""
     from sqlalchemy import create_engine, text
 
     if url:
@@ -361,7 +362,7 @@ def pgvector_server(folder: Path, url: str | None):
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
             return url.rsplit("/", 1)[0] + f"/{name}"
 
-        return create
+        return create, admin.dispose
     import pgserver
 
     server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
@@ -370,7 +371,7 @@ def pgvector_server(folder: Path, url: str | None):
         server.psql(f'CREATE DATABASE "{name}";')
         return server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
 
-    return create
+    return create, server.cleanup
 
 
 def write_synthetic(store: Store, corpus: str, vectors: np.ndarray, texts: list[str] | None = None) -> float:
@@ -404,8 +405,15 @@ def full_text_search(store: Store, corpus_id: int, query: str) -> list:
 
 def pgvector_side_by_side(args, folder: Path, settings: Settings, asked: list[str]) -> dict:
     """FAISS + SQLite and pgvector + PostgreSQL in this run: ingest, write throughput, latency, recall, lexical."""
+    create, stop = pgvector_server(folder, args.pgvector_url)
+    try:
+        return side_by_side(args, folder, settings, asked, create)
+    finally:
+        stop()
 
-    create = pgvector_server(folder, args.pgvector_url)
+
+def side_by_side(args, folder: Path, settings: Settings, asked: list[str], create) -> dict:
+    """The measurements, each store pair in fresh databases that ``create`` makes."""
     found: dict = {
         "hnsw": {
             "m": settings.hnsw_m,
