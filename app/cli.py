@@ -11,6 +11,7 @@
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
     sift tune [DATASET]... [--mode M[:S]] [--limit N] [--dry-run]   fit the composite's weights to these models
     sift sample                              ingest the bundled sample corpus if the store is empty
+    sift migrate-vectors --to pgvector|faiss --corpus NAME [--remove-source]   move vectors, resumable, verified
     sift serve [--host H] [--port P] [--workers N]   the HTTP API (beyond loopback only with auth on)
     sift user add NAME --role reader|editor|admin [--password-stdin]   (else the password is prompted for)
     sift user list | sift user remove NAME | sift user role NAME ROLE
@@ -43,9 +44,11 @@ from sift.app.documents import passage_place
 from sift.app.eval_cli import eval_app, tune
 from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
 from sift.app.logs import configure_logging
-from sift.app.pipeline import Sift
+from sift.app.pipeline import Sift, open_store
 from sift.ingestion.ingest import FileResult, ProgressCallback
+from sift.ingestion.migrate_vectors import migrate_vectors
 from sift.ingestion.store import corpus_name
+from sift.ingestion.vector_store import vector_store_kinds
 from sift.retrieval.types import Candidate
 
 # Named, not __name__: run as `python -m sift.app.cli` this module is __main__, outside the configured sift loggers.
@@ -239,6 +242,35 @@ def _place(passage: Candidate | Citation) -> str:
     """Where in its document a passage is, as " (pp. 3-4, Installation > Linux)"; empty when unknown."""
     place = passage_place(passage.page_start, passage.page_end, passage.section)
     return f" ({place})" if place else ""
+
+
+@cli.command("migrate-vectors")
+def migrate_vectors_command(
+    to: Annotated[
+        str, typer.Option("--to", help="pgvector or faiss: the vector store to move the corpus's vectors to.")
+    ],
+    corpus: CorpusOption,
+    remove_source: Annotated[
+        bool, typer.Option("--remove-source", help="Once verified, remove the vectors from the store they left.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a corpus's vectors between FAISS files and pgvector (one PostgreSQL database); re-run to continue.
+    Exit 1 when the copy does not verify (the source is left as it was). Then set SIFT_VECTOR_STORE to the target."""
+    if to not in vector_store_kinds():
+        raise typer.BadParameter(f"use one of {', '.join(vector_store_kinds())}", param_hint="--to")
+    settings = Settings()
+    configure_logging(settings)
+    source = "faiss" if to == "pgvector" else "pgvector"
+    report = migrate_vectors(
+        open_store(settings, source), open_store(settings, to), corpus, remove_source=remove_source
+    )
+    if as_json:
+        _print_json(asdict(report) | {"verified": report.verified})
+    else:
+        typer.echo("\n".join(report.lines()))
+    if not report.verified:
+        raise typer.Exit(1)
 
 
 @cli.command()

@@ -101,7 +101,20 @@ class Settings(BaseSettings):
         "scores summed.",
     )
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
-        "flat", description="flat: exact inner product. ivf / hnsw: approximate, for large corpora."
+        "flat", description="flat: exact inner product. ivf / hnsw: approximate, for large corpora (FAISS only)."
+    )
+    vector_store: Literal["faiss", "pgvector"] = Field(
+        "faiss",
+        description="faiss: a FAISS file per corpus under data_dir (one host). pgvector: vectors in the PostgreSQL "
+        "database itself (database_url must be PostgreSQL with the pgvector extension), written in the passages' "
+        "transaction and shared by every Sift process on any host.",
+    )
+    # pgvector's defaults for m and ef_construction; ef_search 100 rather than 40 for recall@10 near FAISS's flat
+    # index (README "PostgreSQL + pgvector").
+    hnsw_m: int = Field(16, ge=2, le=100, description="pgvector HNSW: links per node (build).")
+    hnsw_ef_construction: int = Field(64, ge=4, le=1000, description="pgvector HNSW: candidate list while building.")
+    hnsw_ef_search: int = Field(
+        100, ge=1, le=1000, description="pgvector HNSW: candidate list while searching (never below the k asked)."
     )
     # all-MiniLM-L6-v2 reads only a query's first 256 tokens (about 1,000 characters), so a longer question is not
     # searched for past that; but every reranked passage's prompt carries the whole question, so a pasted document
@@ -303,6 +316,15 @@ class Settings(BaseSettings):
     def oidc_enabled(self) -> bool:
         """Whether an identity provider is configured: the app logs in with it rather than with passwords."""
         return all(getattr(self, name) for name in OIDC_PROVIDER_FIELDS)
+
+    @model_validator(mode="after")
+    def _pgvector_needs_postgresql(self) -> Settings:
+        if self.vector_store == "pgvector" and not self.resolved_database_url().startswith("postgresql"):
+            raise ValueError(
+                "vector_store = pgvector keeps vectors in PostgreSQL: set database_url to a PostgreSQL URL "
+                "(postgresql+psycopg://user@host/db), or use vector_store = faiss."
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -36,6 +36,7 @@ from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingesto
 from sift.ingestion.isolation import ParseLimits
 from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import Store, StoredDocument
+from sift.ingestion.vector_store import HnswParams
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, starting_weights
 from sift.rerank.llm import Message
 from sift.retrieval.hybrid import RETRIEVAL_MODES, Retriever
@@ -107,6 +108,18 @@ class Token:
     text: str
 
 
+def open_store(settings: Settings, vector_store: str | None = None) -> Store:
+    """The store the settings describe, with their vector store (or the one named: ``sift migrate-vectors``)."""
+    return Store.open(
+        settings.resolved_database_url(),
+        settings.data_dir,
+        settings.index_type,
+        vector_store=vector_store or settings.vector_store,
+        hnsw=HnswParams(settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search),
+        device=settings.resolved_device(),
+    )
+
+
 class Sift:
     """Everything a user can do with Sift, over one settings object."""
 
@@ -119,7 +132,7 @@ class Sift:
 
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.settings.resolved_database_url(), self.settings.data_dir, self.settings.index_type)
+        return open_store(self.settings)
 
     @cached_property
     def history(self) -> History:
@@ -149,9 +162,7 @@ class Sift:
         mode = mode or self.settings.retrieval_mode
         with self._models_lock:
             if mode not in self._retrievers:
-                self._retrievers[mode] = Retriever(
-                    self.store, self.embedder, mode, self.settings.retrieval_fusion, self.settings.resolved_device()
-                )
+                self._retrievers[mode] = Retriever(self.store, self.embedder, mode, self.settings.retrieval_fusion)
             return self._retrievers[mode]
 
     retrieval_modes = RETRIEVAL_MODES  # the choices a user has (the UI's retrieval setting)

@@ -38,6 +38,15 @@ llama_index_baseline
            (it scans in Python: ~2 s a query at 100k), and its recall_at_10 against flat.
            sift_over_llama_index: Sift / llama-index, for throughput (> 1: Sift faster) and for latency
            (< 1: Sift faster).
+pgvector   with --pgvector (or --pgvector-only, which skips everything above): the two vector stores side by side
+           in this run, over PostgreSQL from the pgserver wheel (or --pgvector-url) and SQLite in the temporary
+           directory. ingest: Sift.ingest_paths of the same --docs into each (chunks/s; the embedding dominates).
+           synthetic.<size>: the sweep's clustered vectors written through Store.write_document, 1,000 passages a
+           document (write_vectors_per_s: SQL rows + FAISS flat file, or SQL rows + pgvector rows under the HNSW
+           index, maintained as rows arrive); one-query Store.vector_hits p50/p95 for both, taking turns on each
+           query; recall_at_10 of pgvector's HNSW (the settings' m, ef_construction, ef_search) against exact
+           search. lexical.<size>: PostgreSQL full-text search (GIN index, ts_rank over to_tsvector('english'))
+           beside bm25s rebuilt from SQL as a pgvector-mode process does (rebuild_s, then search p50/p95).
 """
 
 from __future__ import annotations
@@ -66,9 +75,10 @@ from pydantic import PrivateAttr
 from sqlalchemy import select
 
 from sift.app.config import Settings
-from sift.app.pipeline import Sift
+from sift.app.pipeline import Sift, open_store
 from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import ChunkRow
+from sift.ingestion.store import Chunk, DocumentMeta, Store
 from sift.ingestion.vectors import build_index
 from sift.rerank.evaluation import cpu_model
 
@@ -331,9 +341,180 @@ def sweep(sizes: list[int], queries: int, llama_queries: int, seed: int, embed_m
     return sift, llama
 
 
+# ---------------------------------------------------------------------------------------------- pgvector
+
+
+def pgvector_server(folder: Path, url: str | None):
+    """(create-database function, stop function): --pgvector-url's server, else a pgserver in ``folder`` (stopped by
+    the stop function, before ``folder`` is removed: pgserver would otherwise outlive its deleted data folder)."""
+    from sqlalchemy import create_engine, text
+
+    if url:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+
+        def create(name: str) -> str:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            return url.rsplit("/", 1)[0] + f"/{name}"
+
+        return create, admin.dispose
+    import pgserver
+
+    server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+
+    def create(name: str) -> str:
+        server.psql(f'CREATE DATABASE "{name}";')
+        return server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
+
+    return create, server.cleanup
+
+
+def write_synthetic(store: Store, corpus: str, vectors: np.ndarray, texts: list[str] | None = None) -> float:
+    """The vectors as passages of documents of 1,000, through Store.write_document; returns the seconds taken."""
+    corpus_id = store.corpus(corpus, create=True).id
+    start = time.perf_counter()
+    for first in range(0, len(vectors), 1000):
+        rows = vectors[first : first + 1000]
+        chunks = [
+            Chunk(n, texts[first + n] if texts else f"passage {first + n}", 0, 1, 1, row) for n, row in enumerate(rows)
+        ]
+        meta = DocumentMeta(f"doc-{first}", f"{first:064x}", "text/plain", 1, None, None)
+        store.write_document(corpus_id, meta, chunks)
+    store.save_indexes()
+    return time.perf_counter() - start
+
+
+def full_text_search(store: Store, corpus_id: int, query: str) -> list:
+    from sqlalchemy import text
+
+    with store.engine.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT c.id, ts_rank(to_tsvector('english', c.text), q) AS r FROM chunks c "
+                "JOIN documents d ON d.id = c.document_id, websearch_to_tsquery('english', :q) q "
+                "WHERE d.corpus_id = :corpus AND to_tsvector('english', c.text) @@ q ORDER BY r DESC LIMIT :k"
+            ),
+            {"q": query, "corpus": corpus_id, "k": K},
+        ).all()
+
+
+def pgvector_side_by_side(args, folder: Path, settings: Settings, asked: list[str]) -> dict:
+    """FAISS + SQLite and pgvector + PostgreSQL in this run: ingest, write throughput, latency, recall, lexical."""
+    create, stop = pgvector_server(folder, args.pgvector_url)
+    try:
+        return side_by_side(args, folder, settings, asked, create)
+    finally:
+        stop()
+
+
+def side_by_side(args, folder: Path, settings: Settings, asked: list[str], create) -> dict:
+    """The measurements, each store pair in fresh databases that ``create`` makes."""
+    found: dict = {
+        "hnsw": {
+            "m": settings.hnsw_m,
+            "ef_construction": settings.hnsw_ef_construction,
+            "ef_search": settings.hnsw_ef_search,
+        }
+    }
+
+    def store_pair(name: str) -> tuple[Store, Store]:
+        faiss_settings = settings.model_copy(update={"data_dir": folder / f"faiss-{name}", "vector_store": "faiss"})
+        pg_settings = settings.model_copy(
+            update={
+                "data_dir": folder / f"pg-{name}",
+                "database_url": create(f"bench_{name}"),
+                "vector_store": "pgvector",
+            }
+        )
+        return open_store(faiss_settings), open_store(pg_settings)
+
+    if args.docs:
+        log("ingest into FAISS + SQLite and into pgvector")
+        docs = folder / "pg-docs"
+        write_documents(docs, args.docs)
+        ingest = {}
+        model = Sift(settings).embedder
+        for kind, store in zip(("faiss", "pgvector"), store_pair("ingest"), strict=True):
+            sift = Sift(settings)
+            sift.__dict__.update(store=store, embedder=model)
+            _, seconds = timed(lambda sift=sift: sift.ingest_paths([docs], CORPUS))
+            chunks = len(store.chunk_ids(store.corpus(CORPUS).id))
+            ingest[kind] = {"chunks": chunks, "s": sig(seconds), "chunks_per_s": sig(chunks / seconds)}
+        found["ingest"] = ingest
+        log(f"ingest: {json.dumps(ingest)}")
+
+    rng = np.random.default_rng(args.seed)  # the sweep's vectors and queries, drawn in the same order
+    found["synthetic"], found["lexical"] = {}, {}
+    with DBPEDIA.open(encoding="utf-8") as lines:
+        abstracts = [f"{entry['title']}. {entry['text']}" for entry in map(json.loads, lines)]
+    for size in args.sizes:
+        topics = normalised(rng.standard_normal((max(1, size // 10), DIM), dtype=np.float32))
+        vectors, queries = clustered_vectors(rng, topics, size), clustered_vectors(rng, topics, args.queries)
+        texts = [f"{abstracts[n % len(abstracts)]} passage{n}" for n in range(size)]
+        faiss_store, pg_store = store_pair(f"s{size}")
+        found["synthetic"][str(size)], found["lexical"][str(size)] = stores_at_size(
+            faiss_store, pg_store, vectors, texts, queries, asked
+        )
+        # a size's figures as soon as they are known: the larger sizes may be stopped on a slow machine
+        log(f"{size:,}: {json.dumps({'dense': found['synthetic'][str(size)], 'lexical': found['lexical'][str(size)]})}")
+        faiss_store.engine.dispose()
+        pg_store.engine.dispose()
+    return found
+
+
+def stores_at_size(
+    faiss_store: Store, pg_store: Store, vectors: np.ndarray, texts: list[str], queries: np.ndarray, asked: list[str]
+) -> tuple[dict, dict]:
+    """Both stores over the same passages: write throughput, dense latency and recall; then the lexical choices."""
+    from sqlalchemy import text
+
+    stores = {"faiss": faiss_store, "pgvector": pg_store}
+    dense = {}
+    for kind, store in stores.items():
+        log(f"{kind}: writing {len(vectors):,} passages")
+        seconds = write_synthetic(store, "synthetic", vectors, texts)
+        dense[kind] = {"write_s": sig(seconds), "write_vectors_per_s": sig(len(vectors) / seconds)}
+    ids = {kind: store.corpus("synthetic").id for kind, store in stores.items()}
+
+    def searcher(kind: str):
+        return lambda q: stores[kind].vector_hits(ids[kind], q[None], K)
+
+    timings = latency({kind: searcher(kind) for kind in stores}, queries)
+    # the two fresh stores number their passages alike (1, 2, ... in write order), so their ids compare directly
+    exact, hnsw = (np.array([[i for i, _ in searcher(kind)(q)] for q in queries]) for kind in stores)
+    for kind in stores:
+        dense[kind].update(timings[kind])
+    dense["pgvector"]["recall_at_10"] = recall(hnsw, exact)
+
+    log(f"lexical over {len(vectors):,} passages: PostgreSQL full-text search, bm25s rebuilt from SQL")
+    with pg_store.engine.begin() as connection:
+        connection.execute(text("CREATE INDEX chunks_fts ON chunks USING gin (to_tsvector('english', text))"))
+    rebuilt, rebuild_s = timed(lambda: pg_store.lexical_index(ids["pgvector"]))
+    lexical = latency(
+        {
+            "postgres_fts": lambda q: full_text_search(pg_store, ids["pgvector"], q),
+            "bm25s": lambda q: rebuilt.search(q, K),
+        },
+        asked,
+    )
+    return dense, {"bm25s_rebuild_s": sig(rebuild_s), **lexical}
+
+
+def run_pgvector_only(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="sift-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", database_url=None, vector_store="faiss")
+        report = {
+            "machine": machine(settings),
+            "settings": {"sizes": args.sizes, "queries": args.queries, "docs": args.docs, "k": K, "seed": args.seed},
+        }
+        report["pgvector"] = pgvector_side_by_side(args, Path(tmp), settings, questions(args.queries))
+        report["machine"]["load_average_end"] = load_average()
+        return report
+
+
 def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="sift-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", database_url=None)
+        settings = Settings(data_dir=Path(tmp) / "data", database_url=None, vector_store="faiss")
         report = {
             "machine": machine(settings),
             "settings": {
@@ -407,6 +588,8 @@ def run(args) -> dict:
                 },
             },
         }
+        if args.pgvector:
+            report["pgvector"] = pgvector_side_by_side(args, Path(tmp), settings, asked)
         report["machine"]["load_average_end"] = load_average()
         return report
 
@@ -428,9 +611,12 @@ def main() -> None:
         help="queries for llama-index's synthetic sweep, whose Python scan is slow (default 30)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pgvector", action="store_true", help="also measure pgvector beside FAISS (see above)")
+    parser.add_argument("--pgvector-only", action="store_true", help="only the pgvector beside FAISS section")
+    parser.add_argument("--pgvector-url", help="an admin URL of a PostgreSQL with pgvector (default: pgserver)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    text = json.dumps(run(args), indent=2)
+    text = json.dumps(run_pgvector_only(args) if args.pgvector_only else run(args), indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

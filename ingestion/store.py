@@ -1,10 +1,12 @@
-"""The store: SQL rows (through SQLAlchemy) and, per corpus, a FAISS index and a BM25 index, kept in agreement.
+"""The store: SQL rows (through SQLAlchemy) and, per corpus, a vector store and a BM25 index, kept in agreement.
 
 SQL is the source of truth. Each document is written in one transaction that also bumps its corpus's
-``index_version``; the FAISS file is then brought to that version (in place for flat indexes, rebuilt from the
-vectors in SQL otherwise) and the BM25 index rebuilt from the passages' texts. A crash between the two leaves files of
-an older version, which the next reader replaces by rebuilding from SQL, so SQL rows, FAISS vectors and BM25 rows
-always agree once the store is reopened.
+``index_version``. With FAISS (the default, ``vector_store.FaissVectors``) the corpus's FAISS file is then brought to
+that version (in place for flat indexes, rebuilt from the vectors in SQL otherwise) and the BM25 index rebuilt from
+the passages' texts; a crash between the two leaves files of an older version, which the next reader replaces by
+rebuilding from SQL, so SQL rows, FAISS vectors and BM25 rows always agree once the store is reopened. With pgvector
+(``vector_store.PgVectors``, PostgreSQL only) the vectors are rows written in the document's own transaction and the
+BM25 index is kept in memory only, rebuilt by each process from SQL when the corpus's version moves: no file at all.
 
 Only ingestion writes through this module; retrieval and the app read through it. Layers above may keep tables of
 their own in the same database, on the store's engine, under migrations (and a version table) of their own.
@@ -28,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from alembic import command
@@ -41,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 from sift.ingestion import lexical, vectors
 from sift.ingestion.lexical import LexicalIndex
 from sift.ingestion.schema import ChunkRow, Corpus, Document, utcnow
+from sift.ingestion.vector_store import FaissVectors, HnswParams, PgVectors, VectorStore, matrix_of
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +169,7 @@ class StoredPassage:
 @dataclass
 class _CachedIndex:
     version: int
-    index: Any  # faiss.Index or LexicalIndex
+    index: LexicalIndex | None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -234,29 +236,48 @@ def _foreign_keys_off(connection: Connection) -> Iterator[None]:
 
 
 class Store:
-    """SQL metadata + FAISS vectors for all corpora under one data directory."""
+    """SQL metadata + a vector store (FAISS files or pgvector rows) for all corpora under one data directory."""
 
     def __init__(self, engine: Engine, index_folder: Path, index_type: str):
         self.engine = engine
         self.index_folder = index_folder
         self.index_type = index_type
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._indexes: dict[int, _CachedIndex] = {}
+        self.vectors: VectorStore = FaissVectors(self, index_type)
         self._lexical: dict[int, _CachedIndex] = {}
         self._unsaved: set[int] = set()
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, database_url: str, data_dir: Path, index_type: str = "flat") -> Store:
+    def open(
+        cls,
+        database_url: str,
+        data_dir: Path,
+        index_type: str = "flat",
+        *,
+        vector_store: str = "faiss",
+        hnsw: HnswParams | None = None,
+        device: str = "cpu",
+    ) -> Store:
         """The store over a database (migrated to the newest schema) with its index files under ``data_dir``.
 
-        ``index_type`` is the kind of FAISS index built for each corpus: flat (exact), ivf or hnsw.
+        ``vector_store`` is faiss (a file per corpus; ``index_type`` the kind of FAISS index: flat (exact), ivf or
+        hnsw; searched on ``device``) or pgvector (PostgreSQL only; HNSW with ``hnsw``'s parameters).
         """
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         engine = _engine(database_url)
         upgrade_schema(engine)
         store = cls(engine, data_dir / "indexes", index_type)
+        if vector_store == "pgvector":
+            try:
+                store.vectors = PgVectors(engine, hnsw)
+            except ValueError as exc:
+                raise StoreError(str(exc)) from exc
+        elif vector_store == "faiss":
+            store.vectors = FaissVectors(store, index_type, device)
+        else:
+            raise StoreError(f"Unknown vector store {vector_store!r}; use faiss or pgvector.")
         store.remove_orphaned_indexes()
         return store
 
@@ -385,10 +406,11 @@ class Store:
             ]
             session.add_all(rows)
             session.flush()
-            session.commit()
             added = np.array([r.id for r in rows], dtype=np.int64)
             matrix = np.stack([c.embedding for c in chunks]).astype(np.float32) if chunks else None
-            self._apply_to_cached_index(corpus_id, version, np.array(removed_ids, dtype=np.int64), added, matrix)
+            self.vectors.write(session, corpus_id, added, matrix)
+            session.commit()
+            self._committed(corpus_id, version, np.array(removed_ids, dtype=np.int64), added, matrix)
             return status, document.id
 
     def delete_document(self, corpus_name: str, document_id: int) -> str:
@@ -408,7 +430,7 @@ class Store:
             session.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
             session.execute(delete(Document).where(Document.id == document_id))
             session.commit()
-            self._apply_to_cached_index(corpus.id, version, removed, np.array([], dtype=np.int64), None)
+            self._committed(corpus.id, version, removed, np.array([], dtype=np.int64), None)
         self.save_indexes()
         return source
 
@@ -533,61 +555,62 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ vectors
 
-    def vector_index(self, corpus_id: int):
-        """The corpus's FAISS index at the version SQL records, or None for a corpus without passages.
+    def vector_hits(self, corpus_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The corpus's top ``k`` (chunk id, inner product) for a (1, dim) normalised query, from its vector store."""
+        self.committed_version_of(corpus_id)  # a deleted corpus is an error in every backend, not an empty list
+        return self.vectors.search(corpus_id, query, k)
 
-        Loaded from its file when current, else rebuilt from the vectors in SQL and saved.
-        """
-        with self._lock, self.session() as session:
-            version = self._committed_version(session, corpus_id)
-            if (cached := self._indexes.get(corpus_id)) is not None and cached.version == version:
-                return cached.index
-            index = vectors.load_index(self.index_folder, corpus_id, version, self.index_type)
-            if index is None:
-                index = self._rebuild(session, corpus_id)
-                if index is not None:
-                    self._save(index, corpus_id, version)
-            self._indexes[corpus_id] = _CachedIndex(version, index)
-            self._unsaved.discard(corpus_id)
-            return index
+    def vector_count(self, corpus_id: int) -> int:
+        """How many vectors the corpus has in its vector store (one per passage once it is up to date)."""
+        return self.vectors.count(corpus_id)
+
+    def vector_index(self, corpus_id: int):
+        """The corpus's FAISS index at the version SQL records (FAISS store only), or None without passages."""
+        if not isinstance(self.vectors, FaissVectors):
+            raise StoreError(f"The {self.vectors.kind} vector store has no FAISS index.")
+        return self.vectors.index(corpus_id)
 
     def lexical_index(self, corpus_id: int) -> LexicalIndex | None:
         """The corpus's BM25 index at the version SQL records, or None for a corpus without passages.
 
-        Loaded from its folder when current, else rebuilt from the passages' texts in SQL and saved.
+        With FAISS, loaded from its folder when current, else rebuilt from the passages' texts in SQL and saved;
+        with pgvector, kept in this process's memory only and rebuilt from SQL when the version moved.
         """
         with self._lock, self.session() as session:
-            version = self._committed_version(session, corpus_id)
+            version = self.committed_version(session, corpus_id)
             if (cached := self._lexical.get(corpus_id)) is not None and cached.version == version:
                 return cached.index
-            index = lexical.load_index(self.index_folder, corpus_id, version)
+            files = self.vectors.keeps_files
+            index = lexical.load_index(self.index_folder, corpus_id, version) if files else None
             if index is None:
                 rows = self._chunk_column(session, corpus_id, ChunkRow.text)
                 if rows:
                     index = LexicalIndex.build([r[0] for r in rows], [r[1] for r in rows])
-                    lexical.save_index(index, self.index_folder, corpus_id, version)
-                    self._forget_if_deleted(corpus_id)
+                    if files:
+                        lexical.save_index(index, self.index_folder, corpus_id, version)
+                        self.forget_if_deleted(corpus_id)
             self._lexical[corpus_id] = _CachedIndex(version, index)
             return index
 
-    def _committed_version(self, session: Session, corpus_id: int) -> int:
+    def committed_version(self, session: Session, corpus_id: int) -> int:
         """The index version SQL records for the corpus (the one its index files must carry)."""
         version = session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
         if version is None:
             raise CorpusNotFound(f"No corpus with id {corpus_id}.")
         return version
 
+    def committed_version_of(self, corpus_id: int) -> int:
+        with self.session() as session:
+            return self.committed_version(session, corpus_id)
+
     def save_indexes(self) -> None:
         """Write every index changed in memory since the last save (ingestion calls this after a batch)."""
         with self._lock:
             for corpus_id in sorted(self._unsaved):
                 try:
-                    cached = self._indexes.get(corpus_id)
-                    if cached is not None and cached.index is not None:
-                        self._save(cached.index, corpus_id, cached.version)
-                    else:
-                        self.vector_index(corpus_id)  # rebuilds from SQL and saves
-                    self.lexical_index(corpus_id)  # rebuilt whole: BM25's statistics are corpus-wide
+                    self.vectors.save(corpus_id)
+                    if self.vectors.keeps_files:
+                        self.lexical_index(corpus_id)  # rebuilt whole: BM25's statistics are corpus-wide
                 except CorpusNotFound:  # deleted meanwhile: nothing to save, and no file may stay
                     self._forget(corpus_id)
             self._unsaved.clear()
@@ -602,27 +625,19 @@ class Store:
             known = set(session.scalars(select(Corpus.id).where(Corpus.id.in_(on_disk))))
         for corpus_id in on_disk - known:
             logger.info("removing the index files of deleted corpus %d", corpus_id)
-            self._remove_files(corpus_id)
+            self._forget(corpus_id)
 
-    def _save(self, index, corpus_id: int, version: int) -> None:
-        """Write the corpus's index file, then make sure the corpus still exists: a delete that committed while the
-        file was written may have removed the old files before this one appeared."""
-        vectors.save_index(index, self.index_folder, corpus_id, version, self.index_type)
-        self._forget_if_deleted(corpus_id)
-
-    def _forget_if_deleted(self, corpus_id: int) -> None:
+    def forget_if_deleted(self, corpus_id: int) -> None:
+        """Drop a corpus's cached indexes and files when SQL no longer has it (a delete committed meanwhile)."""
         with self.session() as session:
             if session.get(Corpus, corpus_id) is None:
                 self._forget(corpus_id)
 
     def _forget(self, corpus_id: int) -> None:
         """Drop a deleted corpus's cached indexes and their files."""
-        self._indexes.pop(corpus_id, None)
         self._lexical.pop(corpus_id, None)
         self._unsaved.discard(corpus_id)
-        self._remove_files(corpus_id)
-
-    def _remove_files(self, corpus_id: int) -> None:
+        self.vectors.forget(corpus_id)
         vectors.remove_indexes(self.index_folder, corpus_id)
         lexical.remove_indexes(self.index_folder, corpus_id)
 
@@ -639,27 +654,10 @@ class Store:
             raise CorpusDeleted
         return session.scalar(select(Corpus.index_version).where(Corpus.id == corpus_id))
 
-    def _apply_to_cached_index(
+    def _committed(
         self, corpus_id: int, version: int, removed: np.ndarray, added: np.ndarray, matrix: np.ndarray | None
     ) -> None:
-        incremental = vectors.supports_incremental_updates(self.index_type)
-        cached = self._indexes.get(corpus_id)
-        if cached is None and incremental:
-            # A fresh process: start from the file of the previous version rather than rebuilding from SQL.
-            previous = vectors.load_index(self.index_folder, corpus_id, version - 1, self.index_type)
-            cached = _CachedIndex(version - 1, previous) if previous is not None else None
-            if cached is not None:
-                self._indexes[corpus_id] = cached
-        in_step = cached is not None and cached.version == version - 1 and cached.index is not None
-        if in_step and incremental:
-            if len(removed):
-                cached.index.remove_ids(removed)
-            if matrix is not None:
-                cached.index.add_with_ids(matrix, added)
-            cached.version = version
-        else:
-            # Rebuilt from SQL at the next search or save.
-            self._indexes.pop(corpus_id, None)
+        self.vectors.committed(corpus_id, version, removed, added, matrix)
         self._unsaved.add(corpus_id)
 
     def _chunk_column(self, session: Session, corpus_id: int, column) -> list:
@@ -671,10 +669,10 @@ class Store:
             .order_by(ChunkRow.id)
         ).all()
 
-    def _rebuild(self, session: Session, corpus_id: int):
+    def stored_vectors(self, session: Session, corpus_id: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The corpus's chunk ids and their vectors as kept in SQL (None without passages), by chunk id."""
         rows = self._chunk_column(session, corpus_id, ChunkRow.embedding)
-        if not rows:
-            return None
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return vectors.build_index(ids, matrix, matrix.shape[1], self.index_type)
+        if not rows:
+            return ids, None
+        return ids, matrix_of([r[1] for r in rows])

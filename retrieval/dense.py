@@ -1,4 +1,5 @@
-"""Dense retrieval: query -> top-k passages of one corpus through its FAISS index, by cosine similarity.
+"""Dense retrieval: query -> top-k passages of one corpus through its vector store (FAISS or pgvector), by cosine
+similarity.
 
 Example::
 
@@ -17,7 +18,6 @@ import logging
 
 import numpy as np
 
-from sift.ingestion import vectors
 from sift.ingestion.schema import Corpus
 from sift.ingestion.store import Store
 
@@ -25,23 +25,13 @@ logger = logging.getLogger(__name__)
 
 
 class DenseRetriever:
-    """Embeds the query with the corpus's embedding model and searches the corpus's index by inner product
-    (cosine similarity, since all vectors are normalised)."""
+    """Embeds the query with the corpus's embedding model and searches the corpus's vectors by inner product
+    (cosine similarity, since all vectors are normalised). The store's vector store decides where that runs (FAISS on
+    the CPU or the GPU, or PostgreSQL)."""
 
-    def __init__(self, store: Store, model, device: str = "cpu"):
+    def __init__(self, store: Store, model):
         self.store = store
         self.model = model
-        self.device = device
-        self._device_copies: dict[int, tuple[int, object]] = {}  # corpus id -> (index version, its GPU copy)
-
-    def _searchable(self, corpus: Corpus, index):
-        if self.device != "cuda":
-            return index
-        cached = self._device_copies.get(corpus.id)
-        if cached is None or cached[0] != corpus.index_version:  # the corpus changed: copy the new index
-            cached = (corpus.index_version, vectors.on_device(index, self.device))
-            self._device_copies[corpus.id] = cached
-        return cached[1]
 
     def embed_query(self, query: str) -> np.ndarray:
         """The query's normalised embedding, shape (1, dim)."""
@@ -51,11 +41,7 @@ class DenseRetriever:
 
     def hits(self, query_vector: np.ndarray, corpus: Corpus, k: int) -> list[tuple[int, float]]:
         """The top ``k`` (chunk id, cosine), best first."""
-        index = self.store.vector_index(corpus.id)
-        if index is None or index.ntotal == 0:
-            return []
-        scores, ids = self._searchable(corpus, index).search(query_vector, min(k, index.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
+        return self.store.vector_hits(corpus.id, query_vector, k)
 
     def similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
         """Cosines of given passages, from their stored vectors."""

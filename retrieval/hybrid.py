@@ -1,7 +1,7 @@
 """The retriever the app searches with: dense, lexical or hybrid, every candidate carrying both first-stage signals.
 
-``dense`` ranks by the query-passage cosine (FAISS), ``lexical`` by BM25 (bm25s), ``hybrid`` fuses the two lists
-(``fusion``: reciprocal rank, or the sum of min-max or z-score normalised scores). Whichever found a passage, the
+``dense`` ranks by the query-passage cosine (FAISS or pgvector), ``lexical`` by BM25 (bm25s), ``hybrid`` fuses the two
+lists (``fusion``: reciprocal rank, or the sum of min-max or z-score normalised scores). Whichever found a passage, the
 other signal is computed for it (the cosine from its stored vector, the BM25 score from the corpus's index), so the
 reranker sees the same two signals in every mode. The figures behind the default mode are in README.md.
 
@@ -31,7 +31,7 @@ RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
 class Retriever:
     """``search(query, corpus, k)`` in one mode; ``model`` is the corpus's embedding model (sentence-transformers)."""
 
-    def __init__(self, store: Store, model, mode: str = "hybrid", fusion: str = "rrf", device: str = "cpu"):
+    def __init__(self, store: Store, model, mode: str = "hybrid", fusion: str = "rrf"):
         if mode not in RETRIEVAL_MODES:
             raise ValueError(f"Unknown retrieval mode {mode!r}; choose from {', '.join(RETRIEVAL_MODES)}.")
         if fusion not in FUSIONS:
@@ -39,7 +39,7 @@ class Retriever:
         self.store = store
         self.mode = mode
         self.fusion = fusion
-        self.dense = DenseRetriever(store, model, device)
+        self.dense = DenseRetriever(store, model)
         self.lexical = LexicalRetriever(store)
 
     def search(self, query: str, corpus_name: str, k: int = 20) -> list[Candidate]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,66 @@ def any_db_settings(request, tmp_path) -> Settings:
     if request.param == "sqlite":
         return Settings(data_dir=tmp_path / "data")
     return Settings(data_dir=tmp_path / "data", database_url=request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def pgvector_server():
+    """One PostgreSQL server with the pgvector extension for the whole session (the pgserver wheel bundles both),
+    in a temporary folder, stopped and deleted at the end. Debian's PostgreSQL here has no pgvector.
+
+    Its folder is its own, not under pytest's base folder: pytest deletes old runs' folders there (another run may
+    do so mid-session), and run as root pgserver serves as an unprivileged user, who cannot enter pytest's 0700
+    folders."""
+    try:
+        with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR on a server
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            folder = Path(tempfile.mkdtemp(prefix="sift-test-pgserver-"))
+            folder.chmod(0o755)
+            server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    except Exception as exc:  # any failure to start means the pgvector tests cannot run: say why
+        reason = f"pgserver could not start a PostgreSQL with pgvector: {type(exc).__name__}: {exc}"
+        if os.environ.get("SIFT_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield server
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server) -> str:
+    """A fresh database on the pgvector server, dropped after the test."""
+    name = f"sift_test_{uuid.uuid4().hex[:12]}"
+    pgvector_server.psql(f'CREATE DATABASE "{name}";')
+    yield pgvector_server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
+    pgvector_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+
+
+def settings_for(backend: str, request, tmp_path: Path) -> Settings:
+    """Settings over a fresh store of that backend: sqlite (FAISS files), postgresql (FAISS files, Debian's server),
+    pgvector (vectors in PostgreSQL, pgserver's server)."""
+    data_dir = tmp_path / "data"
+    if backend == "pgvector":
+        return Settings(
+            data_dir=data_dir, database_url=request.getfixturevalue("pgvector_url"), vector_store="pgvector"
+        )
+    if backend == "postgresql":
+        return Settings(data_dir=data_dir, database_url=request.getfixturevalue("postgres_url"))
+    return Settings(data_dir=data_dir)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "pgvector"])
+def store_settings(request, tmp_path) -> Settings:
+    """any_db_settings and pgvector (PostgreSQL from pgserver, vectors in it): the storage tests run on all three."""
+    return settings_for(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "pgvector"])
+def backend_settings(request, tmp_path) -> Settings:
+    """The two vector stores: FAISS files beside SQLite, then pgvector in PostgreSQL (pgserver)."""
+    return settings_for(request.param, request, tmp_path)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def run_bench(script: str, out: Path, *args: str, timeout: float) -> dict:
 
 
 def test_bench_prints_every_figure(tmp_path):
-    args = ("--docs", "2", "--sizes", "2000", "--queries", "20", "--llama-queries", "5")
+    args = ("--docs", "2", "--sizes", "2000", "--queries", "20", "--llama-queries", "5", "--pgvector")
     report = run_bench("ingest_search.py", tmp_path / "bench.json", *args, timeout=600)
 
     for key in ("platform", "cpu_count", "cpu_model", "torch", "faiss", "sentence_transformers", "device"):
@@ -64,9 +64,15 @@ def test_bench_prints_every_figure(tmp_path):
     assert baseline["synthetic"]["2000"]["queries"] == 5
     assert {"ingest_chunks_per_s", "end_to_end_p50", "end_to_end_p95"} <= set(baseline["sift_over_llama_index"])
 
+    pgvector = report["pgvector"]
+    assert set(pgvector["ingest"]) == {"faiss", "pgvector"}
+    assert pgvector["ingest"]["faiss"]["chunks"] == pgvector["ingest"]["pgvector"]["chunks"] > 0
+    assert pgvector["synthetic"]["2000"]["pgvector"]["recall_at_10"] > 0.9
+    assert set(pgvector["lexical"]["2000"]) == {"bm25s_rebuild_s", "postgres_fts", "bm25s"}
+
     figures = [
         (path, value)
-        for section in ("embedding", "search", "llama_index_baseline")
+        for section in ("embedding", "search", "llama_index_baseline", "pgvector")
         for path, value in numbers(report[section], section)
     ]
     assert len(figures) > 50

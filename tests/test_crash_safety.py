@@ -1,8 +1,9 @@
-"""Crash safety: after any exception, or a kill -9 at any moment, reopening the store finds SQL rows and FAISS
-vectors in agreement, and everything committed before is still there.
+"""Crash safety: after any exception, or a kill -9 at any moment, reopening the store finds SQL rows and vectors
+(FAISS files, or pgvector rows) in agreement, and everything committed before is still there.
 
-The kill tests run a real ingestion in a child process (real model, real SQLite, real FAISS files), kill it with
-SIGKILL at chosen moments, then reopen the data folder as the next `sift` command would and check it.
+The kill tests run a real ingestion in a child process (real model, real SQLite and FAISS files, or real PostgreSQL
+with pgvector from pgserver), kill it with SIGKILL at chosen moments, then reopen the store as the next `sift` command
+would and check it. Tests taking ``backend_settings`` or ``store_settings`` run once per backend.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sift.app.pipeline import Sift
 from sift.ingestion.ingest import IngestItem
 from sift.ingestion.schema import ChunkRow, Document
 from sift.ingestion.store import CorpusNotFound, Store
-from tests.conftest import REPO, SAMPLE_CORPUS
+from tests.conftest import REPO, SAMPLE_CORPUS, settings_for
 
 CORPUS = "logbook"
 BATCH = 5  # the child adds its files a few at a time, so kills also land around index saves
@@ -96,17 +97,21 @@ def sql_vectors(store: Store, corpus_id: int) -> dict[int, np.ndarray]:
     return {chunk_id: np.frombuffer(blob, dtype=np.float32) for chunk_id, blob in rows}
 
 
-def assert_sql_and_faiss_agree(store: Store, corpus: str) -> set[int]:
-    """The corpus's passages in SQL are exactly the vectors in its FAISS index, vector for vector, and exactly the
-    rows of its BM25 index."""
+def assert_sql_and_vectors_agree(store: Store, corpus: str) -> set[int]:
+    """The corpus's passages in SQL are exactly the vectors in its vector store (FAISS index or pgvector rows),
+    vector for vector, and exactly the rows of its BM25 index."""
     corpus_id = store.corpus(corpus).id
     stored = sql_vectors(store, corpus_id)
     assert set(stored) == store.chunk_ids(corpus_id)
-    index = store.vector_index(corpus_id)
-    indexed = set() if index is None else set(faiss.vector_to_array(index.id_map).tolist())
-    assert indexed == set(stored), f"only in SQL: {set(stored) - indexed}, only in FAISS: {indexed - set(stored)}"
-    for chunk_id, vector in stored.items():
-        np.testing.assert_allclose(index.reconstruct(chunk_id), vector, atol=1e-6)
+    if store.vectors.kind == "faiss":
+        index = store.vector_index(corpus_id)
+        indexed = set() if index is None else set(faiss.vector_to_array(index.id_map).tolist())
+    else:
+        indexed = set(store.vectors.stored(corpus_id, sorted(stored)))
+        assert store.vector_count(corpus_id) == len(indexed), "pgvector holds vectors of passages SQL lacks"
+    assert indexed == set(stored), f"only in SQL: {set(stored) - indexed}, only in vectors: {indexed - set(stored)}"
+    for chunk_id, vector in store.vectors.stored(corpus_id, sorted(stored)).items():
+        np.testing.assert_allclose(vector, stored[chunk_id], atol=1e-6)
     bm25 = store.lexical_index(corpus_id)
     in_bm25 = [] if bm25 is None else bm25.ids.tolist()
     assert sorted(in_bm25) == sorted(stored), f"only in SQL: {set(stored) - set(in_bm25)}, in BM25: {set(in_bm25)}"
@@ -125,13 +130,14 @@ def assert_reopens_consistent(settings: Settings, embedder, baseline: dict[str, 
     """What the next `sift` command finds: the baseline intact, no half-written document, SQL == FAISS, search
     working."""
     sift = open_sift(settings, embedder)
-    with sift.store.engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    if sift.store.engine.dialect.name == "sqlite":
+        with sift.store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     documents = {d.source: d for d in sift.documents(CORPUS)}
     for source, (chunks, sha256) in baseline.items():
         assert (documents[source].chunks, documents[source].sha256) == (chunks, sha256), source
     assert [d.source for d in documents.values() if d.chunks < 1] == [], "a document without passages"
-    ids = assert_sql_and_faiss_agree(sift.store, CORPUS)
+    ids = assert_sql_and_vectors_agree(sift.store, CORPUS)
     corpus = sift.store.corpus(CORPUS)
     assert all(v <= corpus.index_version for v in index_file_versions(settings, corpus.id)), (
         "an index file claims a version SQL never committed"
@@ -170,7 +176,14 @@ print("finished", flush=True)
         script = tmp_path / "child.py"
         script.write_text(self.SCRIPT)
         self.stderr_path = tmp_path / "child.stderr"
-        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "OMP_NUM_THREADS": "1",
+            "SIFT_VECTOR_STORE": settings.vector_store,
+        }
+        if settings.database_url:
+            env["SIFT_DATABASE_URL"] = settings.database_url
         with open(self.stderr_path, "w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(script), str(settings.data_dir), CORPUS, str(folder)],
@@ -238,9 +251,14 @@ KILL_POINTS = {
 }
 
 
-@pytest.mark.parametrize("kill_point", list(KILL_POINTS))
-def test_kill_9_during_ingest_loses_nothing_committed(kill_point, tmp_path, embedder):
-    settings = Settings(data_dir=tmp_path / "data")
+@pytest.mark.parametrize(
+    ("kill_point", "backend"),
+    [(point, "sqlite") for point in KILL_POINTS]
+    # pgvector: the kills that land inside and between document transactions.
+    + [(point, "pgvector") for point in list(KILL_POINTS)[2:]],
+)
+def test_kill_9_during_ingest_loses_nothing_committed(kill_point, backend, request, tmp_path, embedder):
+    settings = settings_for(backend, request, tmp_path)
     baseline = ingest_baseline(settings, embedder)
     notes = write_notes(tmp_path / "notes", 30)
     line, results, delay = KILL_POINTS[kill_point]
@@ -324,7 +342,7 @@ def test_kill_9_during_reindex_leaves_each_document_old_or_new(after_results, de
     assert "finished" not in child.lines, "the child finished before the kill: the test proved nothing"
 
     sift = open_sift(settings, embedder)
-    assert_sql_and_faiss_agree(sift.store, CORPUS)
+    assert_sql_and_vectors_agree(sift.store, CORPUS)
     found = passage_texts(sift)
     assert set(found) == set(old)
     assert all(found[source] in (old[source], new[source]) for source in old), "a document half old, half new"
@@ -338,7 +356,7 @@ def test_kill_9_during_reindex_leaves_each_document_old_or_new(after_results, de
     statuses = {r.source: r.status for r in rerun.reindex(CORPUS)}
     assert statuses == {source: "replaced" if source in changed - reindexed else "unchanged" for source in old}
     assert passage_texts(rerun) == new
-    assert_sql_and_faiss_agree(rerun.store, CORPUS)
+    assert_sql_and_vectors_agree(rerun.store, CORPUS)
     assert rerun.search("polishing the brass and winding the clockwork", CORPUS, k=1)[0].source == "keepers-handbook.md"
 
 
@@ -360,8 +378,8 @@ class FailingModel:
         return self.model.encode(texts, **kwargs)
 
 
-def test_embedding_error_mid_batch_fails_that_file_only(any_db_settings, embedder):
-    sift = open_sift(any_db_settings, embedder)
+def test_embedding_error_mid_batch_fails_that_file_only(store_settings, embedder):
+    sift = open_sift(store_settings, embedder)
     assert [r.status for r in sift.ingest([IngestItem.from_bytes("first.txt", note_text(0).encode())], CORPUS)] == [
         "added"
     ]
@@ -380,21 +398,21 @@ def test_embedding_error_mid_batch_fails_that_file_only(any_db_settings, embedde
         "entry-4.txt",
         "first.txt",
     ]
-    assert_sql_and_faiss_agree(sift.store, CORPUS)
-    assert_sql_and_faiss_agree(open_sift(any_db_settings, embedder).store, CORPUS)
+    assert_sql_and_vectors_agree(sift.store, CORPUS)
+    assert_sql_and_vectors_agree(open_sift(store_settings, embedder).store, CORPUS)
 
     sift.embedder = embedder  # the model works again: the failed file goes in, nothing else is redone
     assert [r.status for r in sift.ingest(items, CORPUS)] == ["unchanged", "unchanged", "added", "unchanged"]
-    assert_sql_and_faiss_agree(sift.store, CORPUS)
+    assert_sql_and_vectors_agree(sift.store, CORPUS)
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
-def test_exception_escaping_ingest_keeps_committed_files(error, settings, embedder, tmp_path):
+def test_exception_escaping_ingest_keeps_committed_files(error, backend_settings, embedder, tmp_path):
     """A progress callback that raises (Ctrl-C in the CLI, a closed browser tab in the UI) stops the batch; the files
-    already done stay, SQL and FAISS agree in this process and the next, and a rerun finishes the rest."""
-    baseline = ingest_baseline(settings, embedder)
+    already done stay, SQL and vectors agree in this process and the next, and a rerun finishes the rest."""
+    baseline = ingest_baseline(backend_settings, embedder)
     notes = write_notes(tmp_path / "notes", 5)
-    sift = open_sift(settings, embedder)
+    sift = open_sift(backend_settings, embedder)
 
     def stop_after_two(done, total, result):
         if done == 2:
@@ -404,8 +422,8 @@ def test_exception_escaping_ingest_keeps_committed_files(error, settings, embedd
         sift.ingest([IngestItem.from_path(p) for p in notes], CORPUS, on_progress=stop_after_two)
 
     assert len(sift.documents(CORPUS)) == len(baseline) + 2
-    assert_sql_and_faiss_agree(sift.store, CORPUS)
-    reopened = assert_reopens_consistent(settings, embedder, baseline)
+    assert_sql_and_vectors_agree(sift.store, CORPUS)
+    reopened = assert_reopens_consistent(backend_settings, embedder, baseline)
     assert [r.status for r in reopened.ingest([IngestItem.from_path(p) for p in notes], CORPUS)] == [
         "unchanged",
         "unchanged",
@@ -413,7 +431,7 @@ def test_exception_escaping_ingest_keeps_committed_files(error, settings, embedd
         "added",
         "added",
     ]
-    assert_sql_and_faiss_agree(reopened.store, CORPUS)
+    assert_sql_and_vectors_agree(reopened.store, CORPUS)
 
 
 # ---------------------------------------------------------------------------------------------- damaged index files
@@ -476,7 +494,8 @@ def test_damaged_lexical_file_is_rebuilt_from_sql(part, how, next_step, settings
 # ---------------------------------------------------------------------------------------------- deletion
 
 
-def test_delete_document_and_corpus_remove_rows_vectors_and_files(settings, embedder):
+def test_delete_document_and_corpus_remove_rows_vectors_and_files(backend_settings, embedder):
+    settings = backend_settings
     sift = open_sift(settings, embedder)
     baseline_results = sift.ingest(
         [
@@ -496,20 +515,21 @@ def test_delete_document_and_corpus_remove_rows_vectors_and_files(settings, embe
 
     assert sift.delete_document(CORPUS, keepers.document_id) == "lighthouse-keepers-daily-life.txt"
 
-    ids = assert_sql_and_faiss_agree(sift.store, CORPUS)
+    ids = assert_sql_and_vectors_agree(sift.store, CORPUS)
     assert ids and not ids & keepers_ids
     assert [d.source for d in sift.documents(CORPUS)] == ["history-of-lighthouses.md"]
     assert all(h.document_id != keepers.document_id for h in sift.search("a keeper's daily life", CORPUS, k=20))
     reopened = open_sift(settings, embedder)
-    assert assert_sql_and_faiss_agree(reopened.store, CORPUS) == ids
+    assert assert_sql_and_vectors_agree(reopened.store, CORPUS) == ids
 
     corpus_id = sift.store.corpus(CORPUS).id
     index_folder = settings.data_dir / "indexes"
-    assert list(index_folder.glob(f"corpus-{corpus_id}.*"))
+    assert bool(list(index_folder.glob(f"corpus-{corpus_id}.*"))) == sift.store.vectors.keeps_files
     assert sift.delete_corpus(CORPUS) == 1
 
     assert sift.corpora() == ["other"]
     assert list(index_folder.glob(f"corpus-{corpus_id}.*")) == []
+    assert sift.store.vector_count(corpus_id) == 0
     with sift.store.session() as session:
         assert session.scalars(select(ChunkRow.id).where(ChunkRow.id.in_(ids))).all() == []
         assert session.scalars(select(Document.id).where(Document.corpus_id == corpus_id)).all() == []
@@ -518,20 +538,19 @@ def test_delete_document_and_corpus_remove_rows_vectors_and_files(settings, embe
     with pytest.raises(CorpusNotFound):
         open_sift(settings, embedder).search("lighthouse history", CORPUS)
     # The other corpus is untouched.
-    assert assert_sql_and_faiss_agree(open_sift(settings, embedder).store, "other")
+    assert assert_sql_and_vectors_agree(open_sift(settings, embedder).store, "other")
     assert [h.document_id for h in sift.search("granite", "other", k=1)] == [other[0].document_id]
 
 
-def test_deleting_the_last_document_leaves_an_empty_searchable_corpus(settings, embedder):
-    sift = open_sift(settings, embedder)
+def test_deleting_the_last_document_leaves_an_empty_searchable_corpus(backend_settings, embedder):
+    sift = open_sift(backend_settings, embedder)
     [result] = sift.ingest([IngestItem.from_bytes("only.txt", b"The only note in the corpus.")], CORPUS)
     sift.delete_document(CORPUS, result.document_id)
 
-    for reader in (sift, open_sift(settings, embedder)):
+    for reader in (sift, open_sift(backend_settings, embedder)):
         assert reader.documents(CORPUS) == []
         assert reader.store.chunk_ids(reader.store.corpus(CORPUS).id) == set()
-        index = reader.store.vector_index(reader.store.corpus(CORPUS).id)
-        assert index is None or index.ntotal == 0
+        assert reader.store.vector_count(reader.store.corpus(CORPUS).id) == 0
         assert reader.search("note", CORPUS) == []
 
 
@@ -558,6 +577,6 @@ def test_recreated_corpus_never_reads_a_deleted_corpus_index(settings, embedder)
     )
     assert [r.status for r in results] == ["added"] * 3
 
-    assert_sql_and_faiss_agree(open_sift(settings, embedder).store, CORPUS)
+    assert_sql_and_vectors_agree(open_sift(settings, embedder).store, CORPUS)
     hits = open_sift(settings, embedder).search("lava flows", CORPUS, k=3)
     assert hits and all(h.source.startswith("new-") for h in hits)

@@ -2,7 +2,8 @@
 
 Each case builds a corpus the way a user would: one good file first, then a batch that mixes the bad file(s) with
 another good file. Then it checks what a person would check: the bad file says why it failed, the good files are
-there, the earlier document is untouched, and the passages in SQL are exactly the vectors in FAISS.
+there, the earlier document is untouched, and the passages in SQL are exactly the vectors in FAISS (or pgvector: the
+tests taking ``backend_settings`` run on both).
 All fixtures are real files made here with real libraries (pypdf, python-docx's zip format, zlib).
 """
 
@@ -17,7 +18,6 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import faiss
 import pytest
 
 from sift.app.config import Settings
@@ -25,6 +25,7 @@ from sift.app.pipeline import Sift
 from sift.ingestion.ingest import FileResult, IngestItem
 from sift.ingestion.loaders import UnreadableFile
 from tests.conftest import SAMPLE_CORPUS
+from tests.test_ingest import vector_ids
 
 CORPUS = "harbour"
 FIRST = IngestItem.from_bytes(
@@ -49,15 +50,10 @@ def open_sift(data_dir: Path, embedder, **settings) -> Sift:
     return sift
 
 
-def faiss_ids(sift: Sift, corpus: str) -> set[int]:
-    index = sift.store.vector_index(sift.store.corpus(corpus).id)
-    return set() if index is None else set(faiss.vector_to_array(index.id_map).tolist())
-
-
-def assert_sql_and_faiss_agree(sift: Sift, corpus: str) -> None:
+def assert_sql_and_vectors_agree(sift: Sift, corpus: str) -> None:
     sql = sift.store.chunk_ids(sift.store.corpus(corpus).id)
     assert sql, "the corpus should hold passages"
-    assert sql == faiss_ids(sift, corpus)
+    assert sql == vector_ids(sift, corpus)
 
 
 def snapshot(sift: Sift, corpus: str) -> dict[str, tuple[int, int, str]]:
@@ -86,7 +82,7 @@ def ingest_among_good_files(sift: Sift, hostile: list[IngestItem], stored: set[s
     assert set(after) == {FIRST.source, SECOND.source} | stored, "a hostile file left a document behind"
     assert after[FIRST.source] == before[FIRST.source]
     assert after[SECOND.source][:2] == (good.document_id, good.chunks)
-    assert_sql_and_faiss_agree(sift, CORPUS)
+    assert_sql_and_vectors_agree(sift, CORPUS)
     return results[:1] + results[2:]
 
 
@@ -331,10 +327,12 @@ def assert_safe_source(source: str) -> None:
     assert source == unicodedata.normalize("NFC", source)
 
 
-def test_hostile_names_are_stored_safely(tmp_path, embedder):
+def test_hostile_names_are_stored_safely(backend_settings, tmp_path, embedder):
     data_dir = tmp_path / "data"
     outside_before = paths_around(tmp_path)
-    sift = open_sift(data_dir, embedder)
+    sift = open_sift(
+        data_dir, embedder, database_url=backend_settings.database_url, vector_store=backend_settings.vector_store
+    )
     items = [
         IngestItem.from_bytes(name, f"Harbour note {i}: the green light marks the starboard side.".encode())
         for i, name in enumerate(HOSTILE_NAMES)
@@ -356,7 +354,7 @@ def test_hostile_names_are_stored_safely(tmp_path, embedder):
     assert sources[2] == "Windows/System32/drivers.txt"
     assert HOSTILE_NAMES[7] != UNICODE_NAME and sources[7] == UNICODE_NAME  # unicode kept, as NFC
     assert sources[8] == "x" * 251 + ".txt" and sources[9].endswith(".txt")  # cut short, the type kept
-    assert_sql_and_faiss_agree(sift, CORPUS)
+    assert_sql_and_vectors_agree(sift, CORPUS)
 
     # Names are data, never paths: nothing appeared outside the data folder, and inside it only the store.
     outside_after = paths_around(tmp_path)
@@ -364,6 +362,8 @@ def test_hostile_names_are_stored_safely(tmp_path, embedder):
     assert all(data_dir in path.parents or path == data_dir for path in created), created - all_paths(data_dir)
     store_files = {p.relative_to(data_dir).as_posix() for p in all_paths(data_dir) if p.is_file()}
     assert all(name.startswith("sift.db") or name.startswith("indexes/corpus-") for name in store_files), store_files
+    if backend_settings.vector_store == "pgvector":  # everything in PostgreSQL: no file at all
+        assert store_files == set()
 
 
 def test_names_that_clean_to_nothing_are_refused_not_stored_nameless(tmp_path, embedder):

@@ -8,14 +8,21 @@ import json
 import faiss
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from sift.app.pipeline import Sift
 from sift.ingestion.ingest import IngestItem
 from tests.conftest import SAMPLE_CORPUS
 
 
-def faiss_ids(sift: Sift, corpus: str) -> set[int]:
-    index = sift.store.vector_index(sift.store.corpus(corpus).id)
+def vector_ids(sift: Sift, corpus: str) -> set[int]:
+    """The chunk ids the corpus's vector store holds vectors for (FAISS's id map, or pgvector's rows)."""
+    corpus_id = sift.store.corpus(corpus).id
+    if sift.store.vectors.kind == "pgvector":
+        with sift.store.engine.connect() as connection:
+            query = text("SELECT chunk_id FROM chunk_vectors WHERE corpus_id = :c")
+            return set(connection.execute(query, {"c": corpus_id}).scalars())
+    index = sift.store.vector_index(corpus_id)
     return set() if index is None else set(faiss.vector_to_array(index.id_map).tolist())
 
 
@@ -23,8 +30,8 @@ def sql_ids(sift: Sift, corpus: str) -> set[int]:
     return sift.store.chunk_ids(sift.store.corpus(corpus).id)
 
 
-def test_sample_corpus_every_format(any_db_settings):
-    sift = Sift(any_db_settings)
+def test_sample_corpus_every_format(store_settings):
+    sift = Sift(store_settings)
     seen = []
     results = sift.ingest_paths(
         [SAMPLE_CORPUS], "sample", on_progress=lambda done, total, r: seen.append((done, total))
@@ -49,7 +56,7 @@ def test_sample_corpus_every_format(any_db_settings):
     assert documents["how-fresnel-lenses-work.pdf"].document_date.year == 2022
     assert documents["automation-of-lighthouses.docx"].title.startswith("The Automation of Lighthouses")
     assert all(d.chunks >= 2 for d in documents.values())
-    assert sql_ids(sift, "sample") == faiss_ids(sift, "sample")
+    assert sql_ids(sift, "sample") == vector_ids(sift, "sample")
 
 
 def test_chunks_are_sized_and_located(settings):
@@ -72,8 +79,8 @@ def test_chunks_are_sized_and_located(settings):
     assert vector.shape == (384,) and abs(np.linalg.norm(vector) - 1) < 1e-4
 
 
-def test_unchanged_replaced_and_deleted(any_db_settings):
-    sift = Sift(any_db_settings)
+def test_unchanged_replaced_and_deleted(store_settings):
+    sift = Sift(store_settings)
     first = IngestItem.from_bytes("notes.md", b"# Tides\nThe moon pulls the sea twice a day.")
     other = IngestItem.from_bytes("other.txt", b"Granite towers resist the waves.")
     assert [r.status for r in sift.ingest([first, other], "c")] == ["added", "added"]
@@ -90,23 +97,23 @@ def test_unchanged_replaced_and_deleted(any_db_settings):
     assert len(documents) == 2
     assert result.document_id == documents["notes.md"].id
     ids_after = sql_ids(sift, "c")
-    assert ids_after == faiss_ids(sift, "c")
+    assert ids_after == vector_ids(sift, "c")
     assert len(ids_before - ids_after) == 1 and len(ids_after - ids_before) == 1  # old passage out, new one in
     top = sift.search("spring tides", "c", k=1)[0]
     assert "Spring tides" in top.text
 
     sift.delete_document("c", documents["notes.md"].id)
     assert [d.source for d in sift.documents("c")] == ["other.txt"]
-    assert sql_ids(sift, "c") == faiss_ids(sift, "c") and len(faiss_ids(sift, "c")) == 1
+    assert sql_ids(sift, "c") == vector_ids(sift, "c") and len(vector_ids(sift, "c")) == 1
 
     assert sift.delete_corpus("c") == 1
     assert sift.corpora() == []
-    assert not list((any_db_settings.data_dir / "indexes").glob("corpus-*"))
+    assert not list((store_settings.data_dir / "indexes").glob("corpus-*"))
 
 
-def test_reopened_store_sees_everything(settings):
-    Sift(settings).ingest_paths([SAMPLE_CORPUS / "history-of-lighthouses.md"], "c")
-    reopened = Sift(settings)
+def test_reopened_store_sees_everything(backend_settings):
+    Sift(backend_settings).ingest_paths([SAMPLE_CORPUS / "history-of-lighthouses.md"], "c")
+    reopened = Sift(backend_settings)
     hits = reopened.search("Who designed the Pharos of Alexandria?", "c", k=3)
     assert hits and hits[0].source == "history-of-lighthouses.md"
     assert [h.rank for h in hits] == [1, 2, 3]
@@ -125,8 +132,8 @@ def test_folder_names_and_missing_path(settings, tmp_path):
         Sift(settings).ingest_paths([tmp_path / "nope"], "c")
 
 
-def test_sample_questions_find_their_document(settings):
-    sift = Sift(settings)
+def test_sample_questions_find_their_document(backend_settings):
+    sift = Sift(backend_settings)
     sift.ingest_paths(sorted(SAMPLE_CORPUS.iterdir()), "sample")
     questions = json.loads((SAMPLE_CORPUS.parent / "tests" / "sample_questions.json").read_text())
     found = 0

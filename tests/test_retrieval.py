@@ -1,4 +1,5 @@
-"""Dense retrieval through FAISS: exact by default, IVF and HNSW selectable; the llama-index retriever face."""
+"""Dense retrieval through FAISS (exact by default, IVF and HNSW selectable) and pgvector; the llama-index retriever
+face."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sift.app.config import Settings
 from sift.app.pipeline import Sift
 from sift.ingestion import vectors
 from sift.retrieval.llama_index import SiftRetriever
-from tests.conftest import SAMPLE_CORPUS
+from tests.conftest import SAMPLE_CORPUS, settings_for
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +76,15 @@ def test_llama_index_retriever(sample_data_dir):
     assert nodes[0].node.metadata["source"] == "lighthouse-keepers-daily-life.txt"
     assert "Grace Darling" in nodes[0].node.get_content()
     assert nodes[0].score >= nodes[-1].score
+
+
+def test_pgvector_finds_what_exact_faiss_finds(sample_data_dir, request, tmp_path):
+    """The same passages, in the same order, with the same cosines, from pgvector's HNSW as from FAISS's flat index."""
+    pgvector = Sift(settings_for("pgvector", request, tmp_path))
+    pgvector.ingest_paths(sorted(SAMPLE_CORPUS.iterdir()), "sample")
+    faiss_flat = Sift(Settings(data_dir=sample_data_dir))
+    for question in ("How does a Fresnel lens bend light?", "keeper's routine at a rock station"):
+        want = faiss_flat.search(question, "sample", k=8, retrieval="dense")
+        got = pgvector.search(question, "sample", k=8, retrieval="dense")
+        assert [(h.source, h.text) for h in got] == [(h.source, h.text) for h in want]
+        assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)

@@ -57,7 +57,7 @@ def scratch_sift(settings: Settings, dataset: Path) -> Sift:
         )
     )
     folder = settings.data_dir / "eval-stores" / f"{dataset.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-    return Sift(settings.model_copy(update={"data_dir": folder, "database_url": None}))
+    return Sift(settings.model_copy(update={"data_dir": folder, "database_url": None, "vector_store": "faiss"}))
 
 
 def ingest_dataset(sift: Sift, corpus: str, items: list[IngestItem], on_progress: EvalProgress | None) -> None:

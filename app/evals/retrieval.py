@@ -127,7 +127,7 @@ def evaluate_retrieval(
     retrieved: dict[str, dict[str, list]] = {}  # retrieval mode -> query -> candidates
     retrieve_ms: dict[str, list[float]] = {}
     for retrieval, fusion in retrieval_specs:
-        retriever = Retriever(sift.store, sift.embedder, retrieval, fusion or "rrf", settings.resolved_device())
+        retriever = Retriever(sift.store, sift.embedder, retrieval, fusion or "rrf")
         variant = retrieval + (f":{fusion}" if fusion else "")
         retrieved[variant], retrieve_ms[variant] = {}, []
         for i, qid in enumerate(judged):
