@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 TWO_TURN_MAX = 3  # inferred secondary criteria kept per query: bounds the cost of the second turn
 NEUTRAL_IMPORTANCE = 2.5  # the middle of 0-5: maps to REBEL's one-turn weight for a secondary criterion
-# The rebel-reference first turn writes a whole re-ranking prompt; REBEL's own one-turn prompt is about 450 tokens.
+# The rebel-reference first turn writes a whole re-ranking prompt (REBEL's own one-turn prompt runs to several hundred
+# tokens); this bounds its cost.
 REBEL_PROMPT_TOKENS = 384
 
 
