@@ -1,6 +1,7 @@
 """``sift eval``: measure Sift on standard collections; every command writes a report (JSON, Markdown, PNG plot).
 
-    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--limit N] [--json]
+    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--rebel-reference] [--limit N]
+                     [--json]
     sift eval retrieval --beir DIR [--retrieval R[:FUSION]]... [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
     sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
@@ -72,13 +73,22 @@ def rerank(
         typer.Option("--candidates", min=1, help="BM25 passages reranked per query; repeat for several (default 20)."),
     ] = None,
     llm_k: LlmKOption = None,
+    rebel_reference: Annotated[
+        bool,
+        typer.Option(
+            "--rebel-reference",
+            help="Also run REBEL's own procedure (one- and two-turn: listwise prompts, written scores) on the same "
+            "candidates, and give every row's speed-up over REBEL two-turn.",
+        ),
+    ] = False,
     limit: LimitOption = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The reranker alone on TREC DL: nDCG@10 (trec_eval linear gain) beside BM25 and embedding order, latency per
     query, tokens processed, passages/s."""
-    _run("rerank", trec, mode, strategy, limit, out, as_json, llm_k, candidates=candidates)
+    options = {"candidates": candidates, "rebel_reference": rebel_reference}
+    _run("rerank", trec, mode, strategy, limit, out, as_json, llm_k, **options)
 
 
 @eval_app.command("retrieval")

@@ -271,7 +271,7 @@ class Sift:
 
     # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
     rerank_modes = tuple(Mode)
-    rerank_strategies = tuple(Strategy)
+    rerank_strategies = tuple(s for s in Strategy if not s.yardstick)  # REBEL's procedure is for `sift eval` only
     llm_rerank_modes = tuple(mode for mode in Mode if mode.uses_llm)  # the modes that have a strategy
 
     def rerank_weights(self, mode: str | None = None, strategy: str | None = None) -> dict[str, float]:

@@ -47,7 +47,8 @@ KNOWN = {
 }
 
 ONE_TURN = ["depth", "diversity", "clarity", "authoritativeness", "recency"]
-REBEL_ONE_TURN_WEIGHTS = {"relevance": 1.0, **dict.fromkeys(ONE_TURN, 0.25)}
+REBEL_SECONDARY_WEIGHT = 0.5  # REBEL's one-turn weight of each secondary criterion, in raw points
+REBEL_ONE_TURN_WEIGHTS = {"relevance": 1.0, **dict.fromkeys(ONE_TURN, REBEL_SECONDARY_WEIGHT * 5 / RELEVANCE.scale)}
 TWO_TURN_MENU = [name for name in KNOWN if name != "relevance"]
 
 # First-stage signals, criteria of their own so that a weak LLM cannot push the ranking below retrieval: the

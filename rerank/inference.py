@@ -3,7 +3,9 @@
 With the logits strategy the model is not asked to write anything: the expected 0-5 importance of every criterion on
 the menu is read in one batched pass (the query is the shared head, each criterion a tail), and the highest few are
 kept. With the generative strategy the model writes "criterion: weight" lines that ``parse_criteria`` reads. When
-the model names nothing usable, REBEL's fixed one-turn criteria are used and the trace says so.
+the model names nothing usable, REBEL's fixed one-turn criteria are used and the trace says so. With the
+rebel-reference strategy (REBEL's procedure, the yardstick) the model writes the whole second-turn prompt, kept as
+``raw_text``; when it writes nothing, REBEL's one-turn prompt is used.
 
 Example::
 
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 TWO_TURN_MAX = 3  # inferred secondary criteria kept per query: bounds the cost of the second turn
 NEUTRAL_IMPORTANCE = 2.5  # the middle of 0-5: maps to REBEL's one-turn weight for a secondary criterion
+# The rebel-reference first turn writes a whole re-ranking prompt (REBEL's own one-turn prompt runs to several hundred
+# tokens); this bounds its cost.
+REBEL_PROMPT_TOKENS = 384
 
 
 def parse_criteria(text: str, limit: int = TWO_TURN_MAX) -> dict[str, float]:
@@ -52,6 +57,11 @@ def parse_criteria(text: str, limit: int = TWO_TURN_MAX) -> dict[str, float]:
 
 def infer_criteria(lm, strategy: Strategy, query: str) -> tuple[InferredCriteria, int]:
     """The criteria to judge this query's passages on, with their composite weights; and the tokens it took."""
+    if strategy == Strategy.REBEL_REFERENCE:
+        chat = [{"role": "user", "content": prompts.rebel_meta_prompt(query)}]
+        found = lm.generate([chat], max_new_tokens=REBEL_PROMPT_TOKENS)
+        written = found.texts[0].strip()
+        return InferredCriteria(criteria={}, importance={}, fallback=not written, raw_text=written), found.tokens
     menu = [criterion(name) for name in TWO_TURN_MENU]
     raw_importance, raw_text = None, None
     if strategy == Strategy.LOGITS:

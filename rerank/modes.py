@@ -6,7 +6,9 @@ Example::
     >>> Mode("rebel-two-turn").uses_llm, Mode.NONE.uses_llm
     (True, False)
     >>> [s.value for s in Strategy]
-    ['logits', 'generative']
+    ['logits', 'generative', 'rebel-reference']
+    >>> Strategy.REBEL_REFERENCE.yardstick
+    True
 """
 
 from __future__ import annotations
@@ -41,11 +43,19 @@ class Strategy(StrEnum):
     """How the LLM gives its scores.
 
     logits: read from next-token probabilities, no text generated (fast). generative: the model writes its scores
-    (for servers without log-probabilities).
+    (for servers without log-probabilities). rebel-reference: REBEL's published procedure (listwise prompts of 10
+    passages, the model writes each one's final score), for the rebel modes only: a yardstick to measure Sift
+    against, not a way to rank for answers.
     """
 
     LOGITS = "logits"
     GENERATIVE = "generative"
+    REBEL_REFERENCE = "rebel-reference"
+
+    @property
+    def yardstick(self) -> bool:
+        """Whether the strategy is there to be measured against (``sift eval rerank``) rather than used."""
+        return self == Strategy.REBEL_REFERENCE
 
 
 class RelevanceMethod(StrEnum):

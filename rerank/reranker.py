@@ -13,6 +13,10 @@ A latency budget (``llm_budget_s``) caps the cascade further: of those best cand
 best-first run its measured prefill rate (``sift.rerank.budget``) can get through in that many seconds; the trace
 records the budget, the passages scored and the seconds the LLM stage took.
 
+The ``rebel-reference`` strategy (the rebel modes only) is REBEL's own procedure, kept as the yardstick Sift is
+measured against: the model's written final score alone ranks, no first-stage signal, no cascade; the candidates the
+model leaves out of its lists follow the scored ones in retrieval order, at stage ``omitted``.
+
 Example::
 
     >>> from sift.retrieval.types import Candidate
@@ -45,12 +49,23 @@ from sift.rerank.scorers import (
     LexicalScore,
     LogitJudge,
     QueryLikelihood,
+    RebelReference,
     Scorer,
     Signal,
 )
+from sift.rerank.scorers.listwise import REBEL_FINAL
 from sift.rerank.scorers.recency import RECENCY
 from sift.rerank.tuning import WeightsProfile
-from sift.rerank.types import FIRST_STAGE, LLM_STAGE, InferredCriteria, RerankResult, RerankTrace, TraceCandidate
+from sift.rerank.types import (
+    FIRST_STAGE,
+    LLM_STAGE,
+    OMITTED_STAGE,
+    CriterionScore,
+    InferredCriteria,
+    RerankResult,
+    RerankTrace,
+    TraceCandidate,
+)
 from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
@@ -60,6 +75,7 @@ logger = logging.getLogger(__name__)
 # quarter of its weight), and SmolLM2-135M's relevance only helps as a tie-breaker-sized term beside it.
 # With a stronger LLM, lower these (SIFT_RERANK_WEIGHTS).
 FIRST_STAGE_WEIGHTS = {DENSE: 4.0, LEXICAL: 1.0}
+REBEL_MODES = (Mode.REBEL_ONE_TURN, Mode.REBEL_TWO_TURN)  # the modes REBEL's own procedure (the yardstick) has
 
 
 def default_weights(mode: Mode | str) -> dict[str, float]:
@@ -113,6 +129,14 @@ class Reranker:
             self.strategy = _choice(Strategy, self.strategy, "strategy")
             if self.lm is None:
                 raise ValueError(f"Mode {self.mode.value!r} needs a language model.")
+            if self.strategy == Strategy.REBEL_REFERENCE:
+                if self.mode not in REBEL_MODES:
+                    raise ValueError(
+                        f"Strategy {self.strategy.value!r} is REBEL's own procedure, for the modes "
+                        f"{', '.join(REBEL_MODES)}, not {self.mode.value!r}."
+                    )
+                # REBEL's model sees every candidate: the cascade and the latency budget are Sift's
+                self.llm_k = self.llm_budget_s = None
         else:
             self.strategy = None
         if self.mode == Mode.CROSS_ENCODER and self.cross_encoder is None:
@@ -132,7 +156,10 @@ class Reranker:
 
     @property
     def base_weights(self) -> dict[str, float]:
-        """The weights a query starts from (two-turn adds the ones it infers)."""
+        """The weights a query starts from (two-turn adds the ones it infers). The REBEL reference ranks by the
+        model's final score alone, as REBEL does: a yardstick takes no weights."""
+        if self.strategy == Strategy.REBEL_REFERENCE:
+            return {REBEL_FINAL: 1.0}
         return starting_weights(self.mode, self.profile, self.weights)
 
     def rerank(self, query: str, candidates: list[Candidate]) -> RerankResult:
@@ -187,6 +214,8 @@ class Reranker:
         if self.mode == Mode.NONE:
             methods = {name: f"{method}; recorded, retrieval order kept" for name, method in methods.items()}
         order, composite, rows = combine(scores, weights, vectors, notes)
+        omitted = _omitted(scores, rows) if REBEL_FINAL in scores else set()
+        order = [j for j in order if j not in omitted] + sorted(omitted)
         if weights.get(DIVERSITY) and DIVERSITY not in scores:
             methods[DIVERSITY] = "mmr over embeddings" if vectors is not None else "unavailable"
         if self.mode != Mode.NONE:
@@ -194,7 +223,7 @@ class Reranker:
         timings["total"] = _ms(start)
 
         stage = LLM_STAGE if model_stage else FIRST_STAGE
-        placed = [(picked[j], rows[j], composite[j], stage) for j in order]
+        placed = [(picked[j], rows[j], composite[j], OMITTED_STAGE if j in omitted else stage) for j in order]
         placed += [(i, cheap_rows[i], cheap_composite[i], FIRST_STAGE) for i in cheap_order]
         ranked = [_trace_candidate(candidates[i], final, *rest) for final, (i, *rest) in enumerate(placed, 1)]
         trace = RerankTrace(
@@ -248,6 +277,10 @@ class Reranker:
             scorers.append(DocumentDate())  # a fact the documents carry: no need to ask the model
         if self.mode == Mode.CROSS_ENCODER:
             return [*scorers, CrossEncoderRelevance(self.cross_encoder, self.batch_size)]
+        if self.strategy == Strategy.REBEL_REFERENCE:
+            # REBEL as published sees the passages alone: no first-stage signal is computed or blended in
+            written = inferred.raw_text if inferred and not inferred.fallback else None
+            return [RebelReference(self.lm, written, self.batch_size)]
         # Diversity is a property of the ordering (MMR over the embeddings, in the composite), not of one passage.
         answered_elsewhere = ({RECENCY} if dated else set()) | ({DIVERSITY} if self.embedder is not None else set())
         llm_criteria = [criterion(name) for name in secondary if name not in answered_elsewhere]
@@ -260,6 +293,16 @@ class Reranker:
         if llm_criteria:
             scorers.append(LogitJudge(self.lm, llm_criteria))
         return scorers
+
+
+def _omitted(scores: dict[str, np.ndarray], rows: list[list[CriterionScore]]) -> set[int]:
+    """The candidates the REBEL reference's model left out of its lists, their trace rows saying so."""
+    omitted = set(np.flatnonzero(~np.isfinite(scores[REBEL_FINAL])).tolist())
+    for j in omitted:
+        for s in rows[j]:
+            if s.name == REBEL_FINAL:
+                s.note = "not in the model's list (REBEL drops it); kept in retrieval order below the scored ones"
+    return omitted
 
 
 def _scores(signals: list[Signal]) -> dict[str, np.ndarray]:

@@ -30,9 +30,10 @@ from sift.retrieval.types import Candidate
 logger = logging.getLogger(__name__)
 
 
-FIRST_STAGE, LLM_STAGE = "first-stage", "llm"
+FIRST_STAGE, LLM_STAGE, OMITTED_STAGE = "first-stage", "llm", "omitted"
 """A candidate's stage: placed by the cheap signals alone (dense, lexical), or scored by the mode's model too (the
-LLM; the cross-encoder in that mode)."""
+LLM; the cross-encoder in that mode), or left out of the lists the model wrote (the REBEL reference strategy), and so
+kept in retrieval order below the scored ones."""
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -73,8 +74,8 @@ class TraceCandidate(BaseModel):
     composite: FiniteFloat = 0.0
     final_rank: int
     rank_change: int = 0  # retrieval_rank - final_rank: positive means moved up
-    # FIRST_STAGE or LLM_STAGE; None in traces written before the cascade. The model-scored candidates are
-    # normalised among themselves, the first-stage ones over every candidate: composites compare within a stage.
+    # FIRST_STAGE, LLM_STAGE or OMITTED_STAGE; None in traces written before the cascade. The model-scored candidates
+    # are normalised among themselves, the first-stage ones over every candidate: composites compare within a stage.
     stage: str | None = None
 
 

@@ -115,6 +115,27 @@ def test_report_files_table_and_plot(tmp_path):
     assert markdown_table(report) == table
 
 
+def test_a_report_against_a_yardstick_shows_tokens_and_speedups(tmp_path):
+    report = Report.new("rerank", tmp_path / "trec-dl19", "ndcg@10", setup={"speedup_against": "rebel-two-turn:x"})
+    figures = [("relevance", "logits", 0.64, 3000.0, 2163.4, 5.3), ("rebel-two-turn", "x", 0.52, 15900.0, 4100.0, 1.0)]
+    report.rows = [
+        ReportRow(
+            mode=mode,
+            strategy=strategy,
+            queries=8,
+            metrics={"ndcg@10": ndcg},
+            ms_per_query=ms,
+            tokens_per_query=tokens,
+            speedup=speedup,
+        )
+        for mode, strategy, ndcg, ms, tokens, speedup in figures
+    ]
+    table = write_report(report, tmp_path / "results").markdown.read_text()
+    assert "| mode:strategy | queries | ndcg@10 | ms/query | tokens/query | × faster than rebel-two-turn:x |" in table
+    assert "| relevance:logits | 8 | 0.6400 | 3000 | 2163 | 5.30 |" in table
+    assert "| rebel-two-turn:x | 8 | 0.5200 | 15900 | 4100 | 1.00 |" in table
+
+
 def test_a_figure_that_is_not_a_number_is_written_as_null(tmp_path):
     report = Report.new("retrieval", tmp_path / "beir", "ndcg@10", setup={})
     report.rows.append(
@@ -182,6 +203,26 @@ def test_eval_rerank_on_dl19_slice(datasets, eval_settings, tmp_path):
     assert relevance["queries"] == 2 and relevance["tokens_per_query"] > 10 * 20
     assert 0 < relevance["metrics"]["ndcg@10"] <= 1 and relevance["ms_per_query"] > 0
     assert Path(report["files"]["plot"]).is_file() and Path(report["files"]["markdown"]).is_file()
+
+
+def test_eval_rerank_against_rebels_own_procedure(datasets, eval_settings, tmp_path):
+    args = ["rerank", "--trec", str(datasets / "trec-dl19"), "--mode", "relevance:logits", "--rebel-reference"]
+    report = cli_json([*args, "--candidates", "10", "--limit", "1", "--out", str(tmp_path / "out")])
+    rows = {(r["mode"], r["strategy"]): r for r in report["rows"]}
+    assert list(rows) == [
+        ("relevance", "logits"),
+        ("rebel-one-turn", "rebel-reference"),
+        ("rebel-two-turn", "rebel-reference"),
+    ]
+    assert report["setup"]["speedup_against"] == "rebel-two-turn:rebel-reference"
+    yardstick = rows["rebel-two-turn", "rebel-reference"]
+    assert yardstick["speedup"] == 1.0 and yardstick["weights"] == {"rebel_final": 1.0}
+    for row in rows.values():  # the same query and candidates, every figure measured
+        assert row["queries"] == 1 and row["tokens_per_query"] > 10 * 20 and 0 <= row["metrics"]["ndcg@10"] <= 1
+        assert row["metrics"]["ndcg@10 bm25"] == yardstick["metrics"]["ndcg@10 bm25"]
+        assert row["speedup"] == round(yardstick["ms_per_query"] / row["ms_per_query"], 2)
+    table = Path(report["files"]["markdown"]).read_text()
+    assert "| tokens/query | × faster than rebel-two-turn:rebel-reference |" in table
 
 
 def test_eval_retrieval_on_dbpedia_slice(beir_slice, eval_settings, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def check_complete(result, given, weights_expected=()):
         names = {c["name"] for c in row["criteria"]}
         assert set(weights_expected) <= names
         # A passage the cascade left to the first stage has only those signals; the LLM's criteria are not faked.
-        weighted = set(trace["weights"]) if row["stage"] == "llm" else {"dense", "lexical"}
+        weighted = {"dense", "lexical"} if row["stage"] == "first-stage" else set(trace["weights"])
         assert weighted <= names | {"diversity"}
     assert trace["timings_ms"]["total"] > 0
     return trace
@@ -126,6 +127,51 @@ def test_every_mode_and_strategy_end_to_end(lm, embedder, mode, strategy, method
         )
     if (mode, strategy, method) == ("relevance", "logits", "query-likelihood"):  # the default finds the answer
         assert result.candidates[0].chunk_id == 1
+
+
+@pytest.mark.parametrize("mode", ["rebel-one-turn", "rebel-two-turn"])
+def test_rebel_reference_end_to_end(lm, embedder, mode):
+    """REBEL's procedure on the real model: listwise prompts, the model's written lists parsed, nothing dropped."""
+    given = candidates()
+    result = Reranker(mode, "rebel-reference", lm=lm, embedder=embedder).rerank(QUERY, given)
+    trace = check_complete(result, given, ["rebel_final"])
+    assert trace["strategy"] == "rebel-reference" and trace["weights"] == {"rebel_final": 1.0}
+    assert trace["tokens_processed"] > 3 * 15  # the three passages at least, in one listwise prompt
+    assert "listwise" in trace["criteria_methods"]["rebel_final"]
+    assert all({c["name"] for c in row["criteria"]} == {"rebel_final"} for row in trace["candidates"])
+    stages = [row["stage"] for row in sorted(trace["candidates"], key=lambda r: r["final_rank"])]
+    assert stages == sorted(stages, key=lambda s: s == "omitted")  # scored first, then what the model left out
+    if mode == "rebel-two-turn":  # the first turn wrote the second turn's prompt
+        assert trace["inferred"]["raw_text"] and not trace["inferred"]["fallback"]
+
+
+def test_rebel_reference_keeps_what_the_model_omits_below_in_retrieval_order(llm):
+    class Listing(LocalLM):
+        """The real model reads the listwise prompts; its answers are replaced by fixed lists, one per prompt."""
+
+        prompts: ClassVar[list[str]] = []
+
+        def generate(self, conversations, max_new_tokens, batch_size=None):
+            read = super().generate(conversations, 1, batch_size)
+            self.prompts.extend(c[-1]["content"] for c in conversations)
+            first = "Doc: 4, Relevance: 6\nDoc: 2, Relevance: 9.5\nDoc: 7, Relevance: 6\nthat's all"
+            return Generated([first, "Doc: 2, Relevance: 8"][: len(conversations)], read.tokens)
+
+    lm = Listing(llm.model, llm.tokenizer, lock=llm.lock, batch_size=2)
+    given = candidates([f"Passage {i} about lobsters." for i in range(12)])
+    result = Reranker("rebel-one-turn", "rebel-reference", lm=lm).rerank(QUERY, given)
+    check_complete(result, given, ["rebel_final"])
+    # prompts of 10 and 2 passages, numbered from 1 in each
+    assert len(lm.prompts) == 2 and "Document 10:\nPassage 9 " in lm.prompts[0] and "Document 3:" not in lm.prompts[1]
+    assert "Final Score = Relevance + 0.5*Depth" in lm.prompts[0]
+    assert lm.prompts[0].endswith(f"Question: {QUERY}\nAnswer:\n")
+    # by the written score (ties in retrieval order), then the omitted in retrieval order
+    assert [c.chunk_id for c in result.candidates] == [1, 11, 3, 6, 0, 2, 4, 5, 7, 8, 9, 10]
+    rows = sorted(result.trace.candidates, key=lambda r: r.final_rank)
+    assert [r.stage for r in rows] == ["llm"] * 4 + ["omitted"] * 8
+    assert [r.criteria[0].score for r in rows[:4]] == [9.5, 8.0, 6.0, 6.0]
+    assert all(r.criteria[0].score is None and "kept in retrieval order" in r.criteria[0].note for r in rows[4:])
+    assert result.trace.tokens_processed > 12 * 5
 
 
 def test_unusable_generated_text_falls_back_to_first_stage_signals(llm, embedder):
@@ -323,6 +369,14 @@ def test_server_modes_end_to_end(server, embedder, mode, strategy):
     if strategy == "logits" and mode == "rebel-one-turn":
         scored = [c for row in trace["candidates"] for c in row["criteria"] if c["name"] == "depth"]
         assert any(not c["fallback"] for c in scored)
+
+
+def test_server_rebel_reference(server):
+    """One real listwise call through the OpenAI-compatible path (the stand-in answers from the real model)."""
+    given = candidates()
+    result = Reranker("rebel-one-turn", "rebel-reference", lm=ServerLM(server, "smollm2")).rerank(QUERY, given)
+    trace = check_complete(result, given, ["rebel_final"])
+    assert trace["model"] == "smollm2" and trace["tokens_processed"] > 3 * 15
 
 
 def test_server_without_logprobs_falls_back(llm, embedder):

@@ -64,6 +64,7 @@ class ReportRow(BaseModel):
     prefill_tokens_per_s: Figure = None
     prefill_floor_ratio: Figure = None
     weights: dict[str, float] | None = None
+    speedup: Figure = None  # how many times faster than the report's yardstick row (setup "speedup_against")
     # the QA eval's
     citations: int | None = None
     examples: list[AnswerExample] = []
@@ -133,13 +134,15 @@ class ReportFiles:
 
 def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
     """The table's lines, one per mode / strategy (column -> value): every metric any row has, the time per query,
-    then per stage in pipeline order (None where a row lacks a value)."""
+    then per stage in pipeline order (None where a row lacks a value); in a report measured against a yardstick,
+    the tokens per query and each row's speed-up over it last."""
     rows = report.rows
     metrics = list(dict.fromkeys(m for r in rows for m in r.metrics))
     stages = sorted(
         dict.fromkeys(s for r in rows for s in r.timings_ms),
         key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES),
     )
+    against = report.setup.get("speedup_against")
     return [
         {
             "mode:strategy": r.label,
@@ -147,6 +150,7 @@ def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
             **{m: r.metrics.get(m) for m in metrics},
             "ms/query": r.ms_per_query,
             **{f"{s} ms": r.timings_ms.get(s) for s in stages},
+            **({"tokens/query": r.tokens_per_query, f"× faster than {against}": r.speedup} if against else {}),
         }
         for r in rows
     ]
@@ -163,14 +167,20 @@ def markdown_table(report: Report) -> str:
         "|" + "---|" * len(header),
     ]
     for row in rows:
-        # times in whole milliseconds, metrics to 4 places
-        cells = [_cell(value, 0 if name.endswith("ms") or name == "ms/query" else 4) for name, value in row.items()]
+        cells = [_cell(value, _digits(name)) for name, value in row.items()]
         lines.append("| " + " | ".join(cells) + " |")
     if report.command:
         lines += ["", f"Command: `{report.command}`"]
     machine = report.machine
     lines.append(f"Machine: {machine.cpu_count} CPUs, GPU {machine.gpu or 'none'}, torch {machine.torch}.")
     return "\n".join(lines) + "\n"
+
+
+def _digits(column: str) -> int:
+    """Times and tokens in whole units, speed-ups to 2 places, metrics to 4."""
+    if column.endswith("ms") or column in ("ms/query", "tokens/query"):
+        return 0
+    return 2 if column.startswith("× ") else 4
 
 
 def _cell(value: str | int | float | None, digits: int = 4) -> str:

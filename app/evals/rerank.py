@@ -7,10 +7,18 @@ order and the embedding similarity, measured in the same run over the same queri
 LLM scores the best ``settings.rerank_llm_k`` candidates of each query (the cascade); a row's variant says how many,
 and its K, where that is not the report's only setup.
 
+With ``rebel_reference``, REBEL's own procedure (one- and two-turn, the ``rebel-reference`` strategy) runs after the
+modes asked for, on the same candidates, and every row says how many times faster it is than REBEL two-turn at the
+same K (``speedup``): the yardstick the issue's target is set against.
+
 Example::
 
     >>> report = evaluate_rerank_modes(Settings(), Path("../shared/datasets/trec-dl19"), [("relevance", "logits")],
     ...                                candidates=[20, 100], limit=5)               # doctest: +SKIP
+    >>> report = evaluate_rerank_modes(Settings(), Path("../shared/datasets/trec-dl19"), [("relevance", "logits")],
+    ...                                limit=8, rebel_reference=True)              # doctest: +SKIP
+    >>> [row.speedup for row in report.rows]                                       # doctest: +SKIP
+    [5.3, 1.2, 1.0]
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from sift.rerank.evaluation import evaluate_rerank
 
 logger = logging.getLogger(__name__)
 
+REBEL_REFERENCE_MODES = [("rebel-one-turn", "rebel-reference"), ("rebel-two-turn", "rebel-reference")]
+YARDSTICK = REBEL_REFERENCE_MODES[-1]  # the row every other is timed against: REBEL as published, two-turn
+
 
 def evaluate_rerank_modes(
     settings: Settings,
@@ -37,10 +48,13 @@ def evaluate_rerank_modes(
     limit: int | None = None,
     on_progress: EvalProgress | None = None,
     command: str | None = None,
+    rebel_reference: bool = False,
 ) -> Report:
     """nDCG@10 (with the BM25 and embedding baselines), time, tokens and passages/s per mode and candidate count
-    (default: 20)."""
+    (default: 20); with ``rebel_reference``, REBEL's procedure too and each row's speed-up over its two-turn form."""
     candidates = candidates or [20]
+    if rebel_reference:
+        modes = list(dict.fromkeys([*modes, *REBEL_REFERENCE_MODES]))
     report = Report.new(
         "rerank",
         folder,
@@ -54,8 +68,10 @@ def evaluate_rerank_modes(
             "embedding_model": settings.embedding_model,
             "relevance_method": settings.rerank_relevance_method,
             "batch_size": settings.rerank_batch_size,
+            **({"speedup_against": ":".join(YARDSTICK)} if rebel_reference else {}),
         },
     )
+    measured: list[tuple[int, tuple[str, str | None]]] = []  # each row's K and mode
     for (mode, strategy), k in product(modes, candidates):
         reranker = build_reranker(settings, mode, strategy)
         scored = min(k, reranker.llm_k or k) if reranker.mode.uses_llm else None
@@ -67,6 +83,7 @@ def evaluate_rerank_modes(
             reranker, folder, k, limit, on_query=partial(on_progress, label) if on_progress else None
         )
         ndcg = found.ndcg_at_10
+        measured.append((k, (mode, strategy)))
         report.rows.append(
             ReportRow(
                 mode=mode,
@@ -84,4 +101,14 @@ def evaluate_rerank_modes(
                 weights=found.weights,
             )
         )
+    if rebel_reference:
+        _speedups(report.rows, measured)
     return report
+
+
+def _speedups(rows: list[ReportRow], measured: list[tuple[int, tuple[str, str | None]]]) -> None:
+    """Each row's time against the yardstick's at the same K: how many times faster it is."""
+    yardstick = {k: row.ms_per_query for row, (k, mode) in zip(rows, measured, strict=True) if mode == YARDSTICK}
+    for row, (k, _) in zip(rows, measured, strict=True):
+        if yardstick.get(k) and row.ms_per_query:
+            row.speedup = round(yardstick[k] / row.ms_per_query, 2)

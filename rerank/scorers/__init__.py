@@ -7,6 +7,7 @@
 | ``QueryLikelihood``     | relevance as mean log P(query | passage)            | an LLM           |
 | ``LogitJudge``          | any criteria, expected score from next-token logits| an LLM           |
 | ``GenerativeJudge``     | any criteria, scores the model writes              | an LLM           |
+| ``RebelReference``      | REBEL's listwise final score (the yardstick)       | an LLM           |
 | ``CrossEncoderRelevance`` | relevance from a CrossEncoder                    | a CrossEncoder   |
 | ``DocumentDate``        | recency from the document's date                   | dated documents  |
 """
@@ -17,6 +18,7 @@ from sift.rerank.scorers.dense import DenseSimilarity
 from sift.rerank.scorers.generative import GenerativeJudge
 from sift.rerank.scorers.judge import LogitJudge
 from sift.rerank.scorers.lexical import LexicalScore
+from sift.rerank.scorers.listwise import RebelReference
 from sift.rerank.scorers.query_likelihood import QueryLikelihood
 from sift.rerank.scorers.recency import DocumentDate
 
@@ -28,6 +30,7 @@ __all__ = [
     "LexicalScore",
     "LogitJudge",
     "QueryLikelihood",
+    "RebelReference",
     "Scorer",
     "Signal",
 ]
