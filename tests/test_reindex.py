@@ -9,7 +9,7 @@ from sift.app.pipeline import Sift
 from sift.ingestion.ingest import IngestItem
 from tests.conftest import SAMPLE_CORPUS
 from tests.test_cli import sift as run_cli
-from tests.test_crash_safety import assert_sql_and_faiss_agree
+from tests.test_crash_safety import assert_sql_and_vectors_agree
 
 SOURCES = ["history-of-lighthouses.md", "lighthouse-keepers-daily-life.txt", "how-fresnel-lenses-work.pdf"]
 
@@ -36,7 +36,7 @@ def test_reindex_with_a_new_chunk_size_replaces_every_document(any_db_settings, 
         assert len(after[result.source]) == result.chunks > len(before[result.source])
     assert [d.source for d in smaller.documents("sample")] == sorted(SOURCES)  # same documents, same ids
     assert {r.document_id for r in results} == {d.id for d in sift.documents("sample")}
-    assert_sql_and_faiss_agree(smaller.store, "sample")
+    assert_sql_and_vectors_agree(smaller.store, "sample")
     [hit] = smaller.search("How does a Fresnel lens bend light?", "sample", k=1)
     assert hit.source == "how-fresnel-lenses-work.pdf" and hit.page_start >= 1
 

@@ -27,7 +27,7 @@ from sift.app.config import Settings
 from sift.ingestion.ingest import IngestItem
 from sift.ingestion.schema import Corpus
 from tests.conftest import REPO
-from tests.test_crash_safety import assert_sql_and_faiss_agree, open_sift, write_notes
+from tests.test_crash_safety import assert_sql_and_vectors_agree, open_sift, write_notes
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -131,7 +131,7 @@ def test_a_corpus_deleted_mid_ingest_gets_nothing_and_nothing_reaches_another(an
     assert sift.store.corpus("second").id != first_id, "a deleted corpus's identity was handed out again"
     assert [d.source for d in reopened.documents("second")] == ["second.txt"]
     assert "first" not in reopened.corpora()
-    assert_sql_and_faiss_agree(reopened.store, "second")
+    assert_sql_and_vectors_agree(reopened.store, "second")
     assert index_files(settings, first_id) == [], "the deleted corpus's index files were left behind"
     assert [h.source for h in reopened.search("keeper logbook", "second", k=5)] == ["second.txt"]
 
@@ -223,11 +223,11 @@ def test_kill_9_during_delete_leaves_the_corpus_whole_or_gone(moment, any_db_set
         assert "first" not in reopened.corpora()
     if "first" in reopened.corpora():
         assert len(reopened.documents("first")) == 12
-        assert_sql_and_faiss_agree(reopened.store, "first")
+        assert_sql_and_vectors_agree(reopened.store, "first")
     else:
         assert index_files(settings, first_id) == [], "a deleted corpus's index files outlived it"
     assert [d.source for d in reopened.documents("kept")] == ["kept.txt"]
-    assert_sql_and_faiss_agree(reopened.store, "kept")
+    assert_sql_and_vectors_agree(reopened.store, "kept")
 
 
 # ---------------------------------------------------------------------------------------------- exit statuses
