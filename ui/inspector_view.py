@@ -110,7 +110,8 @@ def budget_caption(trace: RerankTrace) -> str | None:
         return None
     return (
         f"Latency budget {trace.llm_budget_s:g} s: at the {trace.prefill_tokens_per_s or 0:,.0f} tokens/s measured "
-        f"here, the LLM could score {trace.llm_k} passages; it took {trace.llm_seconds:.2f} s."
+        f"here, the LLM could score {trace.llm_k} passage{'s' if trace.llm_k != 1 else ''}; it took "
+        f"{trace.llm_seconds:.2f} s."
     )
 
 
