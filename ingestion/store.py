@@ -561,8 +561,12 @@ class Store:
         return self.vectors.search(corpus_id, query, k)
 
     def vector_count(self, corpus_id: int) -> int:
-        """How many vectors the corpus has in its vector store (one per passage once it is up to date)."""
-        return self.vectors.count(corpus_id)
+        """How many vectors the corpus has in its vector store (one per passage once it is up to date); 0 once the
+        corpus is deleted, in either store (FAISS asks SQL for the corpus's version, which is gone with it)."""
+        try:
+            return self.vectors.count(corpus_id)
+        except CorpusNotFound:
+            return 0
 
     def vector_index(self, corpus_id: int):
         """The corpus's FAISS index at the version SQL records (FAISS store only), or None without passages."""

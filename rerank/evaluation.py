@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sift.rerank.types import FiniteFloat, RerankTrace
 from sift.retrieval.types import Candidate
@@ -46,7 +46,8 @@ class Machine(BaseModel):
     """Where figures were measured; every field may be missing from reports written elsewhere."""
 
     cpu_count: int | None = None
-    cpu_model: str | None = None
+    # Reports written before this field existed must load and write back unchanged: an unknown model is left out.
+    cpu_model: str | None = Field(default=None, exclude_if=lambda model: model is None)
     torch: str | None = None
     torch_threads: int | None = None
     device: str | None = None
