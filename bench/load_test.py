@@ -54,6 +54,7 @@ from sift.app.jobs import JobRow
 from sift.app.pipeline import SAMPLE_CORPUS_DIR, Sift
 from sift.app.worker_control import worker_running
 from sift.ingestion.schema import ChunkRow, Document
+from sift.rerank.evaluation import cpu_model
 
 CORPUS = "load"
 QUESTIONS = [
@@ -429,13 +430,11 @@ def load_average() -> list[float]:
 
 
 def machine(load_start: list[float]) -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
-    models = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text()) if cpuinfo.exists() else []
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
-        "cpu_model": models[0] if models else platform.processor(),
+        "cpu_model": cpu_model(),
         "load_average_start": load_start,
         "load_average_end": load_average(),
     }

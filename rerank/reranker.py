@@ -186,6 +186,7 @@ class Reranker:
         cheap_order, cheap_composite, cheap_rows = [], None, None
         budget = self.llm_budget_s if self.mode.uses_llm else None
         rate = self.prefill.tokens_per_s  # the rate this rerank is sized with, before its own stage updates it
+        passage_tokens: dict[int, int] = {}  # candidate index -> its text's LLM tokens, counted once per rerank
         if model_stage and (budget is not None or (self.llm_k is not None and self.llm_k < len(candidates))):
             # The first-stage composite alone, normalised over every candidate, picks what the model sees.
             cheap_weights = {name: weights.get(name, 0.0) for name in (DENSE, LEXICAL)}
@@ -193,7 +194,8 @@ class Reranker:
             best = cheap_order[: self.llm_k or len(candidates)]
             if budget is not None:
                 left = budget - timings.get("infer_criteria", 0.0) / 1000.0  # two-turn's question came first
-                best = best[: passages_within(self.prefill.seconds(self._tokens(candidates, best)), left)]
+                passage_tokens = self._tokens(candidates, best)
+                best = best[: passages_within(self.prefill.seconds([passage_tokens[i] for i in best]), left)]
             picked = sorted(best)  # retrieval order, which ties keep
             cheap_order = cheap_order[len(best) :]
         subset = [candidates[i] for i in picked]
@@ -203,8 +205,9 @@ class Reranker:
         model_signals = self._run(model_stage, query, subset, timings)
         llm_seconds = time.perf_counter() - t
         if self.mode.uses_llm:
-            passage_tokens = int(sum(self._tokens(candidates, picked)))
-            self.prefill.record(passage_tokens, len(picked), sum(s.tokens for s in model_signals), llm_seconds)
+            passage_tokens = passage_tokens or self._tokens(candidates, picked)
+            text_tokens = sum(passage_tokens[i] for i in picked)
+            self.prefill.record(text_tokens, len(picked), sum(s.tokens for s in model_signals), llm_seconds)
         signals = [_select(s, picked) for s in cheap] + model_signals
         t = time.perf_counter()
         scores = _scores(signals)
@@ -246,12 +249,12 @@ class Reranker:
         )
         return RerankResult([candidates[i] for i, *_ in placed], trace)
 
-    def _tokens(self, candidates: list[Candidate], indices: list[int]) -> list[int]:
+    def _tokens(self, candidates: list[Candidate], indices: list[int]) -> dict[int, int]:
         """The LLM tokens of each candidate's text at ``indices``: the model's own count where it has a tokenizer
         here, else about four characters a token (a model behind a server)."""
         encode = getattr(self.lm, "encode", None)
-        texts = [candidates[i].text for i in indices]
-        return [len(encode(text)) for text in texts] if encode else [len(text) // 4 + 1 for text in texts]
+        count = (lambda text: len(encode(text))) if encode else (lambda text: len(text) // 4 + 1)
+        return {i: count(candidates[i].text) for i in indices}
 
     @staticmethod
     def _run(scorers: list[Scorer], query: str, candidates: list[Candidate], timings: dict[str, float]) -> list[Signal]:
