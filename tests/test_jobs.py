@@ -4,11 +4,14 @@ job, interrupted jobs queued again, and a job whose corpus was deleted ended vis
 from __future__ import annotations
 
 import io
+import time
 from datetime import timedelta
+from pathlib import Path
 
-from sift.app.job_worker import run_job
+from sift.app.job_worker import NICENESS, run_job
 from sift.app.jobs import JobFile, JobRow, Jobs
 from sift.app.pipeline import Sift
+from sift.app.worker_control import start_worker
 from sift.ingestion.ingest import FileResult
 from sift.ingestion.schema import utcnow
 
@@ -100,3 +103,23 @@ def test_a_resumed_job_keeps_the_results_it_recorded(settings, monkeypatch):
     monkeypatch.setattr(sift, "ingest_uploads", ingest_again)
     run_job(sift, jobs, jobs.claim_next())
     assert [f.status for f in jobs.get(job.id).files] == ["added", "added"]
+
+
+def test_a_worker_started_on_demand_runs_below_the_questions(settings):
+    """The worker the app starts on demand leads its own session: it lowers both its nice value and its session's
+    autogroup (Linux shares the CPU between sessions first), or a question's rerank beside it runs many times slower
+    (README, "Latency")."""
+    worker = start_worker(settings.model_copy(update={"job_worker_idle_seconds": 30.0}), on_demand=True)
+    try:
+        deadline = time.monotonic() + 60
+        while (nice := int(Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])) == 0:
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never lowered its priority"
+            time.sleep(0.1)
+        assert nice == NICENESS == 19
+        autogroup = Path(f"/proc/{worker.pid}/autogroup")
+        if autogroup.exists():  # a kernel with autogroup scheduling
+            assert autogroup.read_text().split()[-1] == str(NICENESS)
+            assert Path("/proc/self/autogroup").read_text() != autogroup.read_text()  # ours is left alone
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
