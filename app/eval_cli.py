@@ -1,7 +1,7 @@
 """``sift eval``: measure Sift on standard collections; every command writes a report (JSON, Markdown, PNG plot).
 
-    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--rebel-reference] [--limit N]
-                     [--json]
+    sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--llm-budget S]
+                     [--rebel-reference] [--limit N] [--json]
     sift eval retrieval --beir DIR [--retrieval R[:FUSION]]... [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
     sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
@@ -81,13 +81,22 @@ def rerank(
             "candidates, and give every row's speed-up over REBEL two-turn.",
         ),
     ] = False,
+    llm_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--llm-budget",
+            min=0,
+            help="Seconds the LLM stage may take per query, as in the app (default: none, so that quality figures "
+            "do not depend on the machine's speed; 0: none). REBEL's procedure takes none.",
+        ),
+    ] = None,
     limit: LimitOption = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The reranker alone on TREC DL: nDCG@10 (trec_eval linear gain) beside BM25 and embedding order, latency per
     query, tokens processed, passages/s."""
-    options = {"candidates": candidates, "rebel_reference": rebel_reference}
+    options = {"candidates": candidates, "rebel_reference": rebel_reference, "llm_budget_s": llm_budget or None}
     _run("rerank", trec, mode, strategy, limit, out, as_json, llm_k, **options)
 
 

@@ -102,6 +102,7 @@ class RerankEvaluation(BaseModel):
     ms_per_query: Figure
     ms_per_query_median: Figure
     tokens_per_query: Figure
+    llm_scored_per_query: Figure = None  # passages the LLM scored, mean per query (None: no LLM)
     passages_per_s: Figure
     prefill_tokens_per_s: Figure
     prefill_floor_ratio: Figure
@@ -189,7 +190,7 @@ def evaluate_rerank(
     lm = getattr(reranker, "lm", None)
     rate_before = prefill_rate(lm) if lm is not None else None
     runs = {"bm25": {}, "embedding": {}, "reranked": {}}
-    latencies, tokens, traces = [], [], []
+    latencies, tokens, scored, traces = [], [], [], []
     for item in queries:
         hits = item["hits"]
         qid = str(hits[0]["qid"])
@@ -198,6 +199,7 @@ def evaluate_rerank(
         result = reranker.rerank(item["query"], cands)
         latencies.append(time.perf_counter() - start)
         tokens.append(result.trace.tokens_processed)
+        scored.append(result.trace.llm_k)
         tail = {str(h["docid"]): -1000.0 - j for j, h in enumerate(hits[candidates:])}
         runs["bm25"][qid] = {str(h["docid"]): -float(j) for j, h in enumerate(hits)}
         runs["reranked"][qid] = reranked_run(hits, result.candidates, candidates)
@@ -230,6 +232,7 @@ def evaluate_rerank(
         ms_per_query=round(1000 * total_s / max(len(queries), 1), 1),
         ms_per_query_median=round(1000 * statistics.median(latencies), 1) if latencies else None,
         tokens_per_query=round(total_tokens / max(len(queries), 1), 1),
+        llm_scored_per_query=round(statistics.mean(scored), 1) if reranker.mode.uses_llm and scored else None,
         passages_per_s=round(len(queries) * candidates / total_s, 2) if total_s else None,
         prefill_tokens_per_s=round(rate, 1) if rate else None,
         prefill_floor_ratio=round(total_s / (total_tokens / rate), 3) if rate and total_tokens else None,

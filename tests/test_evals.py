@@ -115,9 +115,12 @@ def test_report_files_table_and_plot(tmp_path):
     assert markdown_table(report) == table
 
 
-def test_a_report_against_a_yardstick_shows_tokens_and_speedups(tmp_path):
+def test_a_report_against_a_yardstick_shows_passages_tokens_and_speedups(tmp_path):
     report = Report.new("rerank", tmp_path / "trec-dl19", "ndcg@10", setup={"speedup_against": "rebel-two-turn:x"})
-    figures = [("relevance", "logits", 0.64, 3000.0, 2163.4, 5.3), ("rebel-two-turn", "x", 0.52, 15900.0, 4100.0, 1.0)]
+    figures = [
+        ("relevance", "logits", 0.64, 3000.0, 10.75, 2163.4, 5.3),
+        ("rebel-two-turn", "x", 0.52, 15900.0, 20.0, 4100.0, 1.0),
+    ]
     report.rows = [
         ReportRow(
             mode=mode,
@@ -125,15 +128,20 @@ def test_a_report_against_a_yardstick_shows_tokens_and_speedups(tmp_path):
             queries=8,
             metrics={"ndcg@10": ndcg},
             ms_per_query=ms,
+            llm_scored_per_query=scored,
             tokens_per_query=tokens,
             speedup=speedup,
         )
-        for mode, strategy, ndcg, ms, tokens, speedup in figures
+        for mode, strategy, ndcg, ms, scored, tokens, speedup in figures
     ]
     table = write_report(report, tmp_path / "results").markdown.read_text()
-    assert "| mode:strategy | queries | ndcg@10 | ms/query | tokens/query | × faster than rebel-two-turn:x |" in table
-    assert "| relevance:logits | 8 | 0.6400 | 3000 | 2163 | 5.30 |" in table
-    assert "| rebel-two-turn:x | 8 | 0.5200 | 15900 | 4100 | 1.00 |" in table
+    header = (
+        "| mode:strategy | queries | ndcg@10 | ms/query | LLM-scored/query | tokens/query "
+        "| × faster than rebel-two-turn:x |"
+    )
+    assert header in table
+    assert "| relevance:logits | 8 | 0.6400 | 3000 | 10.8 | 2163 | 5.30 |" in table
+    assert "| rebel-two-turn:x | 8 | 0.5200 | 15900 | 20.0 | 4100 | 1.00 |" in table
 
 
 def test_a_figure_that_is_not_a_number_is_written_as_null(tmp_path):

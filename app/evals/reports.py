@@ -60,6 +60,7 @@ class ReportRow(BaseModel):
     # the rerank eval's
     ms_per_query_median: Figure = None
     tokens_per_query: Figure = None
+    llm_scored_per_query: Figure = None  # passages the LLM scored, mean per query (the cascade, the budget)
     passages_per_s: Figure = None
     prefill_tokens_per_s: Figure = None
     prefill_floor_ratio: Figure = None
@@ -135,7 +136,7 @@ class ReportFiles:
 def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
     """The table's lines, one per mode / strategy (column -> value): every metric any row has, the time per query,
     then per stage in pipeline order (None where a row lacks a value); in a report measured against a yardstick,
-    the tokens per query and each row's speed-up over it last."""
+    the passages the LLM scored and the tokens per query, and each row's speed-up over it, last."""
     rows = report.rows
     metrics = list(dict.fromkeys(m for r in rows for m in r.metrics))
     stages = sorted(
@@ -150,7 +151,15 @@ def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
             **{m: r.metrics.get(m) for m in metrics},
             "ms/query": r.ms_per_query,
             **{f"{s} ms": r.timings_ms.get(s) for s in stages},
-            **({"tokens/query": r.tokens_per_query, f"× faster than {against}": r.speedup} if against else {}),
+            **(
+                {
+                    "LLM-scored/query": r.llm_scored_per_query,
+                    "tokens/query": r.tokens_per_query,
+                    f"× faster than {against}": r.speedup,
+                }
+                if against
+                else {}
+            ),
         }
         for r in rows
     ]
@@ -177,9 +186,11 @@ def markdown_table(report: Report) -> str:
 
 
 def _digits(column: str) -> int:
-    """Times and tokens in whole units, speed-ups to 2 places, metrics to 4."""
+    """Times and tokens in whole units, passage counts to 1 place, speed-ups to 2, metrics to 4."""
     if column.endswith("ms") or column in ("ms/query", "tokens/query"):
         return 0
+    if column == "LLM-scored/query":
+        return 1
     return 2 if column.startswith("× ") else 4
 
 

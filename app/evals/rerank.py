@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
 from itertools import product
 from pathlib import Path
@@ -49,9 +50,11 @@ def evaluate_rerank_modes(
     on_progress: EvalProgress | None = None,
     command: str | None = None,
     rebel_reference: bool = False,
+    llm_budget_s: float | None = None,
 ) -> Report:
     """nDCG@10 (with the BM25 and embedding baselines), time, tokens and passages/s per mode and candidate count
-    (default: 20); with ``rebel_reference``, REBEL's procedure too and each row's speed-up over its two-turn form."""
+    (default: 20); with ``rebel_reference``, REBEL's procedure too and each row's speed-up over its two-turn form;
+    with ``llm_budget_s``, Sift's LLM stage has that many seconds per query, as in the app (REBEL's takes none)."""
     candidates = candidates or [20]
     if rebel_reference:
         modes = list(dict.fromkeys([*modes, *REBEL_REFERENCE_MODES]))
@@ -67,17 +70,24 @@ def evaluate_rerank_modes(
             "llm_model": settings.llm_base_url or settings.llm_model,
             "embedding_model": settings.embedding_model,
             "relevance_method": settings.rerank_relevance_method,
+            "llm_budget_s": llm_budget_s,
             "batch_size": settings.rerank_batch_size,
             **({"speedup_against": ":".join(YARDSTICK)} if rebel_reference else {}),
         },
     )
     measured: list[tuple[int, tuple[str, str | None]]] = []  # each row's K and mode
     for (mode, strategy), k in product(modes, candidates):
-        reranker = build_reranker(settings, mode, strategy)
+        # The budget goes to Sift's strategies only: the reranker drops it for REBEL's, which sees every candidate.
+        reranker = replace(build_reranker(settings, mode, strategy), llm_budget_s=llm_budget_s)
+        budget = reranker.llm_budget_s if reranker.mode.uses_llm else None
         scored = min(k, reranker.llm_k or k) if reranker.mode.uses_llm else None
-        # A row names its K (and how many of them the LLM scored) where the report has several, or a cascade.
-        shown = len(candidates) > 1 or (scored or k) < k
-        variant = (f"K={k}" + (f", LLM {scored}" if scored else "")) if shown else None
+        # A row names its K (and how many of them the LLM scored, at most) where the report has several, or a cascade.
+        shown = len(candidates) > 1 or (scored or k) < k or budget is not None
+        variant = (
+            (f"K={k}" + (f", LLM {scored}" if scored else "") + (f" within {budget:g} s" if budget else ""))
+            if shown
+            else None
+        )
         label = f"Reranking with {mode}" + (f" ({strategy})" if strategy else "") + (f", {variant}" if variant else "")
         found = evaluate_rerank(
             reranker, folder, k, limit, on_query=partial(on_progress, label) if on_progress else None
@@ -95,6 +105,7 @@ def evaluate_rerank_modes(
                 timings_ms={"rerank": found.ms_per_query},
                 ms_per_query_median=found.ms_per_query_median,
                 tokens_per_query=found.tokens_per_query,
+                llm_scored_per_query=found.llm_scored_per_query,
                 passages_per_s=found.passages_per_s,
                 prefill_tokens_per_s=found.prefill_tokens_per_s,
                 prefill_floor_ratio=found.prefill_floor_ratio,
