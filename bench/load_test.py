@@ -1,9 +1,14 @@
-"""A bounded load test of ``sift serve`` on loopback: several HTTP workers over one PostgreSQL database, concurrent
-askers and uploaders, then a check in SQL that no uploaded document was lost or stored twice.
+"""A bounded load test of ``sift serve`` on loopback: several HTTP workers, or several servers, over one PostgreSQL
+database, concurrent askers and uploaders, then a check in SQL that no uploaded document was lost or stored twice.
 
 1. A scratch PostgreSQL database (``sift_load_<pid>``, dropped at the end) and a temporary data directory; an editor
-   with an API key; ``sift serve --workers N`` with auth on, on a free loopback port.
-2. The sample corpus is uploaded into the corpus ``load``; the askers ask about it.
+   with an API key; ``--servers`` processes of ``sift serve --workers N`` with auth on, each on a free loopback port,
+   sharing the database and the data directory as the README's "Several servers" deployment does. With
+   ``--vector-store pgvector`` the vectors live in that database too (a PostgreSQL with pgvector from the pgserver
+   wheel, unless ``--postgres`` names one).
+2. The sample corpus is uploaded into the corpus ``load``; the askers ask about it. Asker i talks to server
+   i mod servers; an uploader uploads to one server and follows its job on the next, as a load balancer may send
+   it.
 3. For ``--duration`` seconds, each asker in turn sends ``POST /ask``, ``POST /v1/chat/completions`` and
    ``POST /search`` (at most ``--requests`` each), one at a time; each uploader sends ``--files-per-upload`` distinct
    small real documents (dbpedia-entity-5k abstracts) as one multipart upload into the same corpus and polls
@@ -11,7 +16,7 @@ askers and uploaders, then a check in SQL that no uploaded document was lost or 
 4. New requests stop at the deadline; the requests in flight and the uploaders' jobs are waited for (bounded by
    ``--job-timeout``), then the server is stopped.
 5. In SQL: every accepted file is a document exactly once, every job ended ``done`` with each file ``added``, none
-   stuck, and the corpus's FAISS index holds exactly its passages.
+   stuck, and the corpus's vector store (FAISS index or pgvector rows) holds exactly its passages.
 
 Prints one JSON object: the machine, the settings, requests/s, latency percentiles per endpoint, errors by status, and
 the lost, duplicated and stuck counts (also written to ``--out``). Figures from a shared machine vary with its load,
@@ -21,6 +26,7 @@ Example::
 
     .venv/bin/python bench/load_test.py --workers 2 --askers 4 --uploaders 2 --duration 90 \\
         --out docs/results/load_test.json
+    .venv/bin/python bench/load_test.py --servers 2 --workers 1 --vector-store pgvector --duration 90
     .venv/bin/python bench/load_test.py --quick      # a smoke run: short answers, 10 s, 1 asker, 1 uploader
 """
 
@@ -31,6 +37,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,13 +48,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from sift.app.config import Settings
 from sift.app.jobs import JobRow
@@ -69,6 +76,7 @@ ASKER_ENDPOINTS = ("POST /ask", "POST /v1/chat/completions", "POST /search")
 # What tests/serving.py's server answers with: few candidates, few tokens (the --quick run's settings).
 SHORT_ANSWERS = {"SIFT_CANDIDATES_K": "8", "SIFT_RERANK_LLM_K": "4", "SIFT_ANSWER_MAX_TOKENS": "48"}
 DEFAULT_POSTGRES = os.environ.get("SIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+VECTOR_STORES = ("faiss", "pgvector")
 
 
 @dataclass
@@ -112,7 +120,9 @@ class Uploaded:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2, help="sift serve's HTTP worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="each sift serve's HTTP worker processes")
+    parser.add_argument("--servers", type=int, default=1, help="sift serve processes sharing the database")
+    parser.add_argument("--vector-store", choices=VECTOR_STORES, default="faiss", help="the servers' vector store")
     parser.add_argument("--askers", type=int, default=4)
     parser.add_argument("--uploaders", type=int, default=2)
     parser.add_argument("--duration", type=float, default=90, help="seconds during which new requests are sent")
@@ -123,7 +133,10 @@ def main() -> None:
     parser.add_argument("--short-answers", action="store_true", help="few candidates and tokens, as the tests use")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 10 s, 1 asker, 1 uploader, short answers")
     parser.add_argument("--documents", type=Path, help="a BEIR corpus.jsonl (default: dbpedia-entity-5k's)")
-    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="an admin URL of the PostgreSQL server")
+    parser.add_argument(
+        "--postgres",
+        help="an admin URL of the PostgreSQL server (default: the local one; with pgvector, a pgserver started here)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.quick:
@@ -145,21 +158,27 @@ def run(args: argparse.Namespace, documents: Path) -> dict:
     files_needed = args.uploaders * args.uploads * args.files_per_upload
     texts = list(small_documents(documents, files_needed))
     load_start = load_average()
-    with scratch_database(args.postgres) as database_url, tempfile.TemporaryDirectory(prefix="sift-load-") as folder:
+    with (
+        postgres_server(args.postgres, args.vector_store) as admin_url,
+        scratch_database(admin_url) as database_url,
+        tempfile.TemporaryDirectory(prefix="sift-load-") as folder,
+    ):
         data_dir = Path(folder) / "data"
         env = {
             "SIFT_DATA_DIR": str(data_dir),
             "SIFT_DATABASE_URL": database_url,
+            "SIFT_VECTOR_STORE": args.vector_store,
             "SIFT_AUTH": "true",
             **(SHORT_ANSWERS if args.short_answers else {}),
         }
-        settings = Settings(data_dir=data_dir, database_url=database_url, auth=True)
+        settings = Settings(data_dir=data_dir, database_url=database_url, vector_store=args.vector_store, auth=True)
         headers = {"Authorization": f"Bearer {api_key(settings)}"}
-        port = free_port()
-        log_path = Path(folder) / "serve.log"
-        with serving(args.workers, port, env, log_path):
-            base_url = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base_url, headers=headers, timeout=args.job_timeout) as client:
+        with ExitStack() as servers:
+            urls = [
+                servers.enter_context(serving(args.workers, env, Path(folder) / f"serve-{n}.log"))
+                for n in range(args.servers)
+            ]
+            with httpx.Client(base_url=urls[0], headers=headers, timeout=args.job_timeout) as client:
                 seed_corpus(client, args.job_timeout)
             record, uploaded = Record(), Uploaded()
             deadline = time.monotonic() + args.duration
@@ -167,23 +186,31 @@ def run(args: argparse.Namespace, documents: Path) -> dict:
             batches = [texts[i : i + args.files_per_upload] for i in range(0, len(texts), args.files_per_upload)]
             with ThreadPoolExecutor(args.askers + args.uploaders) as pool:
                 users = [
-                    pool.submit(asker, number, base_url, headers, record, deadline, args.requests)
+                    pool.submit(asker, number, urls[number % len(urls)], headers, record, deadline, args.requests)
                     for number in range(args.askers)
                 ] + [
                     pool.submit(
-                        uploader, base_url, headers, record, uploaded, deadline, batches[n :: args.uploaders], args
+                        uploader,
+                        (urls[n % len(urls)], urls[(n + 1) % len(urls)]),
+                        headers,
+                        record,
+                        uploaded,
+                        deadline,
+                        batches[n :: args.uploaders],
+                        args,
                     )
                     for n in range(args.uploaders)
                 ]
                 for user in users:
                     user.result()
             elapsed = time.perf_counter() - started
-            workers_ready = ready_workers(data_dir / "logs" / "sift.log")
+        workers_ready = ready_workers(data_dir / "logs" / "sift.log")
         integrity = check_integrity(settings, uploaded)
         integrity["job_worker_stopped"] = not worker_running(settings)
     return {
         "machine": machine(load_start),
         "settings": {
+            "servers": args.servers,
             "workers": args.workers,
             "askers": args.askers,
             "uploaders": args.uploaders,
@@ -191,6 +218,7 @@ def run(args: argparse.Namespace, documents: Path) -> dict:
             "files_per_upload": args.files_per_upload,
             "answers": "short (candidates 8, LLM-scored 4, 48 tokens)" if args.short_answers else "the defaults",
             "database": "postgresql",
+            "vector_store": args.vector_store,
             "auth": True,
         },
         "workers_ready": workers_ready,
@@ -227,7 +255,7 @@ def asker(number: int, base_url: str, headers: dict, record: Record, deadline: f
 
 
 def uploader(
-    base_url: str,
+    servers: tuple[str, str],
     headers: dict,
     record: Record,
     uploaded: Uploaded,
@@ -235,8 +263,13 @@ def uploader(
     batches: list[list[tuple[str, bytes]]],
     args: argparse.Namespace,
 ) -> None:
-    """Upload a batch of files, poll its job until it ends, then the next, until the deadline or the last batch."""
-    with httpx.Client(base_url=base_url, headers=headers, timeout=args.job_timeout) as client:
+    """Upload a batch of files to the first server, poll its job on the second (the same one when there is one)
+    until it ends, then the next, until the deadline or the last batch."""
+    upload_to, poll_on = servers
+    with (
+        httpx.Client(base_url=upload_to, headers=headers, timeout=args.job_timeout) as client,
+        httpx.Client(base_url=poll_on, headers=headers, timeout=args.job_timeout) as poller,
+    ):
         for batch in batches[: args.uploads]:
             if time.monotonic() >= deadline:
                 return
@@ -251,7 +284,7 @@ def uploader(
                 uploaded.jobs.append(job_id)
                 uploaded.names.extend(name for name, _ in batch)
             while time.perf_counter() - sent < args.job_timeout:
-                job = record.call(client, "GET /jobs/{id}", "GET", f"/jobs/{job_id}")
+                job = record.call(poller, "GET /jobs/{id}", "GET", f"/jobs/{job_id}")
                 if job is not None and job.is_success and job.json()["status"] in ("done", "failed"):
                     with uploaded.lock:
                         uploaded.job_seconds.append(time.perf_counter() - sent)
@@ -301,7 +334,7 @@ def small_documents(corpus_jsonl: Path, count: int) -> Iterator[tuple[str, bytes
 
 
 def check_integrity(settings: Settings, uploaded: Uploaded) -> dict:
-    """Every accepted file stored exactly once, every job done with every file added, the FAISS index complete."""
+    """Every accepted file stored exactly once, every job done with every file added, the vector store complete."""
     sift = Sift(settings)
     corpus = sift.store.corpus(CORPUS)
     with sift.store.session() as session:
@@ -323,8 +356,7 @@ def check_integrity(settings: Settings, uploaded: Uploaded) -> dict:
     ours = [job for job in jobs if job.id in set(uploaded.jobs)]
     stuck = [job.id for job in jobs if job.status in ("queued", "running")]
     not_added = Counter(f["status"] for job in ours for f in job.files if f["status"] != "added")
-    index = sift.store.vector_index(corpus.id)
-    vectors = index.ntotal if index is not None else 0
+    vectors = sift.store.vector_count(corpus.id)
     problems = (
         [f"lost: {name}" for name in lost]
         + [f"stored twice: {name}" for name in duplicated]
@@ -332,7 +364,7 @@ def check_integrity(settings: Settings, uploaded: Uploaded) -> dict:
         + [f"stuck job {job_id}" for job_id in stuck]
         + [f"job {job.id} {job.status}" for job in ours if job.status != "done"]
         + [f"{n} files {status}" for status, n in not_added.items()]
-        + [f"the index holds {vectors} vectors for {chunks} passages"] * (vectors != chunks)
+        + [f"the vector store holds {vectors} vectors for {chunks} passages"] * (vectors != chunks)
     )
     sift.store.engine.dispose()
     return {
@@ -343,12 +375,32 @@ def check_integrity(settings: Settings, uploaded: Uploaded) -> dict:
         "jobs": dict(Counter(job.status for job in jobs)),
         "stuck_jobs": len(stuck),
         "passages": chunks,
-        "faiss_vectors": vectors,
+        "vectors": vectors,
         "problems": problems,
     }
 
 
 # ---------------------------------------------------------------------------------------------- the server
+
+
+@contextmanager
+def postgres_server(url: str | None, vector_store: str) -> Iterator[str]:
+    """An admin URL: ``url``, else the local PostgreSQL, or for pgvector (which Debian's server here lacks) a
+    PostgreSQL with the extension from the pgserver wheel, in a temporary folder, stopped and deleted at the end."""
+    if url or vector_store != "pgvector":
+        yield url or DEFAULT_POSTGRES
+        return
+    import pgserver
+
+    # Its own 0755 folder: run as root, pgserver serves as an unprivileged user, who cannot enter a 0700 one.
+    folder = Path(tempfile.mkdtemp(prefix="sift-load-pgserver-"))
+    folder.chmod(0o755)
+    server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres").replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -360,7 +412,8 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+        # make_url, not string surgery: pgserver's URL names its socket folder in the query (?host=/tmp/...)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -368,14 +421,16 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def serving(workers: int, port: int, env: dict[str, str], log_path: Path) -> Iterator[None]:
-    """``sift serve --workers N`` on 127.0.0.1:port until the with-block ends, then stopped as Ctrl-C would."""
+def serving(workers: int, env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``sift serve --workers N`` on a free loopback port (its URL) until the with-block ends, then stopped as
+    Ctrl-C would."""
+    port = free_port()
     command = [sys.executable, "-m", "sift.app.cli", "serve", "--port", str(port), "--workers", str(workers)]
     with log_path.open("ab") as server_log:
         process = subprocess.Popen(command, env={**os.environ, **env}, stdout=server_log, stderr=subprocess.STDOUT)
     try:
         wait_until_listening(process, port, log_path)
-        yield
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -121,14 +121,25 @@ def test_cpu_inference_bench_compares_every_precision(tmp_path, datasets):
 
 
 @pytest.mark.slow
-def test_load_test_runs_two_workers_over_postgresql_and_loses_nothing(tmp_path, datasets, postgres_server):
-    """bench/load_test.py --quick: sift serve with 2 HTTP workers and auth on, over one PostgreSQL database, an asker
-    and an uploader at once; every request answered, the upload stored once, the server and its worker stopped."""
+@pytest.mark.parametrize("vector_store", ["faiss", "pgvector"])
+def test_load_test_runs_two_processes_over_postgresql_and_loses_nothing(tmp_path, datasets, request, vector_store):
+    """bench/load_test.py --quick, an asker and an uploader at once, with auth on over one PostgreSQL database: with
+    FAISS, one sift serve with 2 HTTP workers; with pgvector, 2 sift serve processes of one worker each (the upload
+    sent to one, its job followed on the other). Every request answered, the upload stored once, every passage's
+    vector in the store, the servers and their ingestion worker stopped."""
     documents = str(datasets / "dbpedia-entity-5k" / "corpus.jsonl")
-    args = ["--quick", "--documents", documents, "--postgres", postgres_server]
+    if vector_store == "pgvector":
+        server = request.getfixturevalue("pgvector_server")
+        postgres = server.get_uri("postgres").replace("postgresql://", "postgresql+psycopg://", 1)
+        layout = ["--servers", "2", "--workers", "1", "--vector-store", "pgvector"]
+    else:
+        postgres, layout = request.getfixturevalue("postgres_server"), ["--workers", "2"]
+    args = ["--quick", "--documents", documents, "--postgres", postgres, *layout]
     report = run_bench("load_test.py", tmp_path / "load.json", *args, timeout=800)
 
-    assert report["settings"]["workers"] == 2 and report["settings"]["database"] == "postgresql"
+    settings = report["settings"]
+    assert settings["database"] == "postgresql" and settings["vector_store"] == vector_store
+    assert settings["servers"] * settings["workers"] == 2
     # Each worker process loaded the models once, at start-up.
     assert len({worker["pid"] for worker in report["workers_ready"]}) == 2
     assert all(worker["models_load_s"] > 0 for worker in report["workers_ready"])
@@ -142,5 +153,5 @@ def test_load_test_runs_two_workers_over_postgresql_and_loses_nothing(tmp_path, 
     assert integrity["uploaded_files"] == 2 and integrity["problems"] == []
     assert integrity["lost_documents"] == integrity["duplicated_documents"] == integrity["stuck_jobs"] == 0
     assert integrity["stored_documents"] == 2 + len(list((REPO / "sample_corpus").iterdir()))
-    assert integrity["faiss_vectors"] == integrity["passages"] > 0
+    assert integrity["vectors"] == integrity["passages"] > 0
     assert integrity["job_worker_stopped"]
