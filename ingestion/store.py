@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -558,7 +559,26 @@ class Store:
     def vector_hits(self, corpus_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The corpus's top ``k`` (chunk id, inner product) for a (1, dim) normalised query, from its vector store."""
         self.committed_version_of(corpus_id)  # a deleted corpus is an error in every backend, not an empty list
-        return self.vectors.search(corpus_id, query, k)
+        hits = self.vectors.search(corpus_id, query, k)
+        if not hits and not self.vectors.keeps_files:
+            self._check_vectors_moved(corpus_id)
+        return hits
+
+    def _check_vectors_moved(self, corpus_id: int) -> None:
+        """Raise StoreError when the corpus has passages but pgvector none of their vectors: a store switched to
+        pgvector before ``sift migrate-vectors`` moved them (FAISS files are rebuilt from SQL, pgvector rows not)."""
+        with self.session() as session:
+            name = session.scalar(select(Corpus.name).where(Corpus.id == corpus_id))
+            passages = session.scalar(
+                select(func.count(ChunkRow.id))
+                .join(Document, Document.id == ChunkRow.document_id)
+                .where(Document.corpus_id == corpus_id)
+            )
+        if passages:
+            raise StoreError(
+                f"Corpus {name!r} has {passages} passages but none of their vectors is in pgvector yet: run "
+                f"`sift migrate-vectors --to pgvector --corpus {shlex.quote(name)}`, or set vector_store = 'faiss'."
+            )
 
     def vector_count(self, corpus_id: int) -> int:
         """How many vectors the corpus has in its vector store (one per passage once it is up to date); 0 once the

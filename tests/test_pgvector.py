@@ -141,6 +141,10 @@ def test_migrate_vectors_there_and_back(pg_settings, embedder):
     pg = PgVectors(faiss_sift.store.engine)
     corpus_id = faiss_sift.store.corpus("sample").id
 
+    # switched to pgvector before moving the vectors: a search says what to run, rather than finding nothing
+    with pytest.raises(StoreError, match=r"has \d+ passages but none .*sift migrate-vectors --to pgvector"):
+        with_model(pg_settings, embedder).search(question, "sample", k=5)
+
     # a copy killed midway: its batches committed in chunk-id order, so the first ones are there, the rest not
     first = pg.fill_from_sql(corpus_id, batch=10)
     assert first == passages
