@@ -154,6 +154,7 @@ def evaluate_qa(
             else None,
             "candidates_k": settings.candidates_k,
             "answer_top_n": settings.answer_top_n,
+            "answer_passage_sentences": settings.answer_passage_sentences,
             "answer_max_tokens": settings.answer_max_tokens,
             "embedding_model": settings.embedding_model,
             "llm_model": settings.llm_base_url or settings.llm_model,
