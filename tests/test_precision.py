@@ -56,8 +56,12 @@ def test_int8_loads_the_packaged_model_and_ranks_a_relevant_passage_first(int8, 
 def test_int8_scores_agree_in_order_with_fp32(int8, fp32):
     a = fp32.query_likelihood(HEAD, PASSAGES, TAIL, QUERY).values
     b = int8.query_likelihood(HEAD, PASSAGES, TAIL, QUERY).values
-    # int8 lowers every passage's mean log-probability (by up to ~1.2 nats here) but keeps their order.
-    assert kendalltau(a, b).statistic == pytest.approx(1.0)
+    # int8 moves every passage's mean log-probability (by up to ~1.2 nats here) and, on some CPUs, swaps two close
+    # neighbours (the two molting passages on an Intel Xeon, 0.03 nats apart); the relevant ones stay on top and the
+    # unrelated ones at the bottom.
+    assert kendalltau(a, b).statistic >= 0.7
+    assert set(np.argsort(-b)[:2]) == set(np.argsort(-a)[:2]) == {0, 1}
+    assert set(np.argsort(-b)[-2:]) == set(np.argsort(-a)[-2:]) == {4, 5}
     assert np.all(np.isfinite(b)) and not np.allclose(a, b)
 
 
