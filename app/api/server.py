@@ -73,8 +73,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (corpora.router, questions.router, openai_compat.router, rerank.router):
         # On every route, so none can be added without a key check; the schema declares the bearer scheme on each.
         app.include_router(router, dependencies=[Depends(current_user)])
+    if not settings.auth:
+        _declare_no_keys(app)
     _add_error_handlers(app)
     return app
+
+
+def _declare_no_keys(app: FastAPI) -> None:
+    """With auth off no request needs a key, so the schema asks for none: clients and schema-driven tools
+    (schemathesis, generated clients) read the schema as a promise of what the server accepts."""
+    declared = app.openapi
+
+    def openapi() -> dict:
+        schema = declared()  # FastAPI builds it once and caches it; removing the keys again changes nothing
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation.pop("security", None)
+        schema.get("components", {}).pop("securitySchemes", None)
+        return schema
+
+    app.openapi = openapi
 
 
 def _add_error_handlers(app: FastAPI) -> None:
