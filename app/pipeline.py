@@ -258,15 +258,18 @@ class Sift:
     ) -> Reranker:
         """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift; ``llm_k``
         (default: the settings') is how many candidates its LLM scores, ``llm_budget_s`` (default: the settings';
-        0: none) how many seconds that may take."""
+        0: none) how many seconds that may take. With a budget, the LLM's prefill rate is measured the first time
+        (``Reranker.calibrate``, about a second on a quiet 2-core machine)."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
+        budget = self.settings.rerank_llm_budget_s if llm_budget_s is None else llm_budget_s or None
         with self._models_lock:
             if key not in self._rerankers:
                 self._rerankers[key] = build_reranker(self.settings, *key)
             reranker = self._rerankers[key]
+            if budget is not None:  # once per model: the first budget is sized by this machine, not by a guess
+                reranker.calibrate()
         if weights:
             reranker = replace(reranker, weights={**(reranker.weights or {}), **weights})
-        budget = self.settings.rerank_llm_budget_s if llm_budget_s is None else llm_budget_s or None
         return replace(reranker, llm_k=llm_k or reranker.llm_k, llm_budget_s=budget)
 
     # The choices a user has (the UI's rerank settings), so that the UI need not know the rerank package.
@@ -291,8 +294,9 @@ class Sift:
 
     def load_models(self) -> float:
         """Load now the models a question uses (the embedder, the settings' reranker and the generator's LLM), rather
-        than at the first question; returns the seconds it took. A server's worker calls it once at start-up, so its
-        first requests neither wait on the loading nor load anything twice.
+        than at the first question, and measure the LLM's prefill rate where a budget needs it; returns the seconds
+        it took. A server's worker calls it once at start-up, so its first requests neither wait on the loading nor
+        load anything twice.
 
         >>> Sift(Settings(data_dir="/tmp/sift-doc")).load_models()  # doctest: +SKIP
         2.7

@@ -13,6 +13,7 @@ from sift.app.evidence import find_evidence
 from sift.app.generation import _LOOP, CANNOT_ANSWER, answer_messages, finish, passages_block
 from sift.app.history import MessageDetails
 from sift.app.pipeline import Answer, Sift, Status, Token
+from sift.rerank.budget import FIRST_TOKENS_PER_S
 from sift.rerank.llm.local import WrittenTextStop
 from sift.rerank.llm.stopping import AnswerStop, first_sentences
 from sift.retrieval.types import Candidate
@@ -124,6 +125,7 @@ def test_answer_streams_and_cites(sift):
     # The LLM scored the cascade's best 20, or fewer, as many as the latency budget allowed on this machine.
     trace = answer.rerank
     assert trace.llm_budget_s == sift.settings.rerank_llm_budget_s and trace.llm_seconds > 0
+    assert trace.prefill_tokens_per_s != FIRST_TOKENS_PER_S  # measured before the first question, not guessed
     assert 1 <= trace.llm_k <= 20 and sum(c.stage == "llm" for c in trace.candidates) == trace.llm_k
     stored = sift.trace(answer.trace_id)
     assert stored.query == "Who designed the Pharos of Alexandria?" and stored.trace == answer.rerank

@@ -263,6 +263,15 @@ def test_a_latency_budget_caps_the_cascade_best_first_and_says_so(lm, embedder):
     assert [r.chunk_id for r in unbudgeted.trace.candidates] == [r.chunk_id for r in roomy.candidates]
 
 
+def test_calibrate_measures_the_rate_the_first_budget_is_sized_with(lm, embedder):
+    reranker = Reranker("relevance", "logits", lm=lm, embedder=embedder, llm_k=5, llm_budget_s=1.5)
+    rate = reranker.calibrate()
+    assert rate > 0 and rate != FIRST_TOKENS_PER_S and reranker.prefill.measured == 1
+    assert reranker.calibrate() is None and reranker.prefill.tokens_per_s == rate  # once: questions measure after
+    trace = replace(reranker).rerank(QUERY, candidates(TEXTS)).trace
+    assert trace.prefill_tokens_per_s == rate and reranker.prefill.measured == 2
+
+
 def test_default_resists_a_prompt_injection(lm, embedder):
     given = candidates([*TEXTS, INJECTION])
     result = Reranker("relevance", "logits", lm=lm, embedder=embedder).rerank(QUERY, given)
