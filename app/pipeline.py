@@ -259,7 +259,7 @@ class Sift:
         """The reranker for a mode and strategy (default: the settings'), models loaded once per Sift; ``llm_k``
         (default: the settings') is how many candidates its LLM scores, ``llm_budget_s`` (default: the settings';
         0: none) how many seconds that may take. With a budget, the LLM's prefill rate is measured the first time
-        (``Reranker.calibrate``, about a second on a quiet 2-core machine)."""
+        (``Reranker.calibrate``: two passages)."""
         key = (mode or self.settings.rerank_mode, strategy or self.settings.rerank_strategy)
         budget = self.settings.rerank_llm_budget_s if llm_budget_s is None else llm_budget_s or None
         with self._models_lock:

@@ -168,8 +168,8 @@ class Reranker:
     def calibrate(self) -> float | None:
         """Measure the model's prefill rate now, before any question, so that the first question's latency budget
         is sized by this machine rather than by the first guess (1,000 tokens/s, which a busy 2-core machine misses
-        by 5-10x). Scores two passages twice: the first pass pays one-time set-up (allocations, kernel choice) and
-        is not kept. Returns the tokens/s measured; None for a mode without an LLM or a rate already measured.
+        by 5-10x): scores two passages of a typical length. Returns the tokens/s measured; None for a mode without
+        an LLM or a rate already measured.
 
         >>> Reranker(mode=Mode.NONE).calibrate() is None
         True
@@ -180,10 +180,7 @@ class Reranker:
             Candidate(chunk_id=i, text=CALIBRATION_PASSAGE, document_id=0, source="calibration", score=0.0, rank=i + 1)
             for i in range(2)
         ]
-        unbounded = replace(self, llm_k=None, llm_budget_s=None)  # shares self.prefill
-        for _ in range(2):
-            self.prefill.measured = 0  # the next measurement replaces the estimate outright
-            unbounded.rerank(CALIBRATION_QUERY, probe)
+        replace(self, llm_k=None, llm_budget_s=None).rerank(CALIBRATION_QUERY, probe)  # shares self.prefill
         logger.info("LLM prefill measured at %.0f tokens/s", self.prefill.tokens_per_s)
         return self.prefill.tokens_per_s
 
