@@ -234,6 +234,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         3, ge=1, description="Starts a job gets: one interrupted this many times ends failed instead of queued."
     )
+    app_preload_models: bool = Field(
+        True,
+        description="The app loads the models (and measures the LLM's prefill rate) in the background as soon as it "
+        "starts, so the first question does not wait for them; `sift serve` always loads them at start-up.",
+    )
     job_worker_idle_seconds: float = Field(
         300.0,
         gt=0,

@@ -41,6 +41,9 @@ def data_dir(sample_data, tmp_path, monkeypatch) -> Path:
     data = tmp_path / "data"
     shutil.copytree(sample_data, data)
     monkeypatch.setenv("SIFT_DATA_DIR", str(data))
+    # Most tests here answer with a stand-in: the real models, loaded in the background, would only compete for the
+    # cores (test_the_app_loads_its_models_before_the_first_question turns it back on).
+    monkeypatch.setenv("SIFT_APP_PRELOAD_MODELS", "false")
     st.cache_resource.clear()  # the app's Sift must be built from this test's settings
     # Auth is off in these tests, which Home.py allows only on loopback (`make run` passes the address).
     listening_on = st.get_option("server.address")
@@ -68,6 +71,19 @@ def texts(block) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ chat
+
+
+@pytest.mark.slow
+def test_the_app_loads_its_models_before_the_first_question(data_dir, monkeypatch):
+    monkeypatch.setenv("SIFT_APP_PRELOAD_MODELS", "true")
+    open_app()
+    log = data_dir / "logs" / "sift.log"
+    deadline = time.monotonic() + 300
+    while "Models loaded in the background" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the models were not loaded in the background within 300 s"
+        time.sleep(1)
+    assert "LLM prefill measured at" in log.read_text()  # the first question's budget will be sized by this machine
+    assert not Sift(Settings(data_dir=data_dir)).traces("sample")  # and no question was asked
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import streamlit as st
 
 from sift.ui.login import logged_in_user, refuse_unless_allowed_to_listen
 from sift.ui.markdown import escape
-from sift.ui.state import CORPUS, keep_widget_values, sift
+from sift.ui.state import CORPUS, keep_widget_values, models_loading, sift
 
 logger = logging.getLogger("sift.ui.Home")  # run as a script, so __name__ is "__main__"
 
@@ -31,6 +31,7 @@ page = st.navigation(
 )
 
 try:
+    models_loading(sift())  # in the background, once: the first question should not wait for them
     corpora = sift().accounts.readable_corpora(user)
     if st.session_state.get(CORPUS) not in corpora:  # first visit, or the picked corpus was just deleted
         st.session_state[CORPUS] = corpora[0] if corpora else None

@@ -4,6 +4,7 @@ messages left by button callbacks, and widget values kept across pages."""
 from __future__ import annotations
 
 import logging
+import threading
 
 import streamlit as st
 
@@ -25,6 +26,25 @@ def sift() -> Sift:
     sift = Sift()
     configure_logging(sift.settings)
     return sift
+
+
+@st.cache_resource(show_spinner=False)
+def models_loading(_sift: Sift) -> threading.Thread | None:
+    """Start loading the models in the background, once per app process (``app_preload_models``): the first
+    question then finds them loaded, and the LLM's prefill rate measured, instead of waiting for both. A question
+    asked sooner waits for the loading (``Sift.load_models`` holds the models' lock), never loads twice."""
+    if not _sift.settings.app_preload_models:
+        return None
+    thread = threading.Thread(target=_load_models, args=(_sift,), name="sift-load-models", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load_models(sift: Sift) -> None:
+    try:
+        logger.info("Models loaded in the background in %s s", sift.load_models())
+    except Exception:  # the first question loads them again and shows the reason
+        logger.exception("Loading the models in the background failed")
 
 
 def current_user() -> User:
