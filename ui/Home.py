@@ -31,12 +31,12 @@ page = st.navigation(
 )
 
 try:
-    models_loading(sift())  # in the background, once: the first question should not wait for them
     corpora = sift().accounts.readable_corpora(user)
     if st.session_state.get(CORPUS) not in corpora:  # first visit, or the picked corpus was just deleted
         st.session_state[CORPUS] = corpora[0] if corpora else None
     st.sidebar.selectbox("Corpus", corpora, key=CORPUS, placeholder="No corpus yet")
     page.run()
+    models_loading(sift())  # once per process, in the background: the first question should not wait for them
 except Exception as exc:  # whatever a page did not handle: one readable line; the traceback goes to the log
     logger.exception("The page failed")
     st.error(escape(f"Sift ran into a problem: {exc}"))
