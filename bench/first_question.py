@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest_search import load_average, log, machine
+from ingest_search import emit, load_average, log, machine
 
 from sift.app.config import Settings
 from sift.app.pipeline import Sift
@@ -86,10 +86,7 @@ def main() -> None:
         for burner in burners:
             burner.kill()
     report["machine"]["load_average_end"] = load_average()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

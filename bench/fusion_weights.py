@@ -18,13 +18,12 @@ lexical one each --weights value (0: dense alone; 1: Sift's hybrid). Prints one 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from ingest_search import machine
+from ingest_search import emit, machine
 from ranx import Qrels, Run, evaluate
 
 from sift.app.config import Settings
@@ -113,10 +112,7 @@ def main() -> None:
         ("dl19", partial(dl19, datasets / "trec-dl19")),
     ):
         report[name] = sweep(*load(encode), weights)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,14 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def emit(report: dict, out: Path | None) -> None:
+    """A bench's report as JSON: printed, and also written to ``out`` when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -616,10 +624,7 @@ def main() -> None:
     parser.add_argument("--pgvector-url", help="an admin URL of a PostgreSQL with pgvector (default: pgserver)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    text = json.dumps(run_pgvector_only(args) if args.pgvector_only else run(args), indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(run_pgvector_only(args) if args.pgvector_only else run(args), args.out)
 
 
 if __name__ == "__main__":
