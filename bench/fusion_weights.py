@@ -12,7 +12,9 @@ dl19        TREC DL19, its 43 queries over their BM25 top 100 (Anserini's scores
 
 Fusion is ``retrieval.fusion``'s (reciprocal rank, min-max or z-score sums) with the dense signal weighing 1 and the
 lexical one each --weights value (0: dense alone; 1: Sift's hybrid). Prints one JSON object (also to --out): nDCG@10
-(ranx) per collection, fusion and weight, with the machine.
+(ranx) per collection, fusion and weight, with the machine; and for dbpedia what each signal's top 10 holds (relevant,
+judged non-relevant for the query, not judged for it), which says why BM25 lowers nDCG@10 there: the 5,000 entities
+are mostly the queries' judging pools, whose non-relevant members matched the queries' words.
 """
 
 from __future__ import annotations
@@ -93,6 +95,21 @@ def sweep(
     return figures
 
 
+def top10_makeup(qrels: Qrels, rows: list, document: Callable[[str, int], str]) -> dict[str, dict[str, float]]:
+    """Per signal, the share of its top 10 documents that are relevant, judged non-relevant for the query, or not
+    judged for it (which nDCG also counts as non-relevant)."""
+    grades, makeup = qrels.to_dict(), {}
+    for name, column in (("dense", 1), ("lexical", 2)):
+        counts = dict.fromkeys(("relevant", "judged_non_relevant", "not_judged"), 0)
+        for row in rows:
+            qid, signal = row[0], row[column]
+            for i in sorted(signal, key=signal.get, reverse=True)[:10]:
+                grade = grades[qid].get(document(qid, i))
+                counts["not_judged" if grade is None else "relevant" if grade > 0 else "judged_non_relevant"] += 1
+        makeup[name] = {kind: round(n / (10 * len(rows)), 3) for kind, n in counts.items()}
+    return makeup
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="0,0.05,0.1,0.2,0.3,0.5,0.75,1", help="lexical weights, comma-separated")
@@ -111,7 +128,10 @@ def main() -> None:
         ("dbpedia", partial(dbpedia, datasets / "dbpedia-entity-5k")),
         ("dl19", partial(dl19, datasets / "trec-dl19")),
     ):
-        report[name] = sweep(*load(encode), weights)
+        qrels, rows, document = load(encode)
+        report[name] = sweep(qrels, rows, document, weights)
+        if name == "dbpedia":
+            report["dbpedia_top10"] = top10_makeup(qrels, rows, document)
     emit(report, args.out)
 
 
