@@ -19,7 +19,9 @@ from sift.app.models import model_identity
 from sift.app.pipeline import Sift
 from sift.app.profiles import find_profile, profile_name
 from sift.app.reranker import build_reranker
+from sift.app.tuning import tune
 from sift.rerank.evaluation import evaluate_rerank, load_trec
+from sift.rerank.reranker import default_weights
 from sift.rerank.tuning import JudgedQuery, fit_weights, ndcg_at_10
 from sift.retrieval.types import Candidate
 
@@ -157,6 +159,25 @@ def test_the_packaged_models_start_from_the_profile_fitted_here(settings):
     assert set(profile.weights) == set(HAND_SET) and profile.weights != HAND_SET
     assert Sift(settings).rerank_weights() == profile.weights
     assert Sift(settings.model_copy(update={"rerank_use_profile": False})).rerank_weights() == HAND_SET
+
+
+def test_rebel_one_turn_starts_from_its_own_profile(settings):
+    """One-turn's secondary criteria are fitted too; diversity (MMR, which the fit cannot replay) weighs 0, as the fit
+    was measured without it."""
+    profile = find_profile(settings, model_identity(settings, "rebel-one-turn", "logits"))
+    assert profile is not None, "no shipped one-turn profile matches the installed packages"
+    assert set(profile.weights) == set(default_weights("rebel-one-turn")) and profile.weights["diversity"] == 0
+    assert profile.weights != find_profile(settings, model_identity(settings, "relevance", "logits")).weights
+    assert Sift(settings).rerank_weights("rebel-one-turn") == {**default_weights("rebel-one-turn"), **profile.weights}
+
+
+def test_a_one_turn_fit_weighs_diversity_0(datasets, tune_env):
+    """The fit replays the composite without MMR, so its profile must not leave one-turn's default diversity on."""
+    one_turn = tune_env.model_copy(update={"rerank_mode": "rebel-one-turn"})
+    assert default_weights("rebel-one-turn")["diversity"] > 0
+    _, profile, path = tune(one_turn, [datasets / "trec-dl19"], limit=1, write=False)
+    assert path is None and profile.identity["mode"] == "rebel-one-turn"
+    assert profile.weights["diversity"] == 0.0 and set(profile.weights) == set(default_weights("rebel-one-turn"))
 
 
 def sift_command(*args: str) -> subprocess.CompletedProcess:
