@@ -153,6 +153,23 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
     assert texts(at.chat_message[-1])[-1] == "Four hundred feet."
 
 
+def test_a_question_whose_answer_was_stopped_says_so(data_dir):
+    """A newer question sent while an answer is written stops it (seen in a browser): the first question is stored,
+    its answer never is. The conversation says so under it, and only under it."""
+    sift = Sift(Settings())
+    conversation = sift.start_conversation("sample", "Pharos")
+    sift.history.add_message(conversation, "user", QUESTION)  # its answer was stopped
+    sift.history.add_message(conversation, "user", "How tall was it?")
+    details = MessageDetails(citations=[], trace_id=None, answered=True, standalone_question=None)
+    sift.history.add_message(conversation, "assistant", "Four hundred feet.", details)
+    sift.history.add_message(conversation, "user", "Who built it?")  # the last, stopped too
+    at = open_app()
+    at.sidebar.selectbox(key="kept-conversation").set_value(conversation).run()
+    assert [m.name for m in at.chat_message] == ["user", "user", "assistant", "user"]
+    stopped = [any(c.value.startswith("Not answered") for c in m.caption) for m in at.chat_message]
+    assert stopped == [True, False, False, True]
+
+
 def test_a_failed_question_is_one_readable_line(data_dir, monkeypatch):
     def failing_ask_stream(self, question, corpus, history=None, **options):
         yield Status("Retrieving passages…")

@@ -18,6 +18,9 @@ logger = logging.getLogger("sift.ui.app_pages.chat")  # run as a script: __name_
 CONVERSATION = KEPT + "conversation"
 NEW = 0  # the conversation picked when none is: a new one, started by its first question (ids start at 1)
 QUESTION = "question"
+# Under a question whose answer was never stored: it failed, or a newer question or a change of page or setting
+# stopped it while it was written.
+NOT_ANSWERED = "Not answered: the answer stopped before it was complete. Ask again to get one."
 
 st.title("Chat")
 corpus = current_corpus()
@@ -237,6 +240,8 @@ past = sift().messages(conversation_id) if conversation_id != NEW else []
 for position, message in enumerate(past):
     with st.chat_message(message.role):
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML
+        if message.role == "user" and (position + 1 == len(past) or past[position + 1].role == "user"):
+            st.caption(NOT_ANSWERED)  # the question is stored when asked, its answer once complete
         if (details := message.details) is not None:  # an answer's checks, citations and trace
             show_checks(
                 message.content, details.standalone_question, details.answered, details.verified, details.unsupported
