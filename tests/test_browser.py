@@ -149,7 +149,10 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
             page.get_by_role("link", name="Chat").click()
             page.get_by_placeholder("Ask a question").fill("Where does the Quillmere Light stand?")
             page.get_by_placeholder("Ask a question").press("Enter")
+            # no second question while the answer is written: it would stop this one
+            expect(page.get_by_placeholder("Ask a question")).to_be_disabled()
             expect(page.get_by_text("Answered in")).to_be_visible(timeout=300_000)
+            expect(page.get_by_placeholder("Ask a question")).to_be_enabled()
             citation = page.locator("[data-testid=stExpander] summary").filter(has_text="The Quillmere Light")
             expect(citation).to_have_count(1)
             citation.click()

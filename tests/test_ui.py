@@ -73,6 +73,28 @@ def texts(block) -> list[str]:
 # ------------------------------------------------------------------------------------------------ chat
 
 
+def kept(stream):
+    """A stand-in ``ask_stream`` that keeps the question and its answer in the conversation as the real one does:
+    the page reads the answer back from there once it is written."""
+
+    def ask_stream(self, question, corpus, history=None, conversation_id=None, **options):
+        self.history.add_message(conversation_id, "user", question)
+        for event in stream(self, question, corpus, history, conversation_id=conversation_id, **options):
+            if isinstance(event, Answer):
+                details = MessageDetails(
+                    citations=event.citations,
+                    trace_id=None,
+                    answered=event.answered,
+                    standalone_question=event.standalone_question,
+                    verified=event.verified,
+                    unsupported=event.unsupported,
+                )
+                self.history.add_message(conversation_id, "assistant", event.text, details)
+            yield event
+
+    return ask_stream
+
+
 @pytest.mark.slow
 def test_the_app_loads_its_models_before_the_first_question(data_dir, monkeypatch):
     monkeypatch.setenv("SIFT_APP_PRELOAD_MODELS", "true")
@@ -131,7 +153,7 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
         yield Token("Four hundred feet.")
         yield Answer(question, corpus, "Four hundred feet.", timings_ms={"generate": 1.0})
 
-    monkeypatch.setattr(Sift, "ask_stream", fake_ask_stream)
+    monkeypatch.setattr(Sift, "ask_stream", kept(fake_ask_stream))
     at = open_app()
     at.sidebar.selectbox(key="kept-conversation").set_value(conversation)
     at.sidebar.selectbox(key="kept-mode").set_value("rebel-one-turn").run()  # draws that mode's sliders
@@ -175,7 +197,7 @@ def test_a_failed_question_is_one_readable_line(data_dir, monkeypatch):
         yield Status("Retrieving passages…")
         raise RuntimeError("The model server at http://gpu-box:8000 did not answer.")
 
-    monkeypatch.setattr(Sift, "ask_stream", failing_ask_stream)
+    monkeypatch.setattr(Sift, "ask_stream", kept(failing_ask_stream))
     at = open_app()
     at.chat_input(key="question").set_value("Anything?").run()
     assert not at.exception  # no traceback
@@ -199,7 +221,7 @@ def test_an_answer_without_citations_says_it_is_not_from_the_documents(data_dir,
     def uncited(self, question, corpus, history=None, **options):
         yield Answer(question, corpus, "Bananas grow in bunches.", answered=False, timings_ms={"generate": 1.0})
 
-    monkeypatch.setattr(Sift, "ask_stream", uncited)
+    monkeypatch.setattr(Sift, "ask_stream", kept(uncited))
     at = open_app()
     at.chat_input(key="question").set_value("Anything?").run()
     assistant = at.chat_message[-1]
@@ -215,7 +237,7 @@ def test_document_text_and_names_are_shown_as_typed(data_dir, monkeypatch):
         yield Token(hostile)
         yield Answer(question, corpus, f"{hostile} [1]", citations=[citation], timings_ms={"generate": 1.0})
 
-    monkeypatch.setattr(Sift, "ask_stream", fake_ask_stream)
+    monkeypatch.setattr(Sift, "ask_stream", kept(fake_ask_stream))
     at = open_app()
     at.chat_input(key="question").set_value("Anything?").run()
     assistant = at.chat_message[-1]

@@ -21,6 +21,11 @@ QUESTION = "question"
 # Under a question whose answer was never stored: it failed, or a newer question or a change of page or setting
 # stopped it while it was written.
 NOT_ANSWERED = "Not answered: the answer stopped before it was complete. Ask again to get one."
+# The question being answered: set when it is sent, so the input is disabled while its answer is written (a question
+# sent meanwhile would stop it); the page reruns once the answer is stored, which enables the input again.
+ASKED = "asked"
+# What the rerun shows of the answer just written: its status line and failure, by (conversation, message position).
+ANSWERED, FAILED = "answered", "failed"
 
 st.title("Chat")
 corpus = current_corpus()
@@ -165,13 +170,13 @@ def show_sources(citations: list[Citation], trace_id: int | None, key: str) -> N
 
 
 def answer_key(trace_id: int | None, position: int) -> str:
-    """The same for an answer as it streams in and once it is read back from the conversation (a control opened
-    on the first stays open on the rerun that reads the second)."""
+    """The key of an answer's controls: its trace, or its place in the conversation for an answer without one."""
     return f"trace-{trace_id}" if trace_id is not None else f"message-{position}"
 
 
 def stream_answer(question: str, history: list[dict], conversation_id: int, options: dict) -> None:
-    """Ask, showing each step in a status line and the answer as it is written."""
+    """Ask, showing each step in a status line and the answer as it is written; then rerun the page, which shows
+    the stored answer and enables the input again."""
     status = st.status("Retrieving passages…")
     text = st.empty()
     written = ""
@@ -187,17 +192,13 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
                 answer = event
     except Exception as exc:  # a readable line for the user, the traceback to the log
         logger.error("Answering %r failed", question[:100], exc_info=exc)
-        status.update(label="No answer", state="error")
-        text.empty()
-        st.error(escape(str(exc)))
-        return
+        st.session_state[FAILED] = (conversation_id, str(exc))
+        st.rerun()
     seconds = sum(answer.timings_ms.values()) / 1000
-    status.update(label=f"Answered in {seconds:.1f} s", state="complete", expanded=False)
-    status.caption(" · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items()))
-    # The final text, not the stream: citation markers are checked and renumbered once the answer is complete.
-    text.text(answer.text)
-    show_checks(answer.text, answer.standalone_question, answer.answered, answer.verified, answer.unsupported)
-    show_sources(answer.citations, answer.trace_id, answer_key(answer.trace_id, len(history) + 1))
+    steps = " · ".join(f"{step} {ms / 1000:.1f} s" for step, ms in answer.timings_ms.items())
+    # The rerun reads the answer back from the conversation, its citation markers checked and renumbered.
+    st.session_state[ANSWERED] = ((conversation_id, len(history) + 1), f"Answered in {seconds:.1f} s", steps)
+    st.rerun()
 
 
 def question_problem(question: str) -> str | None:
@@ -209,10 +210,13 @@ def question_problem(question: str) -> str | None:
     return None
 
 
-def start_conversation_if_new() -> None:
+def take_question() -> None:
     # A chat_input callback runs before the sidebar is drawn, so the new conversation can be selected there.
     # A question Sift refuses (empty, too long) starts nothing: the page shows why, in the conversation picked.
-    if st.session_state.get(CONVERSATION) == NEW and question_problem(st.session_state[QUESTION]) is None:
+    if question_problem(st.session_state[QUESTION]) is not None:
+        return
+    st.session_state[ASKED] = st.session_state[QUESTION]
+    if st.session_state.get(CONVERSATION) == NEW:
         title = st.session_state[QUESTION].strip()[:80]
         st.session_state[CONVERSATION] = sift().start_conversation(corpus, title or "Conversation")
 
@@ -234,11 +238,16 @@ with st.sidebar:
     options = ask_options()
 
 st.caption(escape(f"Questions to “{corpus}”; every answer cites its passages."))
-question = st.chat_input("Ask a question", key=QUESTION, on_submit=start_conversation_if_new)
+asked = st.session_state.pop(ASKED, None)
+typed = st.chat_input("Ask a question", key=QUESTION, on_submit=take_question, disabled=asked is not None)
+question = asked or typed
 conversation_id = st.session_state[CONVERSATION]
 past = sift().messages(conversation_id) if conversation_id != NEW else []
+answered, failed = st.session_state.pop(ANSWERED, None), st.session_state.pop(FAILED, None)
 for position, message in enumerate(past):
     with st.chat_message(message.role):
+        if answered and answered[0] == (conversation_id, position):
+            st.status(answered[1], state="complete", expanded=False).caption(answered[2])
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML
         if message.role == "user" and (position + 1 == len(past) or past[position + 1].role == "user"):
             st.caption(NOT_ANSWERED)  # the question is stored when asked, its answer once complete
@@ -247,6 +256,8 @@ for position, message in enumerate(past):
                 message.content, details.standalone_question, details.answered, details.verified, details.unsupported
             )
             show_sources(details.citations, details.trace_id, answer_key(details.trace_id, position))
+if failed and failed[0] == conversation_id:
+    st.error(escape(failed[1]))
 if question and (problem := question_problem(question)):
     st.error(escape(problem))
     with st.expander("Your question, to shorten and ask again"):
