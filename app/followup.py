@@ -36,6 +36,11 @@ _POSSESSIVES = {"his", "its", "their", "hers", "theirs"}
 # "her" is "his" or "him": possessive when a noun follows ("her album"), an object otherwise ("did they marry her?").
 _AMBIGUOUS = {"her"}
 _POINTING_BACK = _SUBJECTS | _POSSESSIVES | _AMBIGUOUS
+# "one" standing for something named earlier: "Which one cannot be overridden?", "Is the other one older?" (not
+# "which one of the Beatles", which names it)
+_ONE = re.compile(
+    r"\b(which|this|the other|the first|the second|the third|the last|the same)\s+ones?\b(?!\s+of\b)", re.I
+)
 _ELLIPSIS = re.compile(r"^\s*(and|but|so|what about|how about|what else|anything else|tell me more|more)\b", re.I)
 _WORD = re.compile(r"[\w'’-]+", re.UNICODE)
 # Capitalised runs that name something ("Pharos of Alexandria", "Zappa and the Mothers of Invention"); linking words
@@ -201,6 +206,8 @@ def points_back(question: str) -> str | None:
     >>> points_back("When did they disband?"), points_back("Did Fernandez have a label?")
     ("pronoun 'they'", None)
     >>> points_back("What did Michelangelo paint in his last years?")
+    >>> points_back("Which one cannot be overridden?")
+    "'which one' without a noun"
     """
     pronoun = next((m for m in _WORD.finditer(question) if m.group(0).lower() in _POINTING_BACK), None)
     if pronoun:
@@ -210,6 +217,8 @@ def points_back(question: str) -> str | None:
     tokens = words(question)
     if _ELLIPSIS.match(question):
         return "ellipsis"
+    if one := _ONE.search(question):
+        return f"{one.group(0).lower()!r} without a noun"
     if len(tokens) <= 2:
         return "too short to stand alone"
     return None
@@ -251,12 +260,15 @@ def _names_at(text: str) -> list[tuple[int, str]]:
 
 
 def fill_in(question: str, name: str) -> str:
-    """The question with its first pointing-back pronoun replaced by ``name`` (``about name`` added to an ellipsis).
+    """The question with its first pointing-back pronoun replaced by ``name`` (``one of name`` for a bare "which
+    one", ``about name`` added to an ellipsis).
 
     >>> fill_in("What was his position?", "Ozzie Smith")
     "What was Ozzie Smith's position?"
     >>> fill_in("What else is significant?", "Pinhead")
     'What else is significant about Pinhead?'
+    >>> fill_in("Which one cannot be overridden?", "Lint Levels")
+    'Which one of Lint Levels cannot be overridden?'
     """
     tokens = list(_WORD.finditer(question))
     the = "the " if _takes_article(name) else ""
@@ -272,6 +284,8 @@ def fill_in(question: str, name: str) -> str:
         if match.start() == 0:
             replacement = replacement[0].upper() + replacement[1:]
         return question[: match.start()] + replacement + question[match.end() :]
+    if one := _ONE.search(question):
+        return f"{question[: one.end()]} of {the}{name}{question[one.end() :]}"
     body = question.rstrip().rstrip("?").rstrip()
     return f"{body} about {the}{name}?"
 

@@ -21,6 +21,9 @@ PHAROS = [Turn("Who designed the Pharos of Alexandria?", "Sostratus of Cnidus [1
         ("What was her first album?", "pronoun 'her'"),
         ("What about the second one?", "ellipsis"),
         ("Why?", "too short to stand alone"),
+        ("Which one cannot be overridden?", "'which one' without a noun"),  # seen in the browser
+        ("Is the other one taller?", "'the other one' without a noun"),
+        ("Which one of the Beatles was the oldest?", None),  # "one of" names what it means
         ("Did Fernandez have a label?", None),
         ("How do Fresnel lenses work?", None),
     ],
@@ -45,6 +48,8 @@ def test_fill_in():
     assert fill_in("What was his position?", "Ozzie Smith") == "What was Ozzie Smith's position?"
     assert fill_in("Did they marry her?", "Grace Darling") == "Did Grace Darling marry her?"
     assert fill_in("What else is significant?", "Pinhead") == "What else is significant about Pinhead?"
+    assert fill_in("Which one cannot be overridden?", "lint levels") == "Which one of lint levels cannot be overridden?"
+    assert fill_in("Which one did they sign?", "Skunk Anansie") == "Which one did Skunk Anansie sign?"  # pronoun first
 
 
 def test_a_question_that_stands_alone_is_left_as_asked():
