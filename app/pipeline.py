@@ -71,6 +71,18 @@ class Answer:
     trace_id: int | None = None  # where that trace is kept in SQL
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    def details(self) -> MessageDetails:
+        """What a conversation keeps beside the answer's text."""
+        return MessageDetails(
+            citations=self.citations,
+            trace_id=self.trace_id,
+            answered=self.answered,
+            standalone_question=self.standalone_question,
+            verified=self.verified,
+            unsupported=self.unsupported,
+            followup=self.followup,
+        )
+
     def to_dict(self) -> dict:
         """The stable JSON shape of ``sift ask --json`` (see README)."""
         return {
@@ -432,20 +444,7 @@ class Sift:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
         if conversation_id is not None:
-            self.history.add_message(
-                conversation_id,
-                "assistant",
-                answer.text,
-                MessageDetails(
-                    citations=answer.citations,
-                    trace_id=trace_id,
-                    answered=answer.answered,
-                    standalone_question=answer.standalone_question,
-                    verified=answer.verified,
-                    unsupported=answer.unsupported,
-                    followup=followup,
-                ),
-            )
+            self.history.add_message(conversation_id, "assistant", answer.text, answer.details())
         yield answer
 
     def _read_in_conversation(self, question: str, earlier: list[Turn]) -> FollowUp:

@@ -81,15 +81,7 @@ def kept(stream):
         self.history.add_message(conversation_id, "user", question)
         for event in stream(self, question, corpus, history, conversation_id=conversation_id, **options):
             if isinstance(event, Answer):
-                details = MessageDetails(
-                    citations=event.citations,
-                    trace_id=None,
-                    answered=event.answered,
-                    standalone_question=event.standalone_question,
-                    verified=event.verified,
-                    unsupported=event.unsupported,
-                )
-                self.history.add_message(conversation_id, "assistant", event.text, details)
+                self.history.add_message(conversation_id, "assistant", event.text, event.details())
             yield event
 
     return ask_stream
