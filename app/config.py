@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         "faster prefill; fp32 where int8 cannot run). A GPU runs it in bf16 either way.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
+    # One local model serves every question in turn; a question that cannot get its turn in this time is told so
+    # (a 503 in the API) instead of waiting without end behind others.
+    llm_wait_s: float = Field(
+        120.0, gt=0, description="How long a question waits for the local model while others use it."
+    )
 
     chunk_size: int = Field(200, ge=16, description="Passage length in embedding-model tokens.")
     chunk_overlap: int = Field(30, ge=0, description="Tokens shared by consecutive passages.")
@@ -219,6 +224,11 @@ class Settings(BaseSettings):
         ge=1,
         description="With several HTTP workers: how long one may go without answering the server's health check "
         "(starting up included) before it is taken for hung and started again.",
+    )
+    serve_shutdown_seconds: int = Field(
+        10,
+        ge=0,
+        description="On SIGTERM, how long `sift serve` lets requests in flight finish before it closes them.",
     )
 
     # --- ingestion jobs (sift.app.jobs, sift.app.job_worker) ---

@@ -29,6 +29,8 @@ from sift.retrieval.types import Candidate
 logger = logging.getLogger(__name__)
 
 CANNOT_ANSWER = "I cannot answer this from the documents in this corpus."
+INTERRUPTED = "Not answered: the answer was interrupted before it was complete. Ask again to get one."
+"""What a conversation keeps as the answer to a question whose reader went away (or whose answer failed)."""
 UNCITED = "Not answered from the documents: this answer cites no passage, so it is the model's own guess."
 """What the app and ``sift ask`` say under an answer that is not CANNOT_ANSWER yet cites nothing."""
 

@@ -82,7 +82,8 @@ class MessageDetails(BaseModel):
     """What an answer carries besides its text: the passages it cites (with their evidence), its rerank trace,
     whether the passages answered the question, the question as rewritten to stand alone (None when it was not
     rewritten), how the question was read in its conversation, and whether every sentence is supported by a cited
-    passage (None: stored before answers were checked) with the sentences that are not."""
+    passage (None: stored before answers were checked) with the sentences that are not. ``interrupted``: there is
+    no answer, the text says why (the reader went away, or answering failed)."""
 
     citations: list[Citation]
     trace_id: int | None
@@ -91,6 +92,7 @@ class MessageDetails(BaseModel):
     verified: bool | None = None
     unsupported: list[str] = []
     followup: FollowUp | None = None
+    interrupted: bool = False
 
 
 class _Read(BaseModel):

@@ -108,6 +108,7 @@ def language_model(settings: Settings) -> LanguageModel:
         str(settings.model_cache_dir.expanduser()),
         settings.rerank_batch_size,
         settings.llm_precision,
+        settings.llm_wait_s,
     )
 
 

@@ -13,10 +13,12 @@ Example::
 
 from __future__ import annotations
 
+import collections.abc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +29,7 @@ from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
 from sift.app.focus import focus_passages
 from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
-from sift.app.generation import CANNOT_ANSWER, Citation, Generator, finish
+from sift.app.generation import CANNOT_ANSWER, INTERRUPTED, Citation, Generator, finish
 from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
 from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model
@@ -374,8 +376,61 @@ class Sift:
         self.check_question(question)
         corpus_id = self.store.corpus(corpus).id
         earlier = self.turns(conversation_id) if conversation_id is not None else _as_turns(history or [])
-        if conversation_id is not None:
-            self.history.add_message(conversation_id, "user", question)
+        asked = self._answer(
+            question,
+            corpus,
+            corpus_id,
+            earlier,
+            k,
+            top_n,
+            mode,
+            strategy,
+            weights,
+            llm_k,
+            llm_budget_s,
+            rewriter,
+            retrieval,
+        )
+        if conversation_id is None:
+            yield (yield from asked)
+            return
+        self.history.add_message(conversation_id, "user", question)
+        try:
+            answer = yield from asked
+        except GeneratorExit:  # the reader went away (a closed tab, a page change, a client timeout)
+            self._not_answered(conversation_id, INTERRUPTED)
+            raise
+        except Exception as exc:
+            self._not_answered(conversation_id, f"Not answered: {exc}")
+            raise
+        self.history.add_message(conversation_id, "assistant", answer.text, answer.details())
+        yield answer
+
+    def _not_answered(self, conversation_id: int, why: str) -> None:
+        """The question stays stored; its answer says why there is none, so no reader takes the question for one
+        still being answered."""
+        details = MessageDetails(
+            citations=[], trace_id=None, answered=False, standalone_question=None, interrupted=True
+        )
+        self.history.add_message(conversation_id, "assistant", why, details)
+
+    def _answer(
+        self,
+        question: str,
+        corpus: str,
+        corpus_id: int,
+        earlier: list[Turn],
+        k: int | None,
+        top_n: int | None,
+        mode: str | None,
+        strategy: str | None,
+        weights: dict[str, float] | None,
+        llm_k: int | None,
+        llm_budget_s: float | None,
+        rewriter: Rewriter | None,
+        retrieval: str | None,
+    ) -> collections.abc.Generator[Status | Token, None, Answer]:
+        """``ask_stream``'s work, its events yielded and its answer returned (the caller stores and yields it)."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         followup = FollowUp(question, question, "as asked", "first question")
@@ -428,9 +483,11 @@ class Sift:
             pieces = []
             # The prompt holds each passage's sentences closest to the question; citations keep the whole passages.
             keep = self.settings.answer_passage_sentences
-            for piece in self.generator.stream(standalone, focus_passages(standalone, passages, self.embedder, keep)):
-                pieces.append(piece)
-                yield Token(piece)
+            focused = focus_passages(standalone, passages, self.embedder, keep)
+            with closing(self.generator.stream(standalone, focused)) as written:  # closed at once if the reader goes
+                for piece in written:
+                    pieces.append(piece)
+                    yield Token(piece)
             grounded = finish("".join(pieces), passages, self.settings.answer_max_sentences)
             timings["generate"] = _elapsed_ms(clock)
             answer.text, answer.answered = grounded.text, grounded.answered
@@ -443,9 +500,7 @@ class Sift:
         else:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
-        if conversation_id is not None:
-            self.history.add_message(conversation_id, "assistant", answer.text, answer.details())
-        yield answer
+        return answer
 
     def _read_in_conversation(self, question: str, earlier: list[Turn]) -> FollowUp:
         llm = self.generator.llm if self.settings.followup_llm_rewrite else None
@@ -456,6 +511,7 @@ class Sift:
         return turns(
             (m.role, m.content, cited_titles(m.details.citations) if m.details else ())
             for m in self.messages(conversation_id)
+            if not (m.details and m.details.interrupted)  # "not answered" says nothing a follow-up can point back to
         )
 
     # ------------------------------------------------------------------------------------------ history

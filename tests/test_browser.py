@@ -179,3 +179,42 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
             _screenshot(page, "inspector")
         finally:
             browser.close()
+
+
+def test_a_page_change_mid_answer_frees_the_model_for_the_next_question(server, tmp_path):
+    """A reader who leaves the chat while an answer is written (another page, a rerun) must not keep the model:
+    the next question is answered, and the one left behind is stored as interrupted."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from sift.app.config import Settings
+    from sift.app.pipeline import Sift
+
+    env = {**os.environ, "SIFT_DATA_DIR": str(tmp_path / "data")}
+    subprocess.run([sys.executable, "-m", "sift.app.cli", "sample"], env=env, cwd=REPO, check=True, timeout=600)
+    left, asked = "Who designed the Pharos of Alexandria?", "What did a lighthouse keeper do at dusk?"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(120_000)
+            page.goto(server)
+            page.get_by_placeholder("Ask a question").fill(left)
+            page.get_by_placeholder("Ask a question").press("Enter")
+            expect(page.get_by_text("▌")).to_be_visible(timeout=300_000)  # the answer is being written
+            page.get_by_role("link", name="Corpora").click()
+            expect(page).to_have_url(re.compile(r"/corpora$"))
+            page.get_by_role("link", name="Chat").click()
+            page.get_by_placeholder("Ask a question").fill(asked)
+            page.get_by_placeholder("Ask a question").press("Enter")
+            expect(page.get_by_text("Answered in")).to_be_visible(timeout=240_000)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=ARTIFACTS / "chat-after-leaving-an-answer.png", full_page=True)
+        finally:
+            browser.close()
+    sift = Sift(Settings(data_dir=tmp_path / "data"))
+    conversation = next(c for c in sift.conversations("sample") if c.title == left)
+    messages = sift.messages(conversation.id)
+    # The chat came back to the same conversation: the question left behind, marked, then the one answered.
+    assert [(m.role, m.content) for m in messages[::2]] == [("user", left), ("user", asked)]
+    assert messages[1].details.interrupted and messages[1].content.startswith("Not answered")
+    assert not messages[3].details.interrupted and messages[3].details.citations

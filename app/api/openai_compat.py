@@ -21,18 +21,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
+from contextlib import closing
 from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sift.app.api.access import CurrentUser, readable_corpora
 from sift.app.api.questions import checked_ask
 from sift.app.api.schemas import AskRequest, ChatMessage, Error
-from sift.app.api.sse import HEADERS, MEDIA_TYPE, sse_event
+from sift.app.api.sse import MEDIA_TYPE, EventStream, sse_event
 from sift.app.pipeline import Answer, Token
 
 logger = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request, user: Curren
     events = checked_ask(request, user, _ask_request(body))
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
-        chunks = _chunks(events, completion_id, created, body.model)
-        return StreamingResponse(chunks, media_type=MEDIA_TYPE, headers=HEADERS)
+        return EventStream(_chunks(events, completion_id, created, body.model))
     answer = next(e for e in events if isinstance(e, Answer))
     return {
         "id": completion_id,
@@ -125,7 +124,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request, user: Curren
     }
 
 
-def _chunks(events: Iterator, completion_id: str, created: int, model: str) -> Iterator[str]:
+def _chunks(events: Generator, completion_id: str, created: int, model: str) -> Generator[str]:
     """The answer's tokens as chat.completion.chunk events; the last chunk carries the citations."""
 
     def chunk(delta: dict, finish_reason: str | None = None, **extra) -> str:
@@ -136,16 +135,17 @@ def _chunks(events: Iterator, completion_id: str, created: int, model: str) -> I
     yield chunk({"role": "assistant", "content": ""})
     sent = ""
     try:
-        for event in events:
-            if isinstance(event, Token) and event.text:
-                sent += event.text
-                yield chunk({"content": event.text})
-            elif isinstance(event, Answer):
-                # The checked answer may go on from what was streamed (a marker completed): send the rest. Where it
-                # differs otherwise, the full text is in the last chunk's "answer".
-                if event.text.startswith(sent) and event.text != sent:
-                    yield chunk({"content": event.text[len(sent) :]})
-                yield chunk({}, "stop", answer=event.text, **_extras(event))
+        with closing(events):  # closed with this stream: a client that leaves stops the answer behind it
+            for event in events:
+                if isinstance(event, Token) and event.text:
+                    sent += event.text
+                    yield chunk({"content": event.text})
+                elif isinstance(event, Answer):
+                    # The checked answer may go on from what was streamed (a marker completed): send the rest. Where
+                    # it differs otherwise, the full text is in the last chunk's "answer".
+                    if event.text.startswith(sent) and event.text != sent:
+                        yield chunk({"content": event.text[len(sent) :]})
+                    yield chunk({}, "stop", answer=event.text, **_extras(event))
     except Exception as exc:  # the 200 is sent: the failure can only be told in the stream
         logger.exception("Streamed chat completion failed")
         yield sse_event(None, {"error": {"message": f"{type(exc).__name__}: {exc}", "type": "server_error"}})

@@ -14,7 +14,8 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
+from contextlib import closing
 from dataclasses import asdict
 from typing import Annotated
 
@@ -33,7 +34,7 @@ from sift.app.api.schemas import (
     SearchResponse,
     TraceSummary,
 )
-from sift.app.api.sse import HEADERS, MEDIA_TYPE, sse_event
+from sift.app.api.sse import MEDIA_TYPE, EventStream, sse_event
 from sift.app.history import Conversation, StoredMessage, StoredTrace
 from sift.app.pipeline import Answer, Sift, Status, Token
 
@@ -59,7 +60,7 @@ def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchRe
     return SearchResponse(query=body.query, corpus=body.corpus, passages=[asdict(c) for c in candidates])
 
 
-def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Status | Token | Answer]:
+def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Status | Token | Answer]:
     """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
     stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus."""
     readable(request, user, body.corpus)
@@ -84,15 +85,16 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Stat
     )
 
 
-def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
+def _answer_events(events: Generator[Status | Token | Answer]) -> Generator[str]:
     try:
-        for event in events:
-            if isinstance(event, Token) and not event.text:
-                continue  # the model's empty pieces tell a client nothing
-            if isinstance(event, Answer):
-                yield sse_event("answer", event.to_dict())
-            else:
-                yield sse_event("status" if isinstance(event, Status) else "token", {"text": event.text})
+        with closing(events):  # closed with this stream: a client that leaves stops the answer behind it
+            for event in events:
+                if isinstance(event, Token) and not event.text:
+                    continue  # the model's empty pieces tell a client nothing
+                if isinstance(event, Answer):
+                    yield sse_event("answer", event.to_dict())
+                else:
+                    yield sse_event("status" if isinstance(event, Status) else "token", {"text": event.text})
     except Exception as exc:  # the 200 is sent: the failure can only be told as an event
         logger.exception("Streamed answer failed")
         yield sse_event("error", {"detail": f"{type(exc).__name__}: {exc}"})
@@ -106,7 +108,7 @@ def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
 def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
     events = checked_ask(request, user, body)
     if MEDIA_TYPE in request.headers.get("accept", ""):
-        return StreamingResponse(_answer_events(events), media_type=MEDIA_TYPE, headers=HEADERS)
+        return EventStream(_answer_events(events))
     answer = next(e for e in events if isinstance(e, Answer))
     return AnswerOut(**answer.to_dict())
 
@@ -114,12 +116,11 @@ def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
 @router.post(
     "/ask/stream",
     summary="Answer a question, streamed as server-sent events",
-    response_class=StreamingResponse,
+    response_class=StreamingResponse,  # what the schema says; EventStream is one
     responses={**REFUSED, **STREAM},
 )
-def ask_stream(body: AskRequest, request: Request, user: CurrentUser) -> StreamingResponse:
-    events = checked_ask(request, user, body)
-    return StreamingResponse(_answer_events(events), media_type=MEDIA_TYPE, headers=HEADERS)
+def ask_stream(body: AskRequest, request: Request, user: CurrentUser) -> EventStream:
+    return EventStream(_answer_events(checked_ask(request, user, body)))
 
 
 # ---------------------------------------------------------------------------------------------- conversations

@@ -53,6 +53,7 @@ def serve(settings: Settings) -> None:
             workers=settings.serve_workers,
             factory=settings.serve_workers > 1,
             timeout_worker_healthcheck=settings.serve_worker_healthcheck_seconds,
+            timeout_graceful_shutdown=settings.serve_shutdown_seconds,
             log_level=settings.log_level,
         )
     finally:

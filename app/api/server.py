@@ -30,7 +30,7 @@ from sift.app.jobs import Jobs
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
 from sift.ingestion.store import CorpusNotFound, DocumentNotFound, StoreError, readable_database_error
-from sift.rerank.llm import ModelNotFound, ServerError
+from sift.rerank.llm import ModelBusy, ModelNotFound, ServerError
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +96,11 @@ def _declare_no_keys(app: FastAPI) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    def handle(status: int, message=str):
+    def handle(status: int, message=str, headers: dict[str, str] | None = None):
         async def handler(request: Request, exc: Exception) -> JSONResponse:
             if status >= 500:
                 logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-            return JSONResponse({"detail": message(exc)}, status_code=status)
+            return JSONResponse({"detail": message(exc)}, status_code=status, headers=headers)
 
         return handler
 
@@ -110,5 +110,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValueError, handle(400))  # e.g. Sift.check_question's reasons
     app.add_exception_handler(PermissionError, handle(403))  # e.g. a reader creating a corpus
     app.add_exception_handler(ModelNotFound, handle(503))
+    app.add_exception_handler(ModelBusy, handle(503, headers={"Retry-After": "10"}))
     app.add_exception_handler(ServerError, handle(502))
     app.add_exception_handler(SQLAlchemyError, handle(500, readable_database_error))

@@ -13,7 +13,7 @@ Example::
     'Hi!'
 """
 
-from sift.rerank.llm.base import Generated, LanguageModel, Message, ModelNotFound, Scored, ServerError
+from sift.rerank.llm.base import Generated, LanguageModel, Message, ModelBusy, ModelNotFound, Scored, ServerError
 from sift.rerank.llm.local import LocalLM, Tail, load_local_lm
 from sift.rerank.llm.server import ServerLM
 
@@ -22,6 +22,7 @@ __all__ = [
     "LanguageModel",
     "LocalLM",
     "Message",
+    "ModelBusy",
     "ModelNotFound",
     "Scored",
     "ServerError",

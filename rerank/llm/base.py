@@ -49,6 +49,10 @@ class ModelNotFound(RuntimeError):
     """A configured model folder or package is not there."""
 
 
+class ModelBusy(RuntimeError):
+    """The model did not come free within its wait: other questions are using it. Asking again later may work."""
+
+
 class LanguageModel(Protocol):
     """A chat model in this process (``LocalLM``) or behind an OpenAI-compatible server (``ServerLM``)."""
 

@@ -9,7 +9,9 @@ token is computed exactly once. Padding sits on the left of each segment, masked
 over real tokens, so the results equal a plain forward pass of each full prompt up to floating point.
 
 One ``LocalLM`` (one lock) per loaded model: scoring and answering take turns on it, and every call returns the
-tokens it ran, so concurrent reranks and chats never mix their counts.
+tokens it ran, so concurrent reranks and chats never mix their counts. A caller waits for its turn at most
+``wait_s`` seconds (then ``ModelBusy``), and no caller holds the lock while it hands a token back: a streamed
+answer is written by a thread that owns the lock and stops as soon as its reader goes away.
 
 Example::
 
@@ -30,6 +32,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sift.rerank.llm.base import Generated, Message, Scored
+from sift.rerank.llm.base import Generated, Message, ModelBusy, Scored
 from sift.rerank.llm.precision import Precision, with_precision
 from sift.rerank.llm.stopping import AnswerStop
 
@@ -59,6 +62,16 @@ class TreeOutput:
     read_logprobs: np.ndarray  # [n_middles, n_tails, max_read] log P(read token | prompt), -inf where unused
     target_logprob: np.ndarray  # [n_middles, n_tails] mean log P(target tokens), nan where the tail has none
     tokens: int  # tokens actually run through the model (pads excluded)
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A transformers stopping criterion: stops a streamed generation whose reader has gone away."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 @dataclass(frozen=True)
@@ -89,10 +102,25 @@ class LocalLM:
     # generate() and the tree's cache are not re-entrant on one model, and Streamlit serves sessions from several
     # threads: every use of the model holds this lock.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # How long a call waits for the model before it gives up with ModelBusy (a 503 in the API), rather than hang.
+    wait_s: float = 120.0
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def _acquire(self) -> None:
+        if not self.lock.acquire(timeout=self.wait_s):
+            raise ModelBusy(f"The model is busy with other questions: no turn within {self.wait_s:g} s. Try again.")
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The model for one call that returns only when it is done (never one that yields)."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     def encode(self, text: str) -> list[int]:
         # split_special_tokens: a passage containing "<|im_end|>" stays text and cannot close the turn it sits in.
@@ -126,19 +154,33 @@ class LocalLM:
         )
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         written = WrittenTextStop(self.tokenizer, encoded["input_ids"].shape[1], AnswerStop(max_sentences))
+        abandoned = Abandoned()
         kwargs = dict(
             **{k: v.to(self.device) for k, v in encoded.items()},
             max_new_tokens=max_new_tokens,
             do_sample=False,  # greedy: the most faithful to the passages (a repetition penalty garbles names)
-            stopping_criteria=StoppingCriteriaList([written]),
+            stopping_criteria=StoppingCriteriaList([written, abandoned]),
             streamer=streamer,
             pad_token_id=self._pad_id,
         )
-        with self.lock:
-            worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
-            worker.start()
+        self._acquire()
+        # The writing thread owns the lock from here and releases it when generation ends, whatever the reader does:
+        # a reader that stops iterating (a closed tab, a client timeout) cannot keep the model from anyone else.
+        worker = threading.Thread(target=self._generate_then_release, args=(kwargs, streamer), daemon=True)
+        worker.start()
+        try:
             yield from streamer
-            worker.join()
+        finally:
+            abandoned.event.set()  # a no-op once generation has ended; else it stops at the next token
+
+    def _generate_then_release(self, kwargs: dict, streamer) -> None:
+        try:
+            self.model.generate(**kwargs)
+        except Exception:
+            logger.exception("Streamed generation failed")
+            streamer.end()  # the reader stops at what was written instead of waiting for tokens that never come
+        finally:
+            self.lock.release()
 
     # ------------------------------------------------------------------------------------------ scoring
 
@@ -208,7 +250,7 @@ class LocalLM:
         read_ids = torch.tensor([list(t.read) + [0] * (n_read - len(t.read)) for t in tails], device=device)
         read_valid = torch.tensor([[i < len(t.read) for i in range(n_read)] for t in tails], device=device)
 
-        with self.lock:
+        with self._turn():
             base = self.model.get_decoder()
             lm_head = self.model.get_output_embeddings()
             head_t = torch.tensor([head_ids], device=device)
@@ -297,7 +339,7 @@ class LocalLM:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         texts: list[str] = [""] * len(ids)
         tokens = 0
-        with self.lock:
+        with self._turn():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 input_ids, mask, lengths = _left_pad([ids[i] for i in idx], self.device, self._pad_id)
@@ -346,14 +388,15 @@ def load_local_lm(
     cache_dir: str,
     batch_size: int = 16,
     precision: Precision = "fp32",
+    wait_s: float = 120.0,
 ) -> LocalLM:
     """The model in ``folder`` (a transformers folder, or the GGUF file ``gguf_file`` inside it), loaded once per
     process: CPU fp32 (or int8 linear layers, ``precision``; fp32 where int8 cannot run), CUDA bf16. Every batch
-    size shares the one loaded model and its lock.
+    size shares the one loaded model and its lock; ``wait_s`` is how long a call waits for its turn.
 
     A GGUF file is converted to a transformers folder under ``cache_dir`` the first time (~20 s for SmolLM2-135M).
     """
-    return replace(_loaded(folder, gguf_file, device, cache_dir, precision), batch_size=batch_size)
+    return replace(_loaded(folder, gguf_file, device, cache_dir, precision), batch_size=batch_size, wait_s=wait_s)
 
 
 @lru_cache(maxsize=2)

@@ -4,6 +4,7 @@ The page owns the sidebar's conversation picker and retrieval and rerank setting
 """
 
 import logging
+from contextlib import closing
 
 import streamlit as st
 
@@ -180,16 +181,20 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
     status = st.status("Retrieving passages…")
     text = st.empty()
     written = ""
+    # Closed even when a rerun or a page change stops this script mid-answer: the model is freed at once, and the
+    # conversation keeps the question as interrupted.
+    events = sift().ask_stream(question, corpus, history, conversation_id=conversation_id, **options)
     try:
-        for event in sift().ask_stream(question, corpus, history, conversation_id=conversation_id, **options):
-            if isinstance(event, Status):
-                status.update(label=event.text)
-                status.text(event.text)
-            elif isinstance(event, Token):
-                written += event.text
-                text.text(written + " ▌")
-            elif isinstance(event, Answer):
-                answer = event
+        with closing(events):
+            for event in events:
+                if isinstance(event, Status):
+                    status.update(label=event.text)
+                    status.text(event.text)
+                elif isinstance(event, Token):
+                    written += event.text
+                    text.text(written + " ▌")
+                elif isinstance(event, Answer):
+                    answer = event
     except Exception as exc:  # a readable line for the user, the traceback to the log
         logger.error("Answering %r failed", question[:100], exc_info=exc)
         st.session_state[FAILED] = (conversation_id, str(exc))
@@ -251,7 +256,7 @@ for position, message in enumerate(past):
         st.text(message.content)  # answers quote documents: text, never Markdown or HTML
         if message.role == "user" and (position + 1 == len(past) or past[position + 1].role == "user"):
             st.caption(NOT_ANSWERED)  # the question is stored when asked, its answer once complete
-        if (details := message.details) is not None:  # an answer's checks, citations and trace
+        if (details := message.details) is not None and not details.interrupted:  # its checks, citations, trace
             show_checks(
                 message.content, details.standalone_question, details.answered, details.verified, details.unsupported
             )
