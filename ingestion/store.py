@@ -301,7 +301,8 @@ class Store:
             if not name:
                 raise StoreError("A corpus needs a name.")
             if not create:
-                raise CorpusNotFound(f"No corpus named {name!r}. Existing: {', '.join(self.corpus_names()) or 'none'}.")
+                # Not the names there are: whoever asks may not be allowed to see them all.
+                raise CorpusNotFound(f"No corpus named {name!r}.")
             corpus = Corpus(name=name, index_version=0)
             session.add(corpus)
             try:
