@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import DateTime, Engine, ForeignKey, String, UniqueConstraint, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from sift.app.history import HistoryBase
+from sift.app.history import NEVER_REUSED, ConversationRow, HistoryBase
 from sift.app.login_limits import LoginGuard
 from sift.ingestion.schema import Corpus, utcnow
 from sift.ingestion.store import CorpusNotFound, Store
@@ -60,6 +60,7 @@ class UserRow(HistoryBase):
     """A person or program that logs in (migration 0003); ``password_hash`` is argon2's encoded hash."""
 
     __tablename__ = "users"
+    __table_args__ = (NEVER_REUSED,)  # a conversation keeps its owner's id: a new user must not inherit it
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -179,12 +180,13 @@ class Accounts:
             return [_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
 
     def remove_user(self, name: str) -> None:
-        """Remove a user with their keys and shares; the corpora they own stay, an admin's until shared."""
+        """Remove a user with their keys and shares; the corpora and conversations they own stay, an admin's."""
         with self._sessions() as session:
             user_id = self._user_row(session, name).id
             # Children first: SQLite enforces ON DELETE CASCADE only where the connection turned foreign keys on.
             session.execute(delete(ApiKeyRow).where(ApiKeyRow.user_id == user_id))
             session.execute(delete(CorpusAccessRow).where(CorpusAccessRow.user_id == user_id))
+            session.execute(update(ConversationRow).where(ConversationRow.owner_id == user_id).values(owner_id=None))
             session.execute(delete(UserRow).where(UserRow.id == user_id))
             session.commit()
         logger.info("User %s removed", name)

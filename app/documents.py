@@ -7,7 +7,7 @@ Example::
     ('p. 12', 'pp. 12-13', None)
     >>> passage_place(12, 13, "Guide > Linux")
     'pp. 12-13, Guide > Linux'
-    >>> view = document_view(store, 3, max_file_bytes=2**20)  # doctest: +SKIP
+    >>> view = document_view(store, store.corpus("notes").id, 3, max_file_bytes=2**20)  # doctest: +SKIP
     >>> p = view.passages[0]; view.text[p.start_char:p.end_char] == store.document_chunks(3)[0].text  # doctest: +SKIP
     True
 """
@@ -61,10 +61,11 @@ def passage_place(page_start: int | None, page_end: int | None, section: str | N
     return ", ".join(part for part in (page_label(page_start, page_end), section) if part) or None
 
 
-def document_view(store: Store, document_id: int, max_file_bytes: int) -> DocumentView:
+def document_view(store: Store, corpus_id: int, document_id: int, max_file_bytes: int) -> DocumentView:
     """The document's text, re-extracted from its original file when that was kept and still gives the stored
-    passages at their offsets, else stitched from the passages; raises DocumentNotFound."""
-    meta = store.document_meta(document_id)
+    passages at their offsets, else stitched from the passages; raises DocumentNotFound, also for a document of
+    another corpus."""
+    meta = store.document_meta(corpus_id, document_id)
     chunks = store.document_chunks(document_id)
     text = None
     if meta.content is not None:

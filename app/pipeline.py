@@ -23,14 +23,21 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from sift.app.accounts import Accounts
+from sift.app.accounts import LOCAL_ADMIN, Accounts, User
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
 from sift.app.focus import focus_passages
 from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
 from sift.app.generation import CANNOT_ANSWER, INTERRUPTED, Citation, Generator, finish
-from sift.app.history import Conversation, History, MessageDetails, StoredMessage, StoredTrace
+from sift.app.history import (
+    Conversation,
+    ConversationNotFound,
+    History,
+    MessageDetails,
+    StoredMessage,
+    StoredTrace,
+)
 from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker, weights_profile
@@ -232,10 +239,10 @@ class Sift:
         items = [IngestItem(safe_source_name(name), size, read) for name, size, read in uploads]
         return self.ingest(items, corpus, on_progress)
 
-    def document_view(self, document_id: int) -> DocumentView:
-        """A document's text with every passage's place in it (to show a cited passage where it stands); raises
-        DocumentNotFound."""
-        return document_view(self.store, document_id, self.settings.max_upload_bytes)
+    def document_view(self, corpus: str, document_id: int) -> DocumentView:
+        """A document of the corpus: its text with every passage's place in it (to show a cited passage where it
+        stands); raises DocumentNotFound, also for a document of another corpus."""
+        return document_view(self.store, self.store.corpus(corpus).id, document_id, self.settings.max_upload_bytes)
 
     def delete_document(self, corpus: str, document_id: int) -> str:
         return self.store.delete_document(corpus, document_id)
@@ -359,6 +366,7 @@ class Sift:
         conversation_id: int | None = None,
         rewriter: Rewriter | None = None,
         retrieval: str | None = None,
+        user: User = LOCAL_ADMIN,
     ) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
@@ -371,11 +379,12 @@ class Sift:
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
         into it ("When was it built?") is searched for both as asked and as ``rewriter`` makes it stand alone
         (default: ``followup.standalone_question``), and the two searches' passages are fused; the reranker and the
-        generator read the standalone question.
+        generator read the standalone question. A conversation of another corpus, or one ``user`` may not see, raises
+        ConversationNotFound before anything is stored.
         """
         self.check_question(question)
         corpus_id = self.store.corpus(corpus).id
-        earlier = self.turns(conversation_id) if conversation_id is not None else _as_turns(history or [])
+        earlier = self.turns(corpus, conversation_id, user) if conversation_id is not None else _as_turns(history or [])
         asked = self._answer(
             question,
             corpus,
@@ -506,35 +515,54 @@ class Sift:
         llm = self.generator.llm if self.settings.followup_llm_rewrite else None
         return standalone_question(question, earlier, llm)
 
-    def turns(self, conversation_id: int) -> list[Turn]:
+    def turns(self, corpus: str, conversation_id: int, user: User = LOCAL_ADMIN) -> list[Turn]:
         """A stored conversation's exchanges so far: each question, its answer and the titles the answer cited."""
         return turns(
             (m.role, m.content, cited_titles(m.details.citations) if m.details else ())
-            for m in self.messages(conversation_id)
+            for m in self.messages(corpus, conversation_id, user)
             if not (m.details and m.details.interrupted)  # "not answered" says nothing a follow-up can point back to
         )
 
     # ------------------------------------------------------------------------------------------ history
+    # Lookups by id take the corpus the caller is in (and the user, for conversations: each is its owner's), and
+    # find nothing of another corpus. ``user`` is LOCAL_ADMIN for the CLI and with auth off; the API and the app
+    # pass the user who is asking.
 
-    def start_conversation(self, corpus: str, title: str) -> int:
-        return self.history.start_conversation(self.store.corpus(corpus).id, title)
+    def start_conversation(self, corpus: str, title: str, user: User = LOCAL_ADMIN) -> int:
+        return self.history.start_conversation(self.store.corpus(corpus).id, title, user.id)
 
-    def conversations(self, corpus: str) -> list[Conversation]:
-        return self.history.conversations(self.store.corpus(corpus).id)
+    def conversations(self, corpus: str, user: User = LOCAL_ADMIN) -> list[Conversation]:
+        """The corpus's conversations the user may see (their own), newest first."""
+        return self.history.conversations(self.store.corpus(corpus).id, user)
 
-    def messages(self, conversation_id: int) -> list[StoredMessage]:
-        return self.history.messages(conversation_id)
+    def conversation(self, corpus: str, conversation_id: int, user: User = LOCAL_ADMIN) -> Conversation:
+        """A conversation of the corpus that the user may see; raises ConversationNotFound otherwise."""
+        found = self.history.conversation(self.store.corpus(corpus).id, conversation_id, user)
+        if found is None:
+            raise ConversationNotFound(conversation_id, corpus)
+        return found
+
+    def messages(self, corpus: str, conversation_id: int, user: User = LOCAL_ADMIN) -> list[StoredMessage]:
+        """A conversation's messages in order; raises ConversationNotFound as ``conversation`` does."""
+        found = self.history.messages(self.store.corpus(corpus).id, conversation_id, user)
+        if found is None:
+            raise ConversationNotFound(conversation_id, corpus)
+        return found
 
     def traces(self, corpus: str, limit: int = 50) -> list[StoredTrace]:
         """Past rerank traces of a corpus, newest first (the inspector's list of past queries)."""
         return self.history.traces(self.store.corpus(corpus).id, limit)
 
-    def trace(self, trace_id: int) -> StoredTrace | None:
-        return self.history.trace(trace_id)
+    def trace(self, corpus: str, trace_id: int) -> StoredTrace | None:
+        """A trace of the corpus; None for an id that is not one."""
+        return self.history.trace(self.store.corpus(corpus).id, trace_id)
 
-    def passage_texts(self, chunk_ids: list[int]) -> dict[int, str]:
-        """Passage text by chunk id (a trace records ids; the inspector shows the text on selection)."""
-        return {chunk_id: p.text for chunk_id, p in self.store.passages(chunk_ids).items()}
+    def passage_texts(self, corpus: str, chunk_ids: list[int]) -> dict[int, str]:
+        """Passage text by chunk id, for the corpus's passages among them (a trace records ids; the inspector shows
+        the text on selection)."""
+        return {
+            chunk_id: p.text for chunk_id, p in self.store.passages(self.store.corpus(corpus).id, chunk_ids).items()
+        }
 
 
 def _as_turns(history: list[Turn] | list[Message]) -> list[Turn]:

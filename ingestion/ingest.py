@@ -264,7 +264,7 @@ class Ingestor:
     def _reindex_one(self, corpus_id: int, document_id: int) -> FileResult:
         source = str(document_id)
         try:
-            kept = self.store.document_meta(document_id)
+            kept = self.store.document_meta(corpus_id, document_id)
             source = kept.source
             if kept.content is None:
                 return FileResult(source, "failed", NOT_KEPT, document_id)

@@ -45,7 +45,12 @@ class Corpus(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("corpus_id", "source", name="uq_document_source"),)
+    # Document and passage ids are never handed out again either: citations and traces keep them, and a deleted
+    # one's id given to a newer passage (of any corpus) would show that passage in their place.
+    __table_args__ = (
+        UniqueConstraint("corpus_id", "source", name="uq_document_source"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
@@ -71,6 +76,7 @@ class ChunkRow(Base):
     """A passage of a document. ``id`` is its vector id in the corpus's FAISS index."""
 
     __tablename__ = "chunks"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)

@@ -301,7 +301,8 @@ class Store:
             if not name:
                 raise StoreError("A corpus needs a name.")
             if not create:
-                raise CorpusNotFound(f"No corpus named {name!r}. Existing: {', '.join(self.corpus_names()) or 'none'}.")
+                # Not the names there are: whoever asks may not be allowed to see them all.
+                raise CorpusNotFound(f"No corpus named {name!r}.")
             corpus = Corpus(name=name, index_version=0)
             session.add(corpus)
             try:
@@ -471,12 +472,17 @@ class Store:
                 session.scalars(select(Document.id).where(Document.corpus_id == corpus_id).order_by(Document.id))
             )
 
-    def document_meta(self, document_id: int) -> DocumentMeta:
-        """A document's metadata with its original file (None where it was not kept)."""
+    def document_meta(self, corpus_id: int, document_id: int) -> DocumentMeta:
+        """A document's metadata with its original file (None where it was not kept); DocumentNotFound for an id
+        not in that corpus."""
         with self.session() as session:
-            document = session.get(Document, document_id, options=[undefer(Document.content)])
+            document = session.scalar(
+                select(Document)
+                .where(Document.id == document_id, Document.corpus_id == corpus_id)
+                .options(undefer(Document.content))
+            )
             if document is None:
-                raise DocumentNotFound(f"No document with id {document_id}.")
+                raise DocumentNotFound(f"No document with id {document_id} in this corpus.")
             date = document.document_date
             return DocumentMeta(
                 document.source,
@@ -513,8 +519,8 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ passages
 
-    def passages(self, chunk_ids: list[int]) -> dict[int, StoredPassage]:
-        """Chunks by id, with their documents' metadata."""
+    def passages(self, corpus_id: int, chunk_ids: list[int]) -> dict[int, StoredPassage]:
+        """Chunks by id, with their documents' metadata; ids not in that corpus are left out."""
         if not chunk_ids:
             return {}
         with self.session() as session:
@@ -532,16 +538,21 @@ class Store:
                     ChunkRow.section,
                 )
                 .join(Document, Document.id == ChunkRow.document_id)
-                .where(ChunkRow.id.in_(chunk_ids))
+                .where(ChunkRow.id.in_(chunk_ids), Document.corpus_id == corpus_id)
             ).all()
         return {row[0]: StoredPassage(*row) for row in rows}
 
-    def embeddings(self, chunk_ids: list[int]) -> dict[int, np.ndarray]:
-        """Stored passage vectors by chunk id (any index type; an IVF index cannot give its vectors back)."""
+    def embeddings(self, corpus_id: int, chunk_ids: list[int]) -> dict[int, np.ndarray]:
+        """Stored passage vectors by chunk id (any index type; an IVF index cannot give its vectors back); ids not in
+        that corpus are left out."""
         if not chunk_ids:
             return {}
         with self.session() as session:
-            rows = session.execute(select(ChunkRow.id, ChunkRow.embedding).where(ChunkRow.id.in_(chunk_ids))).all()
+            rows = session.execute(
+                select(ChunkRow.id, ChunkRow.embedding)
+                .join(Document, Document.id == ChunkRow.document_id)
+                .where(ChunkRow.id.in_(chunk_ids), Document.corpus_id == corpus_id)
+            ).all()
         return {chunk_id: np.frombuffer(blob, dtype=np.float32) for chunk_id, blob in rows}
 
     def chunk_ids(self, corpus_id: int) -> set[int]:

@@ -209,7 +209,7 @@ class FaissVectors:
         try:
             return {int(i): index.reconstruct(int(i)) for i in chunk_ids}
         except RuntimeError:  # IVF keeps no id -> vector map
-            return self.store.embeddings(chunk_ids)
+            return self.store.embeddings(corpus_id, chunk_ids)
 
     def save(self, corpus_id: int) -> None:
         with self._lock:

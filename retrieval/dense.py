@@ -43,7 +43,7 @@ class DenseRetriever:
         """The top ``k`` (chunk id, cosine), best first."""
         return self.store.vector_hits(corpus.id, query_vector, k)
 
-    def similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
-        """Cosines of given passages, from their stored vectors."""
-        stored = self.store.embeddings(chunk_ids)
+    def similarities(self, query_vector: np.ndarray, corpus: Corpus, chunk_ids: list[int]) -> dict[int, float]:
+        """Cosines of given passages of the corpus, from their stored vectors."""
+        stored = self.store.embeddings(corpus.id, chunk_ids)
         return {chunk_id: float(vector @ query_vector[0]) for chunk_id, vector in stored.items()}

@@ -51,7 +51,7 @@ class Retriever:
         lexical_hits = self.lexical.hits(query, corpus, k) if self.mode != "dense" else []
         found = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in lexical_hits]))
         dense = dict(dense_hits)
-        dense |= self.dense.similarities(query_vector, [i for i in found if i not in dense])
+        dense |= self.dense.similarities(query_vector, corpus, [i for i in found if i not in dense])
         lexical = dict(lexical_hits)
         lexical |= self.lexical.scores(query, corpus, [i for i in found if i not in lexical])
         if self.mode == "dense":
@@ -66,12 +66,12 @@ class Retriever:
             )
             # sorted() is stable: ties keep the dense list's order, then the lexical one's.
             ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
-        return self._candidates(ranked, dense, lexical)
+        return self._candidates(corpus.id, ranked, dense, lexical)
 
     def _candidates(
-        self, ranked: list[tuple[int, float]], dense: dict[int, float], lexical: dict[int, float]
+        self, corpus_id: int, ranked: list[tuple[int, float]], dense: dict[int, float], lexical: dict[int, float]
     ) -> list[Candidate]:
-        passages = self.store.passages([i for i, _ in ranked])
+        passages = self.store.passages(corpus_id, [i for i, _ in ranked])
         candidates = []
         for chunk_id, score in ranked:
             passage = passages.get(chunk_id)

@@ -506,9 +506,10 @@ def test_delete_document_and_corpus_remove_rows_vectors_and_files(backend_settin
     )
     other = sift.ingest([IngestItem.from_bytes("other.txt", b"Granite towers resist the waves.")], "other")
     keepers = baseline_results[0]
+    corpus_id = sift.store.corpus(CORPUS).id
     keepers_ids = {
         i
-        for i, p in sift.store.passages(sorted(sift.store.chunk_ids(sift.store.corpus(CORPUS).id))).items()
+        for i, p in sift.store.passages(corpus_id, sorted(sift.store.chunk_ids(corpus_id))).items()
         if p.document_id == keepers.document_id
     }
     assert len(keepers_ids) == keepers.chunks >= 2
@@ -522,7 +523,6 @@ def test_delete_document_and_corpus_remove_rows_vectors_and_files(backend_settin
     reopened = open_sift(settings, embedder)
     assert assert_sql_and_vectors_agree(reopened.store, CORPUS) == ids
 
-    corpus_id = sift.store.corpus(CORPUS).id
     index_folder = settings.data_dir / "indexes"
     assert bool(list(index_folder.glob(f"corpus-{corpus_id}.*"))) == sift.store.vectors.keeps_files
     assert sift.delete_corpus(CORPUS) == 1

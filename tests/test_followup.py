@@ -130,10 +130,10 @@ def test_question_2_about_another_document_cites_its_own_document(sift):
     assert second.answered and second.citations
     assert {c.source for c in second.citations} == {"lighthouse-keepers-daily-life.txt"}
     # the stored conversation is the next question's history, with how each question was read
-    stored = sift.messages(conversation)
+    stored = sift.messages("sample", conversation)
     assert [m.role for m in stored] == ["user", "assistant"] * 2
     assert stored[3].details.followup == second.followup
-    assert sift.turns(conversation)[1].cited == ("lighthouse keepers daily life",)
+    assert sift.turns("sample", conversation)[1].cited == ("lighthouse keepers daily life",)
 
 
 def test_a_true_follow_up_names_what_it_points_at_and_finds_it(sift):

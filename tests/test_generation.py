@@ -127,7 +127,7 @@ def test_answer_streams_and_cites(sift):
     assert trace.llm_budget_s == sift.settings.rerank_llm_budget_s and trace.llm_seconds > 0
     assert trace.prefill_tokens_per_s != FIRST_TOKENS_PER_S  # measured before the first question, not guessed
     assert 1 <= trace.llm_k <= 20 and sum(c.stage == "llm" for c in trace.candidates) == trace.llm_k
-    stored = sift.trace(answer.trace_id)
+    stored = sift.trace("sample", answer.trace_id)
     assert stored.query == "Who designed the Pharos of Alexandria?" and stored.trace == answer.rerank
     assert next(t.id for t in sift.traces("sample")) == answer.trace_id
 
@@ -143,7 +143,7 @@ def test_conversation_is_stored(sift):
     answer = sift.ask(
         "What is the focal length of a first order Fresnel lens?", "sample", mode="none", conversation_id=conversation
     )
-    messages = sift.messages(conversation)
+    messages = sift.messages("sample", conversation)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].content == answer.text and messages[1].details.trace_id == answer.trace_id
     assert answer.rerank.mode == "none"
@@ -207,7 +207,7 @@ def test_answers_carry_their_evidence_and_verdict_into_the_json_and_the_conversa
     shown = json.loads(json.dumps(answer.to_dict()))
     assert (shown["verified"], shown["unsupported"]) == (False, answer.unsupported)
     assert shown["citations"][0]["evidence"] == [list(span) for span in cited.evidence]
-    details = sift.messages(conversation)[-1].details
+    details = sift.messages("sample", conversation)[-1].details
     assert (details.verified, details.unsupported, details.citations) == (False, answer.unsupported, answer.citations)
 
 
@@ -218,7 +218,7 @@ def test_an_uncited_answer_is_not_answered_in_the_json_and_the_conversation(sift
     answer = sift.ask("Who designed the Pharos of Alexandria?", "sample", mode="none", conversation_id=conversation)
     assert (answer.text, answer.citations, answer.answered, answer.verified) == (uncited, [], False, False)
     assert answer.to_dict()["answered"] is False
-    stored = sift.messages(conversation)[-1]
+    stored = sift.messages("sample", conversation)[-1]
     assert (stored.content, stored.details.answered) == (uncited, False)
 
 
@@ -229,7 +229,8 @@ def test_a_question_over_the_limit_is_refused_before_any_work(sift):
     refusal = f"The question is 50,000 characters long; the limit is {limit:,} (SIFT_MAX_QUESTION_CHARS)."
     with pytest.raises(ValueError, match=re.escape(refusal) + "$"):
         sift.ask("Who designed the Pharos? " * 2000, "sample", mode="none", conversation_id=conversation)
-    assert len(sift.traces("sample")) == traces and sift.messages(conversation) == []  # nothing searched or stored
+    # nothing searched or stored
+    assert len(sift.traces("sample")) == traces and sift.messages("sample", conversation) == []
     assert sift.ask("x" * limit, "sample", mode="none").question == "x" * limit  # the limit itself is allowed
 
 

@@ -71,7 +71,7 @@ def assert_store_from_0_1_is_upgraded(sift: Sift) -> None:
 
     # The conversation and both its messages, the answer's details typed.
     assert [(c.id, c.title) for c in sift.conversations("lighthouses")] == [(1, "Eddystone")]
-    user, assistant = sift.messages(1)
+    user, assistant = sift.messages("lighthouses", 1)
     assert (user.id, user.role, user.content, user.details) == (1, "user", QUESTION, None)
     assert (assistant.id, assistant.role, assistant.content) == (2, "assistant", "Henry Winstanley built it [1].")
     assert (assistant.details.trace_id, assistant.details.answered, assistant.details.standalone_question) == (
@@ -86,14 +86,14 @@ def assert_store_from_0_1_is_upgraded(sift: Sift) -> None:
 
     # The trace the answer points at, as the Inspector lists and opens it.
     assert [(t.id, t.query, t.mode, t.strategy) for t in sift.traces("lighthouses")] == [(1, QUESTION, "none", "-")]
-    trace = sift.trace(1)
+    trace = sift.trace("lighthouses", 1)
     assert [c.chunk_id for c in trace.trace.candidates] == [1]
     assert (trace.trace.llm_k, trace.trace.candidates[0].stage) == (None, None)  # from before the cascade
     assert [row["stage"] for row in candidate_rows(trace.trace)] == ["–"]  # the Inspector's table shows it unknown
 
     # The conversation goes on: the next message takes the next id.
     assert sift.history.add_message(1, "user", "And the second tower?") == 3
-    assert [m.content for m in sift.messages(1)][-1] == "And the second tower?"
+    assert [m.content for m in sift.messages("lighthouses", 1)][-1] == "And the second tower?"
 
     # Both histories at their newest revision, each in its own version table.
     assert versions(sift) == ([head(corpus_store.MIGRATIONS)], [head(app_history.MIGRATIONS)])
@@ -137,17 +137,22 @@ def test_the_app_tables_come_from_the_app_migrations_only(any_db_settings):
     History.open(store.engine)  # a second open is a no-op upgrade
     schema = inspect(store.engine)
     assert set(schema.get_table_names()) >= APP_TABLES
-    for table in ("conversations", "rerank_traces"):
-        (key,) = schema.get_foreign_keys(table)
-        assert (key["referred_table"], key["referred_columns"], key["options"].get("ondelete")) == (
-            "corpora",
-            ["id"],
-            "CASCADE",
+    keys = {
+        table: sorted(
+            (k["constrained_columns"], k["referred_table"], k["referred_columns"], k["options"].get("ondelete"))
+            for k in schema.get_foreign_keys(table)
         )
+        for table in ("conversations", "rerank_traces")
+    }
+    assert keys == {
+        # A conversation's owner: removing the user leaves it ownerless (an admin's), not gone.
+        "conversations": [(["corpus_id"], "corpora", ["id"], "CASCADE"), (["owner_id"], "users", ["id"], "SET NULL")],
+        "rerank_traces": [(["corpus_id"], "corpora", ["id"], "CASCADE")],
+    }
 
     # The foreign keys hold on their own: the store's delete cascades to rows it knows nothing of.
     corpus = store.corpus("notes", create=True)
-    conversation = history.start_conversation(corpus.id, "Tides")
+    conversation = history.start_conversation(corpus.id, "Tides", owner_id=None)
     history.add_message(conversation, "user", "Why are there two tides a day?")
     history.save_trace(
         corpus.id,
@@ -176,7 +181,7 @@ def test_messages_come_back_typed(any_db_settings):
 
     reopened = Sift(any_db_settings)
     assert [c.title for c in reopened.conversations("notes")] == ["Tides"]
-    user, assistant = reopened.messages(conversation)
+    user, assistant = reopened.messages("notes", conversation)
     assert (user.role, user.content, user.details) == ("user", "Why two tides?", None)
     assert (assistant.role, assistant.content, assistant.details) == ("assistant", "The moon and the sun [1].", details)
     assert assistant.created_at >= user.created_at and assistant.id > user.id
@@ -211,7 +216,7 @@ def test_deleting_a_corpus_removes_its_conversations_messages_and_traces(any_db_
     assert sift.delete_corpus("notes") == 0
     assert sift.corpora() == ["almanac"]
     assert (count(sift, "conversations"), count(sift, "messages"), count(sift, "rerank_traces")) == (1, 2, 1)
-    assert [m.content for m in sift.messages(kept.id)] == ["When is high tide?", "At noon [1]."]
+    assert [m.content for m in sift.messages("almanac", kept.id)] == ["When is high tide?", "At noon [1]."]
     assert [t.query for t in sift.traces("almanac")] == ["high tide"]
 
 

@@ -63,7 +63,8 @@ def snapshot(sift: Sift, corpus: str) -> dict[str, tuple[int, int, str]]:
 
 def passages(sift: Sift, corpus: str) -> list[str]:
     store = sift.store
-    return [p.text for p in store.passages(sorted(store.chunk_ids(store.corpus(corpus).id))).values()]
+    corpus_id = store.corpus(corpus).id
+    return [p.text for p in store.passages(corpus_id, sorted(store.chunk_ids(corpus_id))).values()]
 
 
 def ingest_among_good_files(sift: Sift, hostile: list[IngestItem], stored: set[str] = frozenset()) -> list[FileResult]:

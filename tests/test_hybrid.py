@@ -50,7 +50,7 @@ def assert_lexical_agrees_with_sql(sift: Sift) -> set[int]:
     indexed = set() if index is None else set(index.ids.tolist())
     assert indexed == in_sql, f"only in SQL: {in_sql - indexed}, only in BM25: {indexed - in_sql}"
     # and each row is its passage's text: a passage's own words score it above zero
-    texts = sift.passage_texts(sorted(in_sql))
+    texts = sift.passage_texts(CORPUS, sorted(in_sql))
     for chunk_id, text in texts.items():
         assert index.scores(text, [chunk_id])[chunk_id] > 0
     return indexed
@@ -122,7 +122,7 @@ def test_every_candidate_carries_both_signals(mode, backend_settings, embedder):
     assert all(c.dense is not None and c.lexical is not None for c in candidates)
     query_vector = sift.retriever_for("dense").dense.embed_query("which flag silences progress output")[0]
     for c in candidates:
-        [stored] = sift.store.embeddings([c.chunk_id]).values()
+        [stored] = sift.store.embeddings(sift.store.corpus(CORPUS).id, [c.chunk_id]).values()
         assert c.dense == pytest.approx(float(stored @ query_vector), abs=1e-5)
     quiet = next(c for c in candidates if c.source == "quiet.md")
     assert quiet.lexical > 0 and quiet.dense > 0.3

@@ -77,12 +77,12 @@ def test_pdf_passages_carry_their_pages_to_search_citations_and_the_document_vie
     [citation] = finish("Augustin-Jean Fresnel invented it in 1822 [1].", [hit]).citations
     assert (citation.page_start, citation.page_end, citation.section) == (2, 2, None)
 
-    view = sift.document_view(result.document_id)
+    view = sift.document_view("manual", result.document_id)
     assert (view.source, view.media_type) == ("manual.pdf", "application/pdf")
     assert "Augustin-Jean Fresnel" in view.text
     assert_offsets_point_at_the_passages(sift, view)
     with pytest.raises(DocumentNotFound, match="No document with id 999"):
-        sift.document_view(999)
+        sift.document_view("manual", 999)
 
 
 def test_the_cli_shows_the_page_of_each_passage(tmp_path):
@@ -123,7 +123,7 @@ def test_html_section_paths_are_stored_and_shown(tmp_path, embedder):
 
     [hit] = sift.search("What does the keeper do in fog?", "guide", k=1)
     assert hit.section == "Keeper's guide > Night watch > Fog" and hit.page_start is None
-    assert_offsets_point_at_the_passages(sift, sift.document_view(result.document_id))
+    assert_offsets_point_at_the_passages(sift, sift.document_view("guide", result.document_id))
 
     shown = run_cli(settings.data_dir, "search", "What does the keeper do in fog?", "--corpus", "guide", "-k", "1")
     assert "guide.html (Keeper's guide > Night watch > Fog)" in shown.stdout
@@ -146,7 +146,7 @@ def test_a_store_from_0_1_upgrades_and_its_passages_have_no_pages(tmp_path, embe
         assert connection.execute(text("select count(*) from documents where content is null")).scalar() == 1
 
     # Its passages can still be read in context (stitched: the original file was not kept) ...
-    view = sift.document_view(hit.document_id)
+    view = sift.document_view("lighthouses", hit.document_id)
     assert "Henry Winstanley" in view.text
     assert_offsets_point_at_the_passages(sift, view)
     # ... but not re-extracted: the reason says what to do.

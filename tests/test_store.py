@@ -15,7 +15,7 @@ def test_schema_is_migrated_once(store_settings):
     # Only a server with the pgvector extension gets the vectors' table (Debian's PostgreSQL here has none).
     assert ("chunk_vectors" in tables) == (store_settings.vector_store == "pgvector")
     with store.engine.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalars().all() == ["0005"]
+        assert connection.execute(text("select version_num from alembic_version")).scalars().all() == ["0006"]
 
 
 def test_corpora_are_created_found_and_deleted(store_settings):

@@ -401,7 +401,7 @@ def test_inspector_table_has_a_row_per_candidate_and_the_stage_that_placed_it(da
     assert [w["criterion"] for w in at.dataframe[1].value.to_dict("records")] == list(trace.weights)
     # The passage picked below the table is shown as text.
     top = by_final[1]
-    assert sift.passage_texts([top.chunk_id])[top.chunk_id] == at.text[-1].value
+    assert sift.passage_texts("sample", [top.chunk_id])[top.chunk_id] == at.text[-1].value
 
 
 def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):

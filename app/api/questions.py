@@ -36,7 +36,7 @@ from sift.app.api.schemas import (
 )
 from sift.app.api.sse import MEDIA_TYPE, EventStream, sse_event
 from sift.app.history import Conversation, StoredMessage, StoredTrace
-from sift.app.pipeline import Answer, Sift, Status, Token
+from sift.app.pipeline import Answer, Status, Token
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,13 @@ def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchRe
 
 def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Status | Token | Answer]:
     """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
-    stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus."""
+    stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus
+    and to the user."""
     readable(request, user, body.corpus)
     sift = sift_of(request)
     sift.check_question(body.question)
     if body.conversation_id is not None:
-        _conversation(sift, body.corpus, body.conversation_id)
+        sift.conversation(body.corpus, body.conversation_id, user)
     else:
         sift.store.corpus(body.corpus)
     return sift.ask_stream(
@@ -82,6 +83,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Sta
         llm_budget_s=body.llm_budget_s,
         conversation_id=body.conversation_id,
         retrieval=body.retrieval,
+        user=user,
     )
 
 
@@ -124,24 +126,18 @@ def ask_stream(body: AskRequest, request: Request, user: CurrentUser) -> EventSt
 
 
 # ---------------------------------------------------------------------------------------------- conversations
-
-
-def _conversation(sift: Sift, corpus: str, conversation_id: int) -> Conversation:
-    found = next((c for c in sift.conversations(corpus) if c.id == conversation_id), None)
-    if found is None:
-        raise HTTPException(404, f"No conversation {conversation_id} in corpus {corpus!r}.")
-    return found
+# A conversation is the user's who started it: another user's answers 404, as one that does not exist.
 
 
 @router.get(
     "/corpora/{name}/conversations",
     tags=["conversations"],
-    summary="A corpus's conversations, newest first",
+    summary="The key's user's conversations in a corpus, newest first",
     responses=REFUSED,
 )
 def list_conversations(name: str, request: Request, user: CurrentUser) -> list[Conversation]:
     readable(request, user, name)
-    return sift_of(request).conversations(name)
+    return sift_of(request).conversations(name, user)
 
 
 @router.post(
@@ -153,7 +149,7 @@ def list_conversations(name: str, request: Request, user: CurrentUser) -> list[C
 )
 def create_conversation(name: str, body: ConversationCreate, request: Request, user: CurrentUser) -> Created:
     readable(request, user, name)
-    return Created(id=sift_of(request).start_conversation(name, body.title))
+    return Created(id=sift_of(request).start_conversation(name, body.title, user))
 
 
 @router.get(
@@ -164,9 +160,7 @@ def create_conversation(name: str, body: ConversationCreate, request: Request, u
 )
 def list_messages(name: str, conversation_id: int, request: Request, user: CurrentUser) -> list[StoredMessage]:
     readable(request, user, name)
-    sift = sift_of(request)
-    _conversation(sift, name, conversation_id)
-    return sift.messages(conversation_id)
+    return sift_of(request).messages(name, conversation_id, user)
 
 
 # ---------------------------------------------------------------------------------------------- traces
@@ -189,9 +183,10 @@ def list_traces(
     responses={404: {"model": Error, "description": "No such trace."}},
 )
 def get_trace(trace_id: int, request: Request, user: CurrentUser) -> StoredTrace:
-    sift = sift_of(request)
-    corpus_id = sift.history.trace_corpus_id(trace_id)
-    trace = sift.trace(trace_id) if corpus_id is not None and readable_id(request, user, corpus_id) else None
+    history = sift_of(request).history
+    corpus_id = history.trace_corpus_id(trace_id)
+    allowed = corpus_id is not None and readable_id(request, user, corpus_id)
+    trace = history.trace(corpus_id, trace_id) if allowed else None
     if trace is None:
         raise HTTPException(404, f"No trace {trace_id}.")
     return trace

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sift.app.api import corpora, openai_compat, questions, rerank
 from sift.app.api.access import current_user
 from sift.app.config import Settings
+from sift.app.history import ConversationNotFound
 from sift.app.jobs import Jobs
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
@@ -106,6 +107,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(CorpusNotFound, handle(404))
     app.add_exception_handler(DocumentNotFound, handle(404))
+    app.add_exception_handler(ConversationNotFound, handle(404))  # also another user's
     app.add_exception_handler(StoreError, handle(400))  # e.g. a corpus name that cannot be one
     app.add_exception_handler(ValueError, handle(400))  # e.g. Sift.check_question's reasons
     app.add_exception_handler(PermissionError, handle(403))  # e.g. a reader creating a corpus

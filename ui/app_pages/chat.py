@@ -12,7 +12,7 @@ from sift.app.documents import DocumentNotFound, passage_place
 from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
 from sift.app.pipeline import Answer, Status, Token
 from sift.ui.markdown import escape, highlighted
-from sift.ui.state import KEPT, current_corpus, sift
+from sift.ui.state import KEPT, current_corpus, current_user, sift
 
 logger = logging.getLogger("sift.ui.app_pages.chat")  # run as a script: __name__ is "__main__"
 
@@ -133,9 +133,9 @@ def show_checks(
 
 
 def show_document(citation: Citation) -> None:
-    """The citation's whole document, with the passage highlighted where it sits."""
+    """The citation's whole document, with the passage highlighted where it sits (looked up in this corpus only)."""
     try:
-        document = sift().document_view(citation.document_id)
+        document = sift().document_view(corpus, citation.document_id)
     except DocumentNotFound:
         st.warning("This document is no longer in the corpus.")
         return
@@ -183,7 +183,9 @@ def stream_answer(question: str, history: list[dict], conversation_id: int, opti
     written = ""
     # Closed even when a rerun or a page change stops this script mid-answer: the model is freed at once, and the
     # conversation keeps the question as interrupted.
-    events = sift().ask_stream(question, corpus, history, conversation_id=conversation_id, **options)
+    events = sift().ask_stream(
+        question, corpus, history, conversation_id=conversation_id, user=current_user(), **options
+    )
     try:
         with closing(events):
             for event in events:
@@ -223,10 +225,10 @@ def take_question() -> None:
     st.session_state[ASKED] = st.session_state[QUESTION]
     if st.session_state.get(CONVERSATION) == NEW:
         title = st.session_state[QUESTION].strip()[:80]
-        st.session_state[CONVERSATION] = sift().start_conversation(corpus, title or "Conversation")
+        st.session_state[CONVERSATION] = sift().start_conversation(corpus, title or "Conversation", current_user())
 
 
-conversations = {c.id: c for c in sift().conversations(corpus)}
+conversations = {c.id: c for c in sift().conversations(corpus, current_user())}  # the user's own
 if st.session_state.get(CONVERSATION) not in conversations:  # first visit, or another corpus was picked
     st.session_state[CONVERSATION] = NEW
 with st.sidebar:
@@ -247,7 +249,7 @@ asked = st.session_state.pop(ASKED, None)
 typed = st.chat_input("Ask a question", key=QUESTION, on_submit=take_question, disabled=asked is not None)
 question = asked or typed
 conversation_id = st.session_state[CONVERSATION]
-past = sift().messages(conversation_id) if conversation_id != NEW else []
+past = sift().messages(corpus, conversation_id, current_user()) if conversation_id != NEW else []
 answered, failed = st.session_state.pop(ANSWERED, None), st.session_state.pop(FAILED, None)
 for position, message in enumerate(past):
     with st.chat_message(message.role):

@@ -103,6 +103,6 @@ chosen = by_chunk[
         ),
     )
 ]
-text = sift().passage_texts([chosen.chunk_id]).get(chosen.chunk_id)
+text = sift().passage_texts(corpus, [chosen.chunk_id]).get(chosen.chunk_id)  # the corpus's passages only
 st.caption(escape(f"{chosen.title or chosen.source} · document {chosen.document_id}"))
 st.text(text if text is not None else "This passage is no longer in the corpus.")
