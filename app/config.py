@@ -381,6 +381,12 @@ class Settings(BaseSettings):
             return True
         return name is not None and (is_loopback(name) or name.lower() in {h.lower() for h in self.allowed_hosts})
 
+    def answered_host_names(self) -> list[str]:
+        """The names ``answers_host`` accepts, as Streamlit's ``server.allowedHosts`` lists them (empty: any)."""
+        if self.auth and not self.allowed_hosts:
+            return []
+        return ["localhost", "127.0.0.1", "::1", *self.allowed_hosts]
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)

@@ -15,20 +15,26 @@ protections.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from sift.app.config import Settings
 from sift.app.pipeline import Sift
-from tests.conftest import POSTGRES_ADMIN_URL, _postgres_admin
-from tests.serving import Server
+from tests.conftest import POSTGRES_ADMIN_URL, REPO, _postgres_admin
+from tests.serving import Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -304,3 +310,65 @@ def test_with_auth_off_a_foreign_page_cannot_change_anything(local):
     mine = http.post("/corpora/notes/uploads", files=form_post, headers={"Origin": "http://localhost:8501"})
     assert mine.status_code == 202, mine.text
     assert http.post("/corpora", json={"name": "second"}).status_code == 201
+
+
+def websocket_handshake(port: int, host: str, origin: str) -> bytes:
+    """The status line Streamlit's WebSocket (what a page's every widget and text travel through) answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: streamlit\r\n\r\n".encode()
+        )
+        return sock.recv(4096).split(b"\r\n", 1)[0]
+
+
+def test_with_auth_off_the_streamlit_app_answers_only_loopback_host_names(tmp_path):
+    """``make run``'s Streamlit, given the host names by ``sift streamlit-hosts``: a page on a name rebound to
+    127.0.0.1 gets no WebSocket, so none of the app."""
+    env = {**os.environ, "SIFT_DATA_DIR": str(tmp_path / "data"), "SIFT_APP_PRELOAD_MODELS": "false"}
+    hosts = subprocess.run(
+        [sys.executable, "-m", "sift.app.cli", "streamlit-hosts"], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "$(VENV)/bin/sift streamlit-hosts" in (REPO / "Makefile").read_text()  # what make run passes
+    port = free_port()
+    flags = ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true", *hosts]
+    with (tmp_path / "streamlit.log").open("w") as log:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "ui/Home.py", *flags],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while httpx_health(port) != b"ok":
+            assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "streamlit.log").read_text()
+            time.sleep(0.5)
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert websocket_handshake(port, host, f"http://{host}") == b"HTTP/1.1 101 Switching Protocols", host
+        rebound = f"rebound.example:{port}"
+        assert websocket_handshake(port, rebound, f"http://{rebound}") == b"HTTP/1.1 403 Forbidden"
+        # and, Streamlit's CORS: a foreign page's WebSocket to the loopback name
+        assert websocket_handshake(port, f"127.0.0.1:{port}", "http://evil.example") == b"HTTP/1.1 403 Forbidden"
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
+def httpx_health(port: int) -> bytes:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).content
+    except httpx.TransportError:
+        return b""
+
+
+def test_the_streamlit_app_keeps_its_xsrf_and_cors_protections():
+    """Streamlit's own defaults are on; the app's config states them, so that nobody turns them off unknowingly, and
+    ``make run`` does not override them."""
+    server = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["enableXsrfProtection"] is True
+    assert server["enableCORS"] is True
+    makefile = (REPO / "Makefile").read_text()
+    assert "enableXsrfProtection" not in makefile and "enableCORS" not in makefile
