@@ -307,6 +307,13 @@ def check_host(host: str) -> None:
     settings.check_listening(host)
 
 
+@cli.command("streamlit-hosts", hidden=True)
+def streamlit_hosts() -> None:
+    """Print Streamlit's flags for the host names the app answers to (`make run` passes them): with auth off only
+    loopback ones and allowed_hosts, so that a web page cannot reach the app through a DNS name rebound to it."""
+    typer.echo(" ".join(f"--server.allowedHosts {name}" for name in Settings().answered_host_names()))
+
+
 @cli.command("streamlit-secrets", hidden=True)
 def streamlit_secrets_file() -> None:
     """Write Streamlit's secrets for the app (the OIDC provider's [auth] table, when one is configured) and print

@@ -162,6 +162,17 @@ class Settings(BaseSettings):
         "dbpedia-entity-5k and cmu-wikiqa-s10 (each can also be given by path).",
     )
     max_upload_mb: float = Field(50.0, gt=0, description="Files larger than this are refused before reading.")
+    # At most 1000: the API's form parser (Starlette's) refuses more files itself.
+    max_upload_files: int = Field(1000, ge=1, le=1000, description="Files one upload through the API may carry.")
+    max_request_mb: float | None = Field(
+        None,
+        gt=0,
+        description="Largest body of an API upload, its files together: refused (413) as soon as its declared length "
+        "or the bytes received pass it. Default: max_upload_mb × max_upload_files.",
+    )
+    max_json_kb: int = Field(
+        4096, ge=1, description="Largest body of any other API request (questions, searches, rerank), likewise."
+    )
     # Parsing runs in a child process under these limits, so no file can stall or exhaust the app. Generous: a
     # 50 MB text-heavy PDF takes pypdf minutes, and its text (up to 4x the upload limit) needs memory to hold.
     parse_in_child: bool = Field(True, description="Parse each file in a child process with the limits below.")
@@ -213,6 +224,13 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address `sift serve` listens on; any other than loopback needs auth on."
     )
     serve_port: int = Field(8000, ge=1, le=65535, description="Port `sift serve` listens on.")
+    allowed_hosts: list[str] = Field(
+        [],
+        description="Host names the API answers to besides loopback ones (localhost, 127.0.0.1, ::1), in the Host "
+        'header and in a state-changing request\'s Origin (others: 421, 403), e.g. ["sift.example.org"]. With auth off '
+        "only these and loopback names are answered, so that no web page reaches Sift through a DNS name rebound to "
+        "127.0.0.1; with auth on and none listed, any name is.",
+    )
     serve_workers: int = Field(
         1, ge=1, description="HTTP worker processes; ingestion jobs run in one separate, lower-priority process."
     )
@@ -367,9 +385,31 @@ class Settings(BaseSettings):
             "(README: Accounts and keys)."
         )
 
+    def answers_host(self, name: str | None) -> bool:
+        """Whether the API answers to the host ``name``, from a Host header or an Origin (None: none could be read)."""
+        if self.auth and not self.allowed_hosts:
+            return True
+        return name is not None and (is_loopback(name) or name.lower() in {h.lower() for h in self.allowed_hosts})
+
+    def answered_host_names(self) -> list[str]:
+        """The names ``answers_host`` accepts, as Streamlit's ``server.allowedHosts`` lists them (empty: any)."""
+        if self.auth and not self.allowed_hosts:
+            return []
+        return ["localhost", "127.0.0.1", "::1", *self.allowed_hosts]
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        if self.max_request_mb is None:
+            return self.max_upload_bytes * self.max_upload_files
+        return int(self.max_request_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return self.max_json_kb * 1024
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -1,9 +1,9 @@
 """Who is calling, and what they may do: the API's side of ``sift.app.accounts``.
 
-With auth on, every route needs ``Authorization: Bearer <key>`` (401 without a valid one). A corpus the caller cannot
-read answers 404, the same as one that does not exist, so that names of other users' corpora are not given away; a
-corpus they can read but not change, or a role that lacks the right, answers 403. With auth off every caller is
-``LOCAL_ADMIN``.
+With auth on, every route needs ``Authorization: Bearer <key>`` (401 without a valid one), checked by
+``authenticate`` at the edge (``sift.app.api.edge``) before the body is read. A corpus the caller cannot read answers
+404, the same as one that does not exist, so that names of other users' corpora are not given away; a corpus they can
+read but not change, or a role that lacks the right, answers 403. With auth off every caller is ``LOCAL_ADMIN``.
 
 Example (a route that reads a corpus)::
 
@@ -20,6 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from sift.app.accounts import LOCAL_ADMIN, Accounts, User
 from sift.app.pipeline import Sift
@@ -40,20 +41,30 @@ def _accounts(request: Request) -> Accounts:
     return sift_of(request).accounts
 
 
-def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> User:
-    """The key's user; every route depends on it (``server.create_app``), so none is reachable without a key."""
-    if not sift_of(request).settings.auth:
-        return LOCAL_ADMIN
-    user = _accounts(request).user_for_key(credentials.credentials) if credentials else None
-    if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "A valid API key is required: Authorization: Bearer <key>." if credentials else "No API key was sent.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def authenticate(request: Request) -> User:
+    """The caller named by the request's ``Authorization: Bearer <key>`` (``LOCAL_ADMIN`` with auth off), kept in the
+    request's state for ``current_user``; 401 without a valid key. The edge (``sift.app.api.edge``) calls it on the
+    headers alone, before the body is read."""
+    if sift_of(request).settings.auth:
+        scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+        sent = scheme.lower() == "bearer" and bool(key)  # as HTTPBearer reads it: another scheme is no key
+        user = _accounts(request).user_for_key(key) if sent else None
+        if user is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "A valid API key is required: Authorization: Bearer <key>." if sent else "No API key was sent.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    else:
+        user = LOCAL_ADMIN
+    request.state.user = user
     return user
+
+
+def current_user(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
+    """The caller, as ``authenticate`` found them at the edge. Every route depends on it (``server.create_app``), so
+    none is reachable without a key, and ``bearer`` declares the scheme on each in the schema."""
+    return request.state.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -21,7 +21,7 @@ from sift.app.jobs import Job, Jobs
 
 logger = logging.getLogger(__name__)
 
-MAX_FILES_PER_UPLOAD = 1000
+UPLOADS = "/corpora/{name}/uploads"  # multipart bodies, bounded at the edge (sift.app.api.edge) as such
 NOT_FOUND = {404: {"model": Error, "description": "No such corpus, or not one the key can read."}}
 FORBIDDEN = {403: {"model": Error, "description": "The key's user may read the corpus but not change it."}}
 
@@ -75,10 +75,14 @@ def delete_document(name: str, document_id: int, request: Request, user: Current
 
 
 @router.post(
-    "/corpora/{name}/uploads",
+    UPLOADS,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload files to ingest: saved, then queued as a job (poll GET /jobs/{id})",
-    responses={**NOT_FOUND, **FORBIDDEN, 413: {"model": Error, "description": "A file is over the upload limit."}},
+    responses={
+        **NOT_FOUND,
+        **FORBIDDEN,
+        413: {"model": Error, "description": "A file, or the whole upload, over its limit."},
+    },
 )
 def upload(
     name: str,
@@ -91,8 +95,9 @@ def upload(
     editable(request, user, name)
     sift = sift_of(request)
     corpus = sift.store.corpus(name)
-    if len(files) > MAX_FILES_PER_UPLOAD:
-        raise HTTPException(413, f"{len(files)} files in one upload; the limit is {MAX_FILES_PER_UPLOAD}.")
+    if len(files) > sift.settings.max_upload_files:
+        most = sift.settings.max_upload_files
+        raise HTTPException(413, f"{len(files)} files in one upload; the limit is {most} (SIFT_MAX_UPLOAD_FILES).")
     limit = sift.settings.max_upload_bytes
     for file in files:
         if file.size is not None and file.size > limit:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sift.app.api import corpora, openai_compat, questions, rerank
 from sift.app.api.access import current_user
+from sift.app.api.edge import Edge
 from sift.app.config import Settings
 from sift.app.history import ConversationNotFound
 from sift.app.jobs import Jobs
@@ -72,8 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     for router in (corpora.router, questions.router, openai_compat.router, rerank.router):
-        # On every route, so none can be added without a key check; the schema declares the bearer scheme on each.
+        # On every route, so none can be added without the caller the edge authenticated; the schema declares the
+        # bearer scheme on each.
         app.include_router(router, dependencies=[Depends(current_user)])
+    public = [app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url]
+    app.add_middleware(Edge, settings=settings, public_paths=public, upload_paths=[corpora.UPLOADS])
     if not settings.auth:
         _declare_no_keys(app)
     _add_error_handlers(app)
