@@ -256,8 +256,9 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(
         60.0,
         gt=0,
-        description="A running job whose heartbeat is older than this is taken for dead and queued again. Longer "
-        "than one file's parsing or embedding step may stall the heartbeat's database write.",
+        description="A running job whose heartbeat is older than this is taken for dead and queued again (`sift "
+        "serve` kills its worker, hung, and starts another). Longer than one file's parsing or embedding step may "
+        "stall the heartbeat's database write.",
     )
     job_max_attempts: int = Field(
         3, ge=1, description="Starts a job gets: one interrupted this many times ends failed instead of queued."

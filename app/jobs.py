@@ -9,8 +9,9 @@ job left ``running`` by a killed server or worker is queued again when a worker 
 (``requeue_interrupted``) and runs again from its first file: ingestion is idempotent, so files already stored come
 back ``unchanged``, and the results recorded before the crash are kept. While a job runs its worker writes a
 heartbeat; a running job whose heartbeat stopped (its worker was killed, or hangs) is queued again too
-(``requeue_interrupted(stale_after=...)``), and one that was interrupted ``max_attempts`` times ends ``failed`` with
-the reason, so that no job loops, nor stays ``running``.
+(``requeue_interrupted(stale_after=...)``; ``silent`` finds them for ``sift serve``, which kills a hung worker of its
+own), and one that was interrupted ``max_attempts`` times ends ``failed`` with the reason, so that no job loops, nor
+stays ``running``.
 
 Example::
 
@@ -192,22 +193,32 @@ class Jobs:
         shutil.rmtree(self.uploads_dir / job_id, ignore_errors=True)
         logger.info("Job %s %s%s", job_id, status, f": {error}" if error else "")
 
+    def silent(self, stale_after: float, claimed_since: datetime) -> list[str]:
+        """The running jobs claimed since ``claimed_since`` whose heartbeat is older than ``stale_after`` seconds:
+        their worker is dead or hung."""
+        query = select(JobRow.id).where(*_interrupted(stale_after), JobRow.started_at >= claimed_since)
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
     def requeue_interrupted(self, max_attempts: int, stale_after: float | None = None) -> int:
         """Queue again the running jobs whose worker is gone: every one (only while no worker runs), or with
         ``stale_after``, those whose heartbeat is older than that many seconds. A job already started
         ``max_attempts`` times ends ``failed`` instead: something in it stops the worker each time. Returns how
         many were queued."""
-        interrupted = [JobRow.status == "running"]
-        if stale_after is not None:
-            interrupted.append(JobRow.heartbeat_at < utcnow() - timedelta(seconds=stale_after))
+        interrupted = _interrupted(stale_after)
         with self._sessions() as session:
             given_up = session.scalars(select(JobRow.id).where(*interrupted, JobRow.attempts >= max_attempts)).all()
             requeued = session.execute(
                 update(JobRow).where(*interrupted, JobRow.attempts < max_attempts).values(status="queued")
             ).rowcount
             session.commit()
+        attempts = "its only attempt" if max_attempts == 1 else f"each of its {max_attempts} attempts"
         for job_id in given_up:
-            self.finish(job_id, "failed", f"its worker stopped during each of its {max_attempts} attempts")
+            self.finish(
+                job_id,
+                "failed",
+                f"its worker died or hung during {attempts}; the files stored are kept, upload the others again",
+            )
         if requeued:
             logger.warning("Re-queued %d ingestion jobs whose worker stopped", requeued)
         return requeued
@@ -222,6 +233,14 @@ class Jobs:
             if folder.name not in unfinished:
                 shutil.rmtree(folder, ignore_errors=True)
                 logger.info("Removed orphaned upload folder %s", folder)
+
+
+def _interrupted(stale_after: float | None) -> list:
+    """Where a job is running, and with ``stale_after``, has sent no heartbeat for that many seconds."""
+    conditions = [JobRow.status == "running"]
+    if stale_after is not None:
+        conditions.append(JobRow.heartbeat_at < utcnow() - timedelta(seconds=stale_after))
+    return conditions
 
 
 def with_result(file: JobFile, result: FileResult) -> JobFile:

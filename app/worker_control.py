@@ -3,11 +3,13 @@ the app when it queues a job, and never two for one data directory.
 
 The worker holds an exclusive lock on ``data_dir/worker.lock`` (with its pid in it) for as long as it lives; the
 kernel drops the lock when the process dies, even by kill -9. So "is a worker running?" is "is the lock held?", and a
-second worker started by a race finds the lock taken and exits (or, ``sift serve``'s, waits for it).
+second worker started by a race finds the lock taken and exits (or, ``sift serve``'s, waits for it). A worker that
+hangs holds the lock too, and cannot notice itself: ``sift serve`` watches its job's heartbeat from outside.
 
 Example::
 
-    >>> supervisor = WorkerSupervisor(Settings(data_dir="/tmp/sift-doc")).start()   # doctest: +SKIP
+    >>> settings = Settings(data_dir="/tmp/sift-doc")                                 # doctest: +SKIP
+    >>> supervisor = WorkerSupervisor(settings, Jobs.of(Sift(settings))).start()     # doctest: +SKIP
     >>> supervisor.stop()                                                            # doctest: +SKIP
     >>> ensure_worker(Settings(data_dir="/tmp/sift-doc"))   # the app, after queueing a job  # doctest: +SKIP
 """
@@ -23,9 +25,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sift.app.config import Settings
+from sift.ingestion.schema import utcnow
+
+if TYPE_CHECKING:
+    from sift.app.jobs import Jobs
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +112,15 @@ def ensure_worker(settings: Settings) -> None:
 
 class WorkerSupervisor:
     """``sift serve``'s worker, started again whenever it dies (the job it was running is then queued again by the
-    new worker, which finds it ``running`` when it takes the lock)."""
+    new worker, which finds it ``running`` when it takes the lock), or killed and started again when it hangs: when
+    a job it claimed sends no heartbeat for ``job_stale_seconds`` (SIGSTOP, a wedged driver), that job is queued
+    again (or ends failed on its last attempt) here, since a hung worker would hold it, and the lock, for ever."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, jobs: Jobs):
         self.settings = settings
+        self.jobs = jobs
         self.worker: subprocess.Popen | None = None
+        self._worker_started: datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="sift-worker-supervisor", daemon=True)
 
@@ -118,19 +130,65 @@ class WorkerSupervisor:
 
     def _supervise(self) -> None:
         # Started from this thread, which lives as long as the server: the worker dies with it (PDEATHSIG).
-        self.worker = start_worker(self.settings)
+        self._start_worker()
         while not self._stop.wait(SUPERVISE_SECONDS):
             if self.worker.poll() is not None:
                 logger.warning(
                     "Ingestion worker %d died (exit %s); starting another", self.worker.pid, self.worker.returncode
                 )
-                self.worker = start_worker(self.settings)
-        self.worker.terminate()
-        self.worker.wait(timeout=10)
+                self._start_worker()
+            elif silent := self._silent_jobs():
+                logger.error(
+                    "Ingestion worker %d hung: job %s sent no heartbeat for %.0f s; killing it and starting another",
+                    self.worker.pid,
+                    ", ".join(silent),
+                    self.settings.job_stale_seconds,
+                )
+                self._end_worker(signal.SIGKILL)
+                self._requeue_silent()
+                self._start_worker()
+        self._end_worker(signal.SIGTERM)
+
+    def _start_worker(self) -> None:
+        self._worker_started = utcnow()  # before it starts: every job it claims started later
+        self.worker = start_worker(self.settings)
+
+    def _end_worker(self, first: signal.Signals) -> None:
+        """Signal the worker and wait for it to end, with SIGKILL after 10 s: a stopped worker does not act on
+        SIGTERM."""
+        for sig in dict.fromkeys((first, signal.SIGKILL)):
+            self.worker.send_signal(sig)
+            try:
+                self.worker.wait(timeout=10)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        logger.error("Ingestion worker %d does not end; the next one waits for its lock", self.worker.pid)
+
+    def _silent_jobs(self) -> list[str]:
+        """The jobs this worker claimed whose heartbeat went stale. None while it waits for the lock: the jobs then
+        run in another server's worker, which that server watches."""
+        try:
+            holder = lock_path(self.settings).read_text()
+        except OSError:  # no worker has made the lock file yet
+            return []
+        if holder != str(self.worker.pid):
+            return []
+        try:
+            return self.jobs.silent(self.settings.job_stale_seconds, claimed_since=self._worker_started)
+        except Exception:  # a lost database must not end the supervision; the next check tries again
+            logger.warning("Could not check the ingestion jobs' heartbeats", exc_info=True)
+            return []
+
+    def _requeue_silent(self) -> None:
+        try:
+            self.jobs.requeue_interrupted(self.settings.job_max_attempts, stale_after=self.settings.job_stale_seconds)
+        except Exception:  # the next worker queues them again when it takes the lock
+            logger.warning("Could not queue the hung worker's jobs again", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=15)
+        self._thread.join(timeout=25)  # the worker's end: SIGTERM, then SIGKILL after 10 s
 
 
 def _die_with_parent() -> None:

@@ -1,4 +1,4 @@
-"""``sift serve``: the HTTP API on uvicorn, with the ingestion worker beside it, started again if it dies.
+"""``sift serve``: the HTTP API on uvicorn, with the ingestion worker beside it, started again if it dies or hangs.
 
 With auth off (the default) it listens only on loopback, where only this machine's users reach it; bound to any
 other address it refuses to start unless auth is on (``Settings.check_listening``).
@@ -31,7 +31,8 @@ def serve(settings: Settings) -> None:
     configure_logging(settings)
     jobs = Jobs.of(Sift(settings))  # migrates the database once, before any worker opens it
     jobs.remove_orphaned_uploads()
-    supervisor = WorkerSupervisor(settings).start()  # its worker queues again the jobs a stopped server left running
+    # Its worker queues again the jobs a stopped server left running; it watches the heartbeats of the worker's jobs.
+    supervisor = WorkerSupervisor(settings, jobs).start()
     logger.info(
         "Serving on %s:%d, %d workers, auth %s",
         settings.serve_host,
