@@ -40,7 +40,7 @@ from sift.app.pipeline import Answer, Sift, Status, Token
 logger = logging.getLogger(__name__)
 
 REFUSED = {
-    400: {"model": Error, "description": "The question is empty or too long."},
+    400: {"model": Error, "description": "The question is empty, or it or its options are past a limit (named)."},
     404: {"model": Error, "description": "No such corpus or conversation, or not one the key can read."},
 }
 STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then one answer event."}}
@@ -61,10 +61,13 @@ def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchRe
 
 def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Status | Token | Answer]:
     """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
-    stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus."""
+    stream: the user's access to the corpus, the question and its options within the limits, and the conversation
+    belonging to the corpus."""
     readable(request, user, body.corpus)
     sift = sift_of(request)
-    sift.check_question(body.question)
+    history = [m.model_dump() for m in body.history]
+    given = history if body.conversation_id is None else None  # with a conversation, its stored turns are used
+    sift.check_ask(body.question, given, body.k, body.llm_k, body.top_n, body.strategy)
     if body.conversation_id is not None:
         _conversation(sift, body.corpus, body.conversation_id)
     else:
@@ -72,7 +75,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Stat
     return sift.ask_stream(
         body.question,
         body.corpus,
-        [m.model_dump() for m in body.history],
+        history,
         k=body.k,
         top_n=body.top_n,
         mode=body.mode,
