@@ -154,6 +154,26 @@ class Settings(BaseSettings):
         description="Seconds the LLM may score one /v1/rerank request's documents: those it has no time for keep "
         "their first-stage order below the ones it scored. None: no budget.",
     )
+    # Per user, with auth on (sift.app.api.model_slots): one user flooding the API kept every other user's question
+    # waiting behind a queue of theirs on the model's lock.
+    api_model_requests_at_once: int = Field(
+        1,
+        ge=1,
+        description="Model requests (questions, chat completions, reranks) a server process runs at once; the others "
+        "wait for a turn, the user who has had the fewest in the last minute first.",
+    )
+    api_model_wait_s: float = Field(
+        120.0, gt=0, description="How long a model request waits for its turn before it is answered 503."
+    )
+    api_concurrent_model_requests: int = Field(
+        1,
+        ge=1,
+        description="Model requests one user's keys may have running or waiting at once in a server process; more "
+        "are refused with 429 and Retry-After.",
+    )
+    api_model_requests_per_minute: int = Field(
+        60, ge=1, description="Model requests one user's keys may start per minute in a server process."
+    )
     answer_top_n: int = Field(3, ge=1, description="Passages the answer is written from.")
     answer_max_tokens: int = Field(256, ge=16, description="Longest answer, in LLM tokens.")
     answer_max_sentences: int = Field(

@@ -23,6 +23,7 @@ from fastapi.responses import StreamingResponse
 
 from sift.app.accounts import User
 from sift.app.api.access import CurrentUser, readable, readable_id, sift_of
+from sift.app.api.model_slots import holding, take_model_slot
 from sift.app.api.schemas import (
     AnswerOut,
     AskRequest,
@@ -43,6 +44,10 @@ REFUSED = {
     400: {"model": Error, "description": "The question is empty, or it or its options are past a limit (named)."},
     404: {"model": Error, "description": "No such corpus or conversation, or not one the key can read."},
 }
+BUSY = {
+    429: {"model": Error, "description": "The user's share of the model is taken: retry after Retry-After."},
+    503: {"model": Error, "description": "No turn on the model came in time: retry after Retry-After."},
+}
 STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then one answer event."}}
 
 router = APIRouter(tags=["questions"])
@@ -60,9 +65,10 @@ def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchRe
 
 
 def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Status | Token | Answer]:
-    """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
-    stream: the user's access to the corpus, the question and its options within the limits, and the conversation
-    belonging to the corpus."""
+    """``Sift.ask_stream`` for a request, refused (400/404/429/503) before the first event rather than in the middle
+    of a stream: the user's access to the corpus, the question and its options within the limits, the conversation
+    belonging to the corpus, and a turn on the model within the user's share (held until the events end or are
+    closed)."""
     readable(request, user, body.corpus)
     sift = sift_of(request)
     history = [m.model_dump() for m in body.history]
@@ -72,7 +78,8 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Stat
         _conversation(sift, body.corpus, body.conversation_id)
     else:
         sift.store.corpus(body.corpus)
-    return sift.ask_stream(
+    release = take_model_slot(request, user)
+    events = sift.ask_stream(
         body.question,
         body.corpus,
         history,
@@ -85,6 +92,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Iterator[Stat
         conversation_id=body.conversation_id,
         retrieval=body.retrieval,
     )
+    return holding(events, release)
 
 
 def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
@@ -104,7 +112,7 @@ def _answer_events(events: Iterator[Status | Token | Answer]) -> Iterator[str]:
 @router.post(
     "/ask",
     summary="Answer a question with citations (JSON, or SSE with Accept: text/event-stream)",
-    responses={**REFUSED, **STREAM},
+    responses={**REFUSED, **BUSY, **STREAM},
 )
 def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
     events = checked_ask(request, user, body)
@@ -118,7 +126,7 @@ def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
     "/ask/stream",
     summary="Answer a question, streamed as server-sent events",
     response_class=StreamingResponse,
-    responses={**REFUSED, **STREAM},
+    responses={**REFUSED, **BUSY, **STREAM},
 )
 def ask_stream(body: AskRequest, request: Request, user: CurrentUser) -> StreamingResponse:
     events = checked_ask(request, user, body)

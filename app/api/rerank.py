@@ -7,7 +7,7 @@ mode's model scores every document it has time for within ``rerank_api_budget_s`
 signals (dense, lexical), and the rest keep that order below them, without the model's criteria. ``relevance_score``
 is the composite squashed into (0, 1) by the logistic function: same order, on the 0-1 scale clients expect. The
 query, the documents and their characters are bounded by the settings (``sift.app.limits.check_rerank``: a 400 that
-names the limit).
+names the limit), and each user's requests by their share of the model (``model_slots``: a 429).
 
 Example::
 
@@ -23,7 +23,8 @@ import math
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from sift.app.api.access import sift_of
+from sift.app.api.access import CurrentUser, sift_of
+from sift.app.api.model_slots import take_model_slot
 from sift.app.api.schemas import Error
 from sift.app.limits import check_rerank
 from sift.rerank.modes import Mode
@@ -73,17 +74,23 @@ class RerankResponse(BaseModel):
     responses={
         400: {"model": Error, "description": "The query or the documents are past a limit (named)."},
         422: {"model": Error},
+        429: {"model": Error, "description": "The user's share of the model is taken: retry after Retry-After."},
+        503: {"model": Error, "description": "No turn on the model came in time: retry after Retry-After."},
     },
 )
-def rerank(body: RerankRequest, request: Request) -> RerankResponse:
+def rerank(body: RerankRequest, request: Request, user: CurrentUser) -> RerankResponse:
     sift = sift_of(request)
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
     check_rerank(sift.settings, body.query, texts)
     # The position is the candidate's id: the trace names candidates by chunk id, results by request index.
     candidates = [Candidate(i, text, i, f"document {i}", 0.0, i + 1) for i, text in enumerate(texts)]
-    # Every document the model has time for (0: no budget, where the admin set none).
-    reranker = sift.reranker(body.model, llm_k=len(candidates), llm_budget_s=sift.settings.rerank_api_budget_s or 0)
-    trace = reranker.rerank(body.query, candidates).trace
+    release = take_model_slot(request, user)
+    try:
+        # Every document the model has time for (0: no budget, where the admin set none).
+        reranker = sift.reranker(body.model, llm_k=len(candidates), llm_budget_s=sift.settings.rerank_api_budget_s or 0)
+        trace = reranker.rerank(body.query, candidates).trace
+    finally:
+        release()
     ranked = sorted(trace.candidates, key=lambda c: c.final_rank)[: body.top_n]
     return RerankResponse(
         model=str(reranker.mode),

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sift.app.api import corpora, openai_compat, questions, rerank
 from sift.app.api.access import current_user
+from sift.app.api.model_slots import ModelBusy, ModelSlots, answer_busy
 from sift.app.config import Settings
 from sift.app.jobs import Jobs
 from sift.app.logs import configure_logging
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "OpenAI-compatible chat endpoint and a rerank endpoint.",
         lifespan=lifespan,
     )
+    app.state.model_slots = ModelSlots.of(settings)  # each user's share of this process's models
+    app.add_exception_handler(ModelBusy, answer_busy)
     for router in (corpora.router, questions.router, openai_compat.router, rerank.router):
         # On every route, so none can be added without a key check; the schema declares the bearer scheme on each.
         app.include_router(router, dependencies=[Depends(current_user)])
