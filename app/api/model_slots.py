@@ -41,6 +41,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from sift.app.accounts import User
 from sift.app.api.access import sift_of
+from sift.app.api.schemas import Error
 from sift.app.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REFUSAL_PAUSE_S = 1.0
+BUSY = {
+    429: {"model": Error, "description": "The user's share of the model is taken: retry after Retry-After."},
+    503: {"model": Error, "description": "No turn on the model came in time: retry after Retry-After."},
+}
+"""The refusals a route that takes a model slot declares (``responses=``), beside its own."""
 
 
 class ModelBusy(HTTPException):

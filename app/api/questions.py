@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 
 from sift.app.accounts import User
 from sift.app.api.access import CurrentUser, readable, readable_id, sift_of
-from sift.app.api.model_slots import holding, take_model_slot
+from sift.app.api.model_slots import BUSY, holding, take_model_slot
 from sift.app.api.schemas import (
     AnswerOut,
     AskRequest,
@@ -43,10 +43,6 @@ logger = logging.getLogger(__name__)
 REFUSED = {
     400: {"model": Error, "description": "The question is empty, or it or its options are past a limit (named)."},
     404: {"model": Error, "description": "No such corpus or conversation, or not one the key can read."},
-}
-BUSY = {
-    429: {"model": Error, "description": "The user's share of the model is taken: retry after Retry-After."},
-    503: {"model": Error, "description": "No turn on the model came in time: retry after Retry-After."},
 }
 STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then one answer event."}}
 

@@ -7,7 +7,7 @@ mode's model scores every document it has time for within ``rerank_api_budget_s`
 signals (dense, lexical), and the rest keep that order below them, without the model's criteria. ``relevance_score``
 is the composite squashed into (0, 1) by the logistic function: same order, on the 0-1 scale clients expect. The
 query, the documents and their characters are bounded by the settings (``sift.app.limits.check_rerank``: a 400 that
-names the limit), and each user's requests by their share of the model (``model_slots``: a 429).
+names the limit), and each user's requests by their share of the model (``model_slots``: turns, 429, 503).
 
 Example::
 
@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from sift.app.api.access import CurrentUser, sift_of
-from sift.app.api.model_slots import take_model_slot
+from sift.app.api.model_slots import BUSY, take_model_slot
 from sift.app.api.schemas import Error
 from sift.app.limits import check_rerank
 from sift.rerank.modes import Mode
@@ -74,8 +74,7 @@ class RerankResponse(BaseModel):
     responses={
         400: {"model": Error, "description": "The query or the documents are past a limit (named)."},
         422: {"model": Error},
-        429: {"model": Error, "description": "The user's share of the model is taken: retry after Retry-After."},
-        503: {"model": Error, "description": "No turn on the model came in time: retry after Retry-After."},
+        **BUSY,
     },
 )
 def rerank(body: RerankRequest, request: Request, user: CurrentUser) -> RerankResponse:
