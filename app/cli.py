@@ -211,7 +211,8 @@ def ask(
         typer.Option(
             "--llm-budget",
             min=0,
-            help="Seconds the LLM's scoring may take, capping --llm-k (default: the settings'; 0: none).",
+            help="Seconds the LLM's scoring may take, capping --llm-k (default: the settings'; 0: none; at most the "
+            "settings' max_rerank_llm_budget_s).",
         ),
     ] = None,
     retrieval: RetrievalOption = None,

@@ -128,6 +128,57 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         2000, ge=1, description="Longer questions are refused before any retrieval, with the reason."
     )
+    # What one request may ask of the models (sift.app.limits): beyond these a caller is refused with the limit. Seen
+    # before them: k and llm_k 1,000 with top_n 50 held the model 110 s, a 21,010-character name copied out of the
+    # history into the searched question 159 s and 4.35 GB, while other users' questions waited.
+    max_candidates_k: int = Field(200, ge=1, description="The largest k (passages retrieved) a question may ask for.")
+    max_rerank_llm_k: int = Field(100, ge=1, description="The largest llm_k (passages the LLM scores) it may ask for.")
+    max_answer_top_n: int = Field(10, ge=1, description="The largest top_n (passages answered from) it may ask for.")
+    max_rerank_llm_budget_s: float | None = Field(
+        10.0,
+        gt=0,
+        description="The longest LLM-stage budget a question gets: one asking for more, or for none (0), gets this "
+        "one. None: a question may have no budget.",
+    )
+    max_history_messages: int = Field(
+        100, ge=0, description="Messages a question's history (the API's history, the OpenAI messages) may hold."
+    )
+    max_history_chars: int = Field(
+        100_000,
+        ge=0,
+        description="Characters the history may hold, all messages together; each user message in it is a question, "
+        "within max_question_chars.",
+    )
+    # /v1/rerank: 4 documents of 8,000 characters, scored with no budget, held the model 51 s (+740 MB).
+    rerank_max_documents: int = Field(100, ge=1, description="Documents one /v1/rerank request may send.")
+    rerank_max_document_chars: int = Field(4000, ge=1, description="Characters one of those documents may hold.")
+    rerank_max_total_chars: int = Field(100_000, ge=1, description="Characters the documents may hold together.")
+    rerank_api_budget_s: float | None = Field(
+        20.0,
+        gt=0,
+        description="Seconds the LLM may score one /v1/rerank request's documents: those it has no time for keep "
+        "their first-stage order below the ones it scored. None: no budget.",
+    )
+    # Per user, with auth on (sift.app.api.model_slots): one user flooding the API kept every other user's question
+    # waiting behind a queue of theirs on the model's lock.
+    api_model_requests_at_once: int = Field(
+        1,
+        ge=1,
+        description="Model requests (questions, chat completions, reranks) a server process runs at once; the others "
+        "wait for a turn, the user who has had the fewest in the last minute first.",
+    )
+    api_model_wait_s: float = Field(
+        120.0, gt=0, description="How long a model request waits for its turn before it is answered 503."
+    )
+    api_concurrent_model_requests: int = Field(
+        1,
+        ge=1,
+        description="Model requests one user's keys may have running or waiting at once in a server process; more "
+        "are refused with 429 and Retry-After.",
+    )
+    api_model_requests_per_minute: int = Field(
+        60, ge=1, description="Model requests one user's keys may start per minute in a server process."
+    )
     answer_top_n: int = Field(3, ge=1, description="Passages the answer is written from.")
     answer_max_tokens: int = Field(256, ge=16, description="Longest answer, in LLM tokens.")
     answer_max_sentences: int = Field(
@@ -350,6 +401,19 @@ class Settings(BaseSettings):
     def oidc_enabled(self) -> bool:
         """Whether an identity provider is configured: the app logs in with it rather than with passwords."""
         return all(getattr(self, name) for name in OIDC_PROVIDER_FIELDS)
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> Settings:
+        # The app's sidebar starts from the defaults: a default past its limit would refuse every question.
+        for default, limit in [
+            ("candidates_k", "max_candidates_k"),
+            ("rerank_llm_k", "max_rerank_llm_k"),
+            ("answer_top_n", "max_answer_top_n"),
+            ("rerank_llm_budget_s", "max_rerank_llm_budget_s"),
+        ]:
+            if getattr(self, limit) is not None and (getattr(self, default) or 0) > getattr(self, limit):
+                raise ValueError(f"{default} ({getattr(self, default)}) is over {limit} ({getattr(self, limit)}).")
+        return self
 
     @model_validator(mode="after")
     def _pgvector_needs_postgresql(self) -> Settings:

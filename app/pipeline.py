@@ -38,6 +38,7 @@ from sift.app.history import (
     StoredMessage,
     StoredTrace,
 )
+from sift.app.limits import check_ask, check_question, question_budget, within_question_limit
 from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model
 from sift.app.reranker import build_reranker, weights_profile
@@ -341,15 +342,22 @@ class Sift:
 
         >>> Sift(Settings(max_question_chars=10)).check_question("How tall is the Eddystone lighthouse?")
         Traceback (most recent call last):
-        ValueError: The question is 37 characters long; the limit is 10 (SIFT_MAX_QUESTION_CHARS).
+        sift.app.limits.LimitExceeded: The question is 37 characters long; the limit is 10 (SIFT_MAX_QUESTION_CHARS).
         """
-        if not question.strip():
-            raise ValueError("The question is empty.")
-        if len(question) > self.settings.max_question_chars:
-            raise ValueError(
-                f"The question is {len(question):,} characters long; the limit is "
-                f"{self.settings.max_question_chars:,} (SIFT_MAX_QUESTION_CHARS)."
-            )
+        check_question(self.settings, question)
+
+    def check_ask(
+        self,
+        question: str,
+        history: list[Turn] | list[Message] | None = None,
+        k: int | None = None,
+        llm_k: int | None = None,
+        top_n: int | None = None,
+        strategy: str | None = None,
+    ) -> None:
+        """Raise ValueError (``sift.app.limits.LimitExceeded`` past one of the settings' limits, which it names) for a
+        question, its history and options Sift will not take, before any work is done."""
+        check_ask(self.settings, question, history, k, llm_k, top_n, strategy)
 
     def ask_stream(
         self,
@@ -372,9 +380,9 @@ class Sift:
 
         Retrieval (``retrieval``: dense, lexical or hybrid; default: the settings') finds ``k`` candidates, the
         reranker (``mode``/``strategy``, default: the settings'; its LLM scoring the best ``llm_k`` of them by the
-        first-stage signals, as many as fit ``llm_budget_s`` seconds: default the settings', 0 none) reorders them and
-        its trace is kept in SQL, and the
-        answer is written from the first ``top_n``. The question's
+        first-stage signals, as many as fit ``llm_budget_s`` seconds: default the settings', 0 none, within the
+        admin's ceiling: ``limits.question_budget``) reorders them and its trace is kept in SQL, and the answer is
+        written from the first ``top_n``; ``check_ask`` refuses options past the settings' limits. The question's
         conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
         into it ("When was it built?") is searched for both as asked and as ``rewriter`` makes it stand alone
@@ -382,7 +390,7 @@ class Sift:
         generator read the standalone question. A conversation of another corpus, or one ``user`` may not see, raises
         ConversationNotFound before anything is stored.
         """
-        self.check_question(question)
+        self.check_ask(question, history if conversation_id is None else None, k, llm_k, top_n, strategy)
         corpus_id = self.store.corpus(corpus).id
         earlier = self.turns(corpus, conversation_id, user) if conversation_id is not None else _as_turns(history or [])
         asked = self._answer(
@@ -445,7 +453,7 @@ class Sift:
         followup = FollowUp(question, question, "as asked", "first question")
         if earlier:
             yield Status("Reading the conversation…")
-            followup = (rewriter or self._read_in_conversation)(question, earlier)
+            followup = within_question_limit(self.settings, (rewriter or self._read_in_conversation)(question, earlier))
             timings["rewrite"] = _elapsed_ms(clock)
             logger.info(
                 "Question %r read as %r (%s: %s)",
@@ -462,7 +470,8 @@ class Sift:
 
         supported = bool(candidates) and max(c.dense for c in candidates) >= self.settings.answer_min_similarity
         # Nothing close to the question: skip the LLM's scoring; the trace still records the retrieval order.
-        reranker = self.reranker(mode, strategy, weights, llm_k, llm_budget_s) if supported else self.reranker("none")
+        budget = question_budget(self.settings, llm_budget_s) or 0  # 0: none, as reranker() takes it
+        reranker = self.reranker(mode, strategy, weights, llm_k, budget) if supported else self.reranker("none")
         yield Status(
             f"Reranking {len(candidates)} passages ({reranker.mode}"
             + (f", {reranker.strategy}" if reranker.strategy else "")

@@ -129,7 +129,8 @@ class IngestionBeside:
 
 
 def run(args: argparse.Namespace) -> dict:
-    settings = Settings(data_dir=Path(args.data_dir), database_url=None)
+    # Budget 0 is measured as no budget at all, not as the ceiling a question would get.
+    settings = Settings(data_dir=Path(args.data_dir), database_url=None, max_rerank_llm_budget_s=None)
     sift = Sift(settings)
     report = {"machine": machine(settings) | {"load_average_start": load_average()}}
     log("ingesting the corpora")

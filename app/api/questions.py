@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from sift.app.accounts import User
 from sift.app.api.access import CurrentUser, readable, readable_id, sift_of
+from sift.app.api.model_slots import BUSY, holding, take_model_slot
 from sift.app.api.schemas import (
     AnswerOut,
     AskRequest,
@@ -41,7 +42,7 @@ from sift.app.pipeline import Answer, Status, Token
 logger = logging.getLogger(__name__)
 
 REFUSED = {
-    400: {"model": Error, "description": "The question is empty or too long."},
+    400: {"model": Error, "description": "The question is empty, or it or its options are past a limit (named)."},
     404: {"model": Error, "description": "No such corpus or conversation, or not one the key can read."},
 }
 STREAM = {200: {"content": {MEDIA_TYPE: {}}, "description": "status, token, then one answer event."}}
@@ -61,20 +62,24 @@ def search(body: SearchRequest, request: Request, user: CurrentUser) -> SearchRe
 
 
 def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Status | Token | Answer]:
-    """``Sift.ask_stream`` for a request, refused (400/404) before the first event rather than in the middle of a
-    stream: the user's access to the corpus, the question's length, and the conversation belonging to the corpus
-    and to the user."""
+    """``Sift.ask_stream`` for a request, refused (400/404/429/503) before the first event rather than in the middle
+    of a stream: the user's access to the corpus, the question and its options within the limits, the conversation
+    belonging to the corpus and to the user, and a turn on the model within the user's share (held until the events
+    end or are closed)."""
     readable(request, user, body.corpus)
     sift = sift_of(request)
-    sift.check_question(body.question)
+    history = [m.model_dump() for m in body.history]
+    given = history if body.conversation_id is None else None  # with a conversation, its stored turns are used
+    sift.check_ask(body.question, given, body.k, body.llm_k, body.top_n, body.strategy)
     if body.conversation_id is not None:
         sift.conversation(body.corpus, body.conversation_id, user)
     else:
         sift.store.corpus(body.corpus)
-    return sift.ask_stream(
+    release = take_model_slot(request, user)
+    events = sift.ask_stream(
         body.question,
         body.corpus,
-        [m.model_dump() for m in body.history],
+        history,
         k=body.k,
         top_n=body.top_n,
         mode=body.mode,
@@ -85,6 +90,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Sta
         retrieval=body.retrieval,
         user=user,
     )
+    return holding(events, release)
 
 
 def _answer_events(events: Generator[Status | Token | Answer]) -> Generator[str]:
@@ -105,7 +111,7 @@ def _answer_events(events: Generator[Status | Token | Answer]) -> Generator[str]
 @router.post(
     "/ask",
     summary="Answer a question with citations (JSON, or SSE with Accept: text/event-stream)",
-    responses={**REFUSED, **STREAM},
+    responses={**REFUSED, **BUSY, **STREAM},
 )
 def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
     events = checked_ask(request, user, body)
@@ -119,7 +125,7 @@ def ask(body: AskRequest, request: Request, user: CurrentUser) -> AnswerOut:
     "/ask/stream",
     summary="Answer a question, streamed as server-sent events",
     response_class=StreamingResponse,  # what the schema says; EventStream is one
-    responses={**REFUSED, **STREAM},
+    responses={**REFUSED, **BUSY, **STREAM},
 )
 def ask_stream(body: AskRequest, request: Request, user: CurrentUser) -> EventStream:
     return EventStream(_answer_events(checked_ask(request, user, body)))

@@ -2,9 +2,12 @@
 (Cohere, Jina, Infinity): query, documents, top_n -> results with index and relevance_score, best first.
 
 Each result also has ``criteria``: Sift's per-criterion scores for that document (relevance, dense, lexical, ... as
-the mode scores them), with the weight each had. ``model`` picks Sift's rerank mode (default: the settings'); every
-document is scored by the mode's model (no cascade), so the scores compare across all of them. ``relevance_score``
-is the composite squashed into (0, 1) by the logistic function: same order, on the 0-1 scale clients expect.
+the mode scores them), with the weight each had. ``model`` picks Sift's rerank mode (default: the settings'); the
+mode's model scores every document it has time for within ``rerank_api_budget_s``, best first by the first-stage
+signals (dense, lexical), and the rest keep that order below them, without the model's criteria. ``relevance_score``
+is the composite squashed into (0, 1) by the logistic function: same order, on the 0-1 scale clients expect. The
+query, the documents and their characters are bounded by the settings (``sift.app.limits.check_rerank``: a 400 that
+names the limit), and each user's requests by their share of the model (``model_slots``: turns, 429, 503).
 
 Example::
 
@@ -20,14 +23,14 @@ import math
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from sift.app.api.access import sift_of
+from sift.app.api.access import CurrentUser, sift_of
+from sift.app.api.model_slots import BUSY, take_model_slot
 from sift.app.api.schemas import Error
+from sift.app.limits import check_rerank
 from sift.rerank.modes import Mode
 from sift.retrieval.types import Candidate
 
 logger = logging.getLogger(__name__)
-
-MAX_DOCUMENTS = 1000
 
 router = APIRouter(prefix="/v1", tags=["rerank"])
 
@@ -37,8 +40,10 @@ class TextDocument(BaseModel):
 
 
 class RerankRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=10_000)
-    documents: list[str | TextDocument] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    query: str = Field(min_length=1, description="At most the settings' max_question_chars.")
+    documents: list[str | TextDocument] = Field(
+        min_length=1, description="At most the settings' rerank_max_documents, and rerank_max_*_chars characters."
+    )
     top_n: int | None = Field(None, ge=1, description="Results to return (default: all).")
     model: Mode | None = Field(None, description="Sift's rerank mode (default: the settings').")
     return_documents: bool = Field(True, description="Include each result's document text.")
@@ -63,15 +68,28 @@ class RerankResponse(BaseModel):
     results: list[RerankResult]
 
 
-@router.post("/rerank", summary="Rerank documents for a query (Cohere/Jina-style)", responses={422: {"model": Error}})
-def rerank(body: RerankRequest, request: Request) -> RerankResponse:
+@router.post(
+    "/rerank",
+    summary="Rerank documents for a query (Cohere/Jina-style)",
+    responses={
+        400: {"model": Error, "description": "The query or the documents are past a limit (named)."},
+        422: {"model": Error},
+        **BUSY,
+    },
+)
+def rerank(body: RerankRequest, request: Request, user: CurrentUser) -> RerankResponse:
     sift = sift_of(request)
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
+    check_rerank(sift.settings, body.query, texts)
     # The position is the candidate's id: the trace names candidates by chunk id, results by request index.
     candidates = [Candidate(i, text, i, f"document {i}", 0.0, i + 1) for i, text in enumerate(texts)]
-    # Every document scored, with no latency budget: a caller asked for all of them to be ranked by the model.
-    reranker = sift.reranker(body.model, llm_k=len(candidates), llm_budget_s=0)
-    trace = reranker.rerank(body.query, candidates).trace
+    release = take_model_slot(request, user)
+    try:
+        # Every document the model has time for (0: no budget, where the admin set none).
+        reranker = sift.reranker(body.model, llm_k=len(candidates), llm_budget_s=sift.settings.rerank_api_budget_s or 0)
+        trace = reranker.rerank(body.query, candidates).trace
+    finally:
+        release()
     ranked = sorted(trace.candidates, key=lambda c: c.final_rank)[: body.top_n]
     return RerankResponse(
         model=str(reranker.mode),

@@ -96,20 +96,29 @@ class AskRequest(BaseModel):
         "question and answer are added to it.",
     )
     history: list[ChatMessage] = Field(
-        default_factory=list, description="Earlier turns, when no conversation_id is given."
+        default_factory=list,
+        description="Earlier turns, when no conversation_id is given: at most the settings' max_history_messages "
+        "and max_history_chars, each user message within max_question_chars.",
     )
     mode: Mode | None = Field(None, description="Rerank mode (default: the settings').")
     strategy: Strategy | None = Field(None, description="Rerank strategy for LLM modes (default: the settings').")
     retrieval: Retrieval | None = Field(None, description="dense, lexical or hybrid (default: the settings').")
-    k: int | None = Field(None, ge=1, le=1000, description="Passages retrieved and reranked.")
-    llm_k: int | None = Field(None, ge=1, le=1000, description="Of those, how many the LLM scores.")
+    k: int | None = Field(
+        None, ge=1, le=1000, description="Passages retrieved and reranked (at most the settings' max_candidates_k)."
+    )
+    llm_k: int | None = Field(
+        None, ge=1, le=1000, description="Of those, how many the LLM scores (at most the settings' max_rerank_llm_k)."
+    )
     llm_budget_s: float | None = Field(
         None,
         ge=0,
         le=600,
-        description="Seconds the LLM's scoring may take, capping llm_k (default: the settings'; 0: none).",
+        description="Seconds the LLM's scoring may take, capping llm_k (default: the settings'; 0: none), within the "
+        "settings' max_rerank_llm_budget_s: a request asking for more, or for none, gets that ceiling.",
     )
-    top_n: int | None = Field(None, ge=1, le=50, description="Passages the answer is written from.")
+    top_n: int | None = Field(
+        None, ge=1, le=50, description="Passages the answer is written from (at most the settings' max_answer_top_n)."
+    )
 
 
 class AnswerOut(BaseModel):

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sift.app.api import corpora, openai_compat, questions, rerank
 from sift.app.api.access import current_user
 from sift.app.api.edge import Edge
+from sift.app.api.model_slots import ModelRequestRefused, ModelSlots, answer_busy
 from sift.app.config import Settings
 from sift.app.history import ConversationNotFound
 from sift.app.jobs import Jobs
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "OpenAI-compatible chat endpoint and a rerank endpoint.",
         lifespan=lifespan,
     )
+    app.state.model_slots = ModelSlots.of(settings)  # each user's share of this process's models
+    app.add_exception_handler(ModelRequestRefused, answer_busy)
     for router in (corpora.router, questions.router, openai_compat.router, rerank.router):
         # On every route, so none can be added without the caller the edge authenticated; the schema declares the
         # bearer scheme on each.

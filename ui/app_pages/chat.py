@@ -44,7 +44,7 @@ def ask_options() -> dict:
         ("mode", settings.rerank_mode),
         ("strategy", settings.rerank_strategy),
         ("k", settings.candidates_k),
-        ("llm_k", settings.rerank_llm_k or settings.candidates_k),
+        ("llm_k", settings.rerank_llm_k or min(settings.candidates_k, settings.max_rerank_llm_k)),
         ("llm_budget_s", settings.rerank_llm_budget_s or 0.0),
         ("top_n", settings.answer_top_n),
     ]:
@@ -72,11 +72,14 @@ def ask_options() -> dict:
         disabled=mode not in sift().llm_rerank_modes,
         help="logits: scores read from next-token probabilities (fast). generative: the model writes its scores.",
     )
-    k = st.number_input("Candidates k", 1, 200, key=KEPT + "k", help="Passages retrieval hands to the reranker.")
+    # The widgets stop at the settings' limits (sift.app.limits), which the pipeline would refuse past.
+    k = st.number_input(
+        "Candidates k", 1, settings.max_candidates_k, key=KEPT + "k", help="Passages retrieval hands to the reranker."
+    )
     llm_k = st.number_input(
         "LLM-scored",
         1,
-        200,
+        settings.max_rerank_llm_k,
         key=KEPT + "llm_k",
         disabled=mode == "none",
         help="Of the k candidates, the best this many by embedding and BM25 are scored by the reranker's model; "
@@ -85,14 +88,17 @@ def ask_options() -> dict:
     llm_budget_s = st.number_input(
         "LLM budget (s)",
         0.0,
-        600.0,
+        settings.max_rerank_llm_budget_s or 600.0,
         step=0.5,
         key=KEPT + "llm_budget_s",
         disabled=mode not in sift().llm_rerank_modes,
         help="Seconds the LLM's scoring may take: of the LLM-scored passages, it scores as many, best first, as "
-        "its measured speed on this machine allows; the rest keep the cheaper order. 0: no budget.",
+        "its measured speed on this machine allows; the rest keep the cheaper order. 0: no budget, or the admin's "
+        "ceiling (max_rerank_llm_budget_s) where one is set.",
     )
-    top_n = st.number_input("Top n", 1, 20, key=KEPT + "top_n", help="Passages the answer is written from.")
+    top_n = st.number_input(
+        "Top n", 1, settings.max_answer_top_n, key=KEPT + "top_n", help="Passages the answer is written from."
+    )
     weights = {}
     if defaults := sift().rerank_weights(mode):
         st.caption("Criterion weights")
