@@ -35,7 +35,7 @@ from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
 from sift.ingestion.loaders import safe_source_name
-from sift.ingestion.store import Store, StoredDocument
+from sift.ingestion.store import Store, StoredDocument, check_text
 from sift.ingestion.vector_store import HnswParams
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, starting_weights
 from sift.rerank.llm import Message
@@ -258,6 +258,7 @@ class Sift:
         if retrieval is not None and retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"Unknown retrieval mode {retrieval!r}; choose from {', '.join(RETRIEVAL_MODES)}.")
         self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
+        check_text(query, "The query")
         return self.retriever_for(retrieval).search(query, corpus, k or self.settings.candidates_k)
 
     def reranker(
@@ -336,6 +337,7 @@ class Sift:
         """
         if not question.strip():
             raise ValueError("The question is empty.")
+        check_text(question, "The question")  # InvalidText, a ValueError
         if len(question) > self.settings.max_question_chars:
             raise ValueError(
                 f"The question is {len(question):,} characters long; the limit is "
@@ -461,7 +463,7 @@ class Sift:
     # ------------------------------------------------------------------------------------------ history
 
     def start_conversation(self, corpus: str, title: str) -> int:
-        return self.history.start_conversation(self.store.corpus(corpus).id, title)
+        return self.history.start_conversation(self.store.corpus(corpus).id, check_text(title, "The title"))
 
     def conversations(self, corpus: str) -> list[Conversation]:
         return self.history.conversations(self.store.corpus(corpus).id)

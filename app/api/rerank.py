@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from sift.app.api.access import sift_of
-from sift.app.api.schemas import Error
+from sift.app.api.schemas import Error, Text
 from sift.rerank.modes import Mode
 from sift.retrieval.types import Candidate
 
@@ -33,12 +33,12 @@ router = APIRouter(prefix="/v1", tags=["rerank"])
 
 
 class TextDocument(BaseModel):
-    text: str
+    text: Text
 
 
 class RerankRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=10_000)
-    documents: list[str | TextDocument] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    query: Text = Field(min_length=1, max_length=10_000)
+    documents: list[Text | TextDocument] = Field(min_length=1, max_length=MAX_DOCUMENTS)
     top_n: int | None = Field(None, ge=1, description="Results to return (default: all).")
     model: Mode | None = Field(None, description="Sift's rerank mode (default: the settings').")
     return_documents: bool = Field(True, description="Include each result's document text.")
