@@ -29,6 +29,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Literal, get_args
 
 from argon2 import PasswordHasher
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from sift.app.history import HistoryBase
 from sift.app.login_limits import LoginGuard
 from sift.ingestion.schema import Corpus, utcnow
-from sift.ingestion.store import CorpusNotFound, Store
+from sift.ingestion.store import CorpusNotFound, Store, check_text, text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,19 @@ class NewKey:
     secret: str
 
 
+@cache
+def _no_user_hash() -> str:
+    """What a password given with a name no user has is checked against, so that refusing it takes as long as
+    refusing a wrong password: otherwise the time of the answer (1 ms against 300) tells which names exist."""
+    return _passwords.hash(secrets.token_urlsafe(16))
+
+
+def _password_bytes(password: str) -> bytes:
+    # What argon2 would encode itself, except that a lone surrogate (a browser's or JSON's broken pair) is kept
+    # rather than raising UnicodeEncodeError: it cannot match, and is refused like any wrong password.
+    return password.encode("utf-8", "surrogatepass")
+
+
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -149,13 +163,13 @@ class Accounts:
 
     def __init__(self, engine: Engine, store: Store, guard: LoginGuard | None = None):
         self.store = store
-        self.guard = guard or LoginGuard()
+        self.guard = guard or LoginGuard(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # ------------------------------------------------------------------------------------------ users
 
     def add_user(self, name: str, password: str, role: Role) -> User:
-        name = name.strip()
+        name = check_text(name, "A user name").strip()
         if not name or len(name) > 100:
             raise AccountError("A user name has 1 to 100 characters.")
         if not password:
@@ -164,7 +178,7 @@ class Accounts:
         with self._sessions() as session:
             if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
                 raise AccountError(f"There is already a user named {name!r}.")
-            row = UserRow(name=name, role=role, password_hash=_passwords.hash(password))
+            row = UserRow(name=name, role=role, password_hash=_passwords.hash(_password_bytes(password)))
             session.add(row)
             session.commit()
             logger.info("User %s added (%s)", name, role)
@@ -199,22 +213,23 @@ class Accounts:
             return _user(row)
 
     def authenticate(self, name: str, password: str, address: str | None = None) -> User | None:
-        """The user whose name and password these are; None otherwise (which of the two was wrong is not told).
-        Raises TooManyAttempts, before any check, once the name or the client's ``address`` has failed too often
-        (``LoginGuard``); a wrong name counts as a failure too."""
+        """The user whose name and password these are; None otherwise (which of the two was wrong is not told, nor
+        shown by the time taken). Raises TooManyAttempts, before any check, once the name has failed too often from
+        the client's ``address``, or the address for any names (``LoginGuard``); a wrong name counts as a failure."""
         self.guard.check(name, address)
         with self._sessions() as session:
-            row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+            # A name no database can hold is no user's (and PostgreSQL refuses a NUL even to look it up).
+            row = None if text_problem(name) else session.scalar(select(UserRow).where(UserRow.name == name.strip()))
             try:
-                if row is None:
+                _passwords.verify(_no_user_hash() if row is None else row.password_hash, _password_bytes(password))
+                if row is None:  # the password of no user: refused as any wrong one, in the same time
                     raise VerificationError("no such user")
-                _passwords.verify(row.password_hash, password)
             except (VerificationError, InvalidHashError):
                 logger.info("Wrong user name or password for %s", name)
                 self.guard.failed(name, address)
                 return None
             if _passwords.check_needs_rehash(row.password_hash):  # argon2's recommended parameters have grown
-                row.password_hash = _passwords.hash(password)
+                row.password_hash = _passwords.hash(_password_bytes(password))
                 session.commit()
             return _user(row)
 

@@ -155,7 +155,10 @@ class Sift:
     def accounts(self) -> Accounts:
         """Users, keys and corpus access (their tables are migrated with the history's)."""
         guard = LoginGuard(
-            self.settings.login_max_failures, self.settings.login_window_seconds, self.settings.login_limit_storage
+            self.history.engine,
+            self.settings.login_max_failures,
+            self.settings.login_max_failures_per_address,
+            self.settings.login_window_seconds,
         )
         return Accounts(self.history.engine, self.store, guard)
 

@@ -54,6 +54,9 @@ def serve(settings: Settings) -> None:
             factory=settings.serve_workers > 1,
             timeout_worker_healthcheck=settings.serve_worker_healthcheck_seconds,
             log_level=settings.log_level,
+            # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only configured proxies' is.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
         supervisor.stop()
