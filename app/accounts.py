@@ -57,6 +57,10 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done (an unknown user, a name taken, a role that does not exist)."""
 
 
+class CorpusNameTaken(AccountError):
+    """A corpus name in use by a corpus the user cannot edit: told the same whether or not they can see it."""
+
+
 class UserRow(HistoryBase):
     """A person or program that logs in (migration 0003); ``password_hash`` is argon2's encoded hash."""
 
@@ -299,13 +303,15 @@ class Accounts:
 
     def create_corpus(self, user: User, name: str) -> str:
         """Create a corpus owned by ``user`` (an editor or admin); an existing one is returned when they can edit
-        it. Raises PermissionError otherwise."""
+        it. Raises PermissionError for a reader, CorpusNameTaken for a name in use by a corpus they cannot edit."""
         if not user.can_create_corpora:
             raise PermissionError(f"{user.name} is a {user.role}: only editors and admins create corpora.")
         existing = self._corpus_id(name)
         if existing is not None:
             if not self.can_edit(user, name):
-                raise PermissionError(f"The name {name!r} is taken by a corpus you cannot edit.")
+                # Names are unique across Sift, so a name in use cannot be taken; the refusal says only that, the
+                # same for a corpus the user reads as for one hidden from them (README: Accounts and keys).
+                raise CorpusNameTaken(f"The corpus name {name!r} is in use; choose another.")
             return self.store.corpus(name).name
         corpus = self.store.corpus(name, create=True)
         if user.id is not None:

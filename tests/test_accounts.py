@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from sift.app.accounts import AccountError
+from sift.app.accounts import AccountError, CorpusNameTaken
 from sift.app.config import Settings
 from sift.app.login_limits import TooManyAttempts
 from sift.app.pipeline import Sift
@@ -100,7 +100,7 @@ def test_roles_and_shares_decide_who_reads_and_edits(accounts):
     assert not accounts.can_read(bob, "notes") and accounts.readable_corpora(bob) == []
     with pytest.raises(PermissionError):
         accounts.create_corpus(bob, "mine")  # readers create nothing
-    with pytest.raises(PermissionError):
+    with pytest.raises(CorpusNameTaken, match="'notes' is in use"):
         accounts.create_corpus(carol, "notes")  # a name taken by a corpus she cannot edit
 
     accounts.share("notes", "bob", "edit")

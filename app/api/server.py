@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from sift.app.accounts import CorpusNameTaken
 from sift.app.api import corpora, openai_compat, questions, rerank
 from sift.app.api.access import current_user
 from sift.app.config import Settings
@@ -117,6 +118,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return await request_validation_exception_handler(request, exc)
 
     app.add_exception_handler(RequestValidationError, refuse_invalid_text)
+    app.add_exception_handler(CorpusNameTaken, handle(409))
     app.add_exception_handler(CorpusNotFound, handle(404))
     app.add_exception_handler(DocumentNotFound, handle(404))
     app.add_exception_handler(StoreError, handle(400))  # e.g. a corpus name that cannot be one
