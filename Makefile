@@ -25,8 +25,10 @@ run: install
 	$(VENV)/bin/sift check-host $(HOST)
 	$(VENV)/bin/sift sample
 	# Streamlit reads an OIDC provider only from its secrets: written from Sift's settings (none: password login).
-	# Its WebSocket answers only the host names Sift's API answers to (with auth off: loopback; allowed_hosts).
-	$(VENV)/bin/streamlit run ui/Home.py --server.address $(HOST) --server.port $(PORT) \
+	# Its WebSocket answers only the host names Sift's API answers to (with auth off: loopback; allowed_hosts), and its
+	# uvicorn believes a client's X-Forwarded-For only from trusted_proxies (its own default: any loopback peer).
+	FORWARDED_ALLOW_IPS="$$($(VENV)/bin/sift forwarded-allow-ips)" \
+		$(VENV)/bin/streamlit run ui/Home.py --server.address $(HOST) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false --secrets.files "$$($(VENV)/bin/sift streamlit-secrets)" \
 		$$($(VENV)/bin/sift streamlit-hosts)
 

@@ -29,6 +29,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Literal, get_args
 
 from argon2 import PasswordHasher
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from sift.app.history import NEVER_REUSED, ConversationRow, HistoryBase
 from sift.app.login_limits import LoginGuard
 from sift.ingestion.schema import Corpus, utcnow
-from sift.ingestion.store import CorpusNotFound, Store
+from sift.ingestion.store import CorpusNotFound, Store, check_text, text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ _passwords = PasswordHasher()  # argon2id with the library's current recommended
 
 class AccountError(ValueError):
     """A request about accounts that cannot be done (an unknown user, a name taken, a role that does not exist)."""
+
+
+class CorpusNameTaken(AccountError):
+    """A corpus name in use by a corpus the user cannot edit: told the same whether or not they can see it."""
 
 
 class UserRow(HistoryBase):
@@ -137,6 +142,19 @@ class NewKey:
     secret: str
 
 
+@cache
+def _no_user_hash() -> str:
+    """What a password given with a name no user has is checked against, so that refusing it takes as long as
+    refusing a wrong password: otherwise the time of the answer (1 ms against 300) tells which names exist."""
+    return _passwords.hash(secrets.token_urlsafe(16))
+
+
+def _password_bytes(password: str) -> bytes:
+    # What argon2 would encode itself, except that a lone surrogate (a browser's or JSON's broken pair) is kept
+    # rather than raising UnicodeEncodeError: it cannot match, and is refused like any wrong password.
+    return password.encode("utf-8", "surrogatepass")
+
+
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -150,13 +168,13 @@ class Accounts:
 
     def __init__(self, engine: Engine, store: Store, guard: LoginGuard | None = None):
         self.store = store
-        self.guard = guard or LoginGuard()
+        self.guard = guard or LoginGuard(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # ------------------------------------------------------------------------------------------ users
 
     def add_user(self, name: str, password: str, role: Role) -> User:
-        name = name.strip()
+        name = check_text(name, "A user name").strip()
         if not name or len(name) > 100:
             raise AccountError("A user name has 1 to 100 characters.")
         if not password:
@@ -165,7 +183,7 @@ class Accounts:
         with self._sessions() as session:
             if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
                 raise AccountError(f"There is already a user named {name!r}.")
-            row = UserRow(name=name, role=role, password_hash=_passwords.hash(password))
+            row = UserRow(name=name, role=role, password_hash=_passwords.hash(_password_bytes(password)))
             session.add(row)
             session.commit()
             logger.info("User %s added (%s)", name, role)
@@ -201,22 +219,23 @@ class Accounts:
             return _user(row)
 
     def authenticate(self, name: str, password: str, address: str | None = None) -> User | None:
-        """The user whose name and password these are; None otherwise (which of the two was wrong is not told).
-        Raises TooManyAttempts, before any check, once the name or the client's ``address`` has failed too often
-        (``LoginGuard``); a wrong name counts as a failure too."""
+        """The user whose name and password these are; None otherwise (which of the two was wrong is not told, nor
+        shown by the time taken). Raises TooManyAttempts, before any check, once the name has failed too often from
+        the client's ``address``, or the address for any names (``LoginGuard``); a wrong name counts as a failure."""
         self.guard.check(name, address)
         with self._sessions() as session:
-            row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+            # A name no database can hold is no user's (and PostgreSQL refuses a NUL even to look it up).
+            row = None if text_problem(name) else session.scalar(select(UserRow).where(UserRow.name == name.strip()))
             try:
-                if row is None:
+                _passwords.verify(_no_user_hash() if row is None else row.password_hash, _password_bytes(password))
+                if row is None:  # the password of no user: refused as any wrong one, in the same time
                     raise VerificationError("no such user")
-                _passwords.verify(row.password_hash, password)
             except (VerificationError, InvalidHashError):
                 logger.info("Wrong user name or password for %s", name)
                 self.guard.failed(name, address)
                 return None
             if _passwords.check_needs_rehash(row.password_hash):  # argon2's recommended parameters have grown
-                row.password_hash = _passwords.hash(password)
+                row.password_hash = _passwords.hash(_password_bytes(password))
                 session.commit()
             return _user(row)
 
@@ -286,13 +305,15 @@ class Accounts:
 
     def create_corpus(self, user: User, name: str) -> str:
         """Create a corpus owned by ``user`` (an editor or admin); an existing one is returned when they can edit
-        it. Raises PermissionError otherwise."""
+        it. Raises PermissionError for a reader, CorpusNameTaken for a name in use by a corpus they cannot edit."""
         if not user.can_create_corpora:
             raise PermissionError(f"{user.name} is a {user.role}: only editors and admins create corpora.")
         existing = self._corpus_id(name)
         if existing is not None:
             if not self.can_edit(user, name):
-                raise PermissionError(f"The name {name!r} is taken by a corpus you cannot edit.")
+                # Names are unique across Sift, so a name in use cannot be taken; the refusal says only that, the
+                # same for a corpus the user reads as for one hidden from them (README: Accounts and keys).
+                raise CorpusNameTaken(f"The corpus name {name!r} is in use; choose another.")
             return self.store.corpus(name).name
         corpus = self.store.corpus(name, create=True)
         if user.id is not None:

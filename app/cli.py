@@ -315,6 +315,13 @@ def streamlit_hosts() -> None:
     typer.echo(" ".join(f"--server.allowedHosts {name}" for name in Settings().answered_host_names()))
 
 
+@cli.command("forwarded-allow-ips", hidden=True)
+def forwarded_allow_ips() -> None:
+    """Print the trusted proxies as uvicorn's FORWARDED_ALLOW_IPS lists them (`make run` hands them to Streamlit,
+    whose uvicorn otherwise believes any loopback peer's X-Forwarded-For); empty: none is believed."""
+    typer.echo(",".join(Settings().trusted_proxies))
+
+
 @cli.command("streamlit-secrets", hidden=True)
 def streamlit_secrets_file() -> None:
     """Write Streamlit's secrets for the app (the OIDC provider's [auth] table, when one is configured) and print

@@ -243,14 +243,21 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         5,
         ge=1,
-        description="Failed logins allowed per user name, and per client address, within login_window_seconds; "
-        "then logins are refused until the oldest failure is that old.",
+        description="Failed logins allowed for one user name from one client address within login_window_seconds; "
+        "then that name is refused from that address until the oldest failure is that old.",
     )
-    login_window_seconds: int = Field(300, ge=1, description="The window login_max_failures counts in.")
-    login_limit_storage: str = Field(
-        "memory://",
-        description="Where failed logins are counted (a `limits` storage URL): memory:// for the app's one process, "
-        "e.g. redis://127.0.0.1:6379 to share the count between processes.",
+    login_max_failures_per_address: int = Field(
+        50,
+        ge=1,
+        description="Failed logins allowed from one client address, for any names, within login_window_seconds; "
+        "then every name is refused from it likewise.",
+    )
+    login_window_seconds: int = Field(300, ge=1, description="The window the failed logins are counted in.")
+    trusted_proxies: list[str] = Field(
+        [],
+        description='Addresses or networks of the reverse proxies in front of Sift (e.g. ["10.0.0.5", '
+        "\"172.16.0.0/12\"]): only from these is a request's X-Forwarded-For believed, as the client's address (for "
+        "failed logins, and the API's log). Empty: the address is always the connection's.",
     )
     # Streamlit's own OIDC login (sift.app.oidc): used instead of passwords when the three are set.
     oidc_client_id: str | None = Field(None, description="The app's client id at the identity provider.")
@@ -376,16 +383,15 @@ class Settings(BaseSettings):
             )
         return weights
 
-    @field_validator("login_limit_storage")
+    @field_validator("trusted_proxies")
     @classmethod
-    def _known_storage(cls, url: str) -> str:
-        from limits.storage import SCHEMES
-
-        scheme = url.split("://", 1)[0]
-        if "://" not in url or scheme not in SCHEMES or scheme.startswith("async+"):
-            known = ", ".join(sorted(s for s in SCHEMES if not s.startswith("async+")))
-            raise ValueError(f"login_limit_storage {url!r} is not a storage URL; its scheme is one of {known}.")
-        return url
+    def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or network.") from None
+        return proxies
 
     @model_validator(mode="after")
     def _whole_oidc_provider(self) -> Settings:

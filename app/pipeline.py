@@ -45,7 +45,7 @@ from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
 from sift.ingestion.loaders import safe_source_name
-from sift.ingestion.store import Store, StoredDocument
+from sift.ingestion.store import Store, StoredDocument, check_text
 from sift.ingestion.vector_store import HnswParams
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, starting_weights
 from sift.rerank.llm import Message
@@ -165,7 +165,10 @@ class Sift:
     def accounts(self) -> Accounts:
         """Users, keys and corpus access (their tables are migrated with the history's)."""
         guard = LoginGuard(
-            self.settings.login_max_failures, self.settings.login_window_seconds, self.settings.login_limit_storage
+            self.history.engine,
+            self.settings.login_max_failures,
+            self.settings.login_max_failures_per_address,
+            self.settings.login_window_seconds,
         )
         return Accounts(self.history.engine, self.store, guard)
 
@@ -268,6 +271,7 @@ class Sift:
         if retrieval is not None and retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"Unknown retrieval mode {retrieval!r}; choose from {', '.join(RETRIEVAL_MODES)}.")
         self.store.corpus(corpus)  # a wrong name fails here, before the embedding model loads
+        check_text(query, "The query")
         return self.retriever_for(retrieval).search(query, corpus, k or self.settings.candidates_k)
 
     def reranker(
@@ -344,6 +348,7 @@ class Sift:
         Traceback (most recent call last):
         sift.app.limits.LimitExceeded: The question is 37 characters long; the limit is 10 (SIFT_MAX_QUESTION_CHARS).
         """
+        check_text(question, "The question")  # InvalidText, a ValueError
         check_question(self.settings, question)
 
     def check_ask(
@@ -357,6 +362,7 @@ class Sift:
     ) -> None:
         """Raise ValueError (``sift.app.limits.LimitExceeded`` past one of the settings' limits, which it names) for a
         question, its history and options Sift will not take, before any work is done."""
+        check_text(question, "The question")  # InvalidText, a ValueError
         check_ask(self.settings, question, history, k, llm_k, top_n, strategy)
 
     def ask_stream(
@@ -538,7 +544,7 @@ class Sift:
     # pass the user who is asking.
 
     def start_conversation(self, corpus: str, title: str, user: User = LOCAL_ADMIN) -> int:
-        return self.history.start_conversation(self.store.corpus(corpus).id, title, user.id)
+        return self.history.start_conversation(self.store.corpus(corpus).id, check_text(title, "The title"), user.id)
 
     def conversations(self, corpus: str, user: User = LOCAL_ADMIN) -> list[Conversation]:
         """The corpus's conversations the user may see (their own), newest first."""

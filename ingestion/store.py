@@ -66,11 +66,47 @@ class DocumentNotFound(StoreError):
     pass
 
 
+class InvalidText(StoreError, ValueError):
+    """Text no database can store (a NUL, a lone surrogate): refused where it comes in, with what is wrong."""
+
+
 class CorpusDeleted(StoreError):
     """The corpus a write was meant for was deleted meanwhile (by another user or process): nothing was written."""
 
     def __init__(self) -> None:
         super().__init__("corpus was deleted while this ran; nothing more was written to it")
+
+
+def text_problem(text: str) -> str | None:
+    """What keeps ``text`` out of the database, or None: a NUL (PostgreSQL refuses it), or a lone surrogate (half of
+    a UTF-16 pair, e.g. from the JSON escape ``"\\ud800"``: not Unicode text, so no database, tokenizer or UTF-8
+    stream takes it).
+
+    >>> text_problem("tides and moons") is None
+    True
+    >>> text_problem("tides\\x00")
+    'contains a NUL character (U+0000), which Sift does not store'
+    """
+    if "\x00" in text:
+        return "contains a NUL character (U+0000), which Sift does not store"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate (U+{ord(text[exc.start]):04X}), which is not Unicode text"
+    return None
+
+
+def check_text(text: str, what: str) -> str:
+    """``text`` unchanged, or InvalidText saying what is wrong with it (``what`` names it: "The question").
+
+    >>> check_text("Who lit the lamp?\\ud800", "The question")
+    Traceback (most recent call last):
+    ...
+    sift.ingestion.store.InvalidText: The question contains a lone surrogate (U+D800), which is not Unicode text.
+    """
+    if (problem := text_problem(text)) is not None:
+        raise InvalidText(f"{what} {problem}.")
+    return text
 
 
 def corpus_name(name: str) -> str:
@@ -85,7 +121,7 @@ def corpus_name(name: str) -> str:
     ...
     sift.ingestion.store.StoreError: A corpus name cannot contain control or invisible formatting characters (U+0007).
     """
-    name = unicodedata.normalize("NFC", str(name)).strip()
+    name = unicodedata.normalize("NFC", check_text(str(name), "A corpus name")).strip()
     if not name:
         raise StoreError("A corpus needs a name.")
     if len(name) > MAX_CORPUS_NAME:
@@ -290,8 +326,9 @@ class Store:
     def corpus(self, name: str, create: bool = False) -> Corpus:
         """The corpus of that name, looked up in NFC form; with ``create``, made when missing, its name checked by
         :func:`corpus_name` first. Creating a name another process creates at the same moment gives both the one
-        corpus. Names are checked only on creation: a corpus made before the checks stays reachable."""
-        name = unicodedata.normalize("NFC", str(name)).strip()
+        corpus. Names are checked only on creation (a corpus made before the checks stays reachable), except for what no
+        database holds (``check_text``), refused before the lookup: PostgreSQL refuses a NUL even in a WHERE clause."""
+        name = unicodedata.normalize("NFC", check_text(str(name), "A corpus name")).strip()
         if create:
             name = corpus_name(name)
         with self.session() as session:

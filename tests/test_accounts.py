@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from sift.app.accounts import AccountError
+from sift.app.accounts import AccountError, CorpusNameTaken
 from sift.app.config import Settings
 from sift.app.login_limits import TooManyAttempts
 from sift.app.pipeline import Sift
@@ -40,38 +40,39 @@ def test_passwords_and_keys_are_stored_only_hashed(accounts):
     assert accounts.authenticate("alice", "wrong") is None and accounts.authenticate("nobody", "x") is None
 
 
-def test_failed_logins_lock_the_name_and_the_address_until_the_window_passes(tmp_path):
-    accounts = Sift(Settings(data_dir=tmp_path / "data", login_max_failures=3, login_window_seconds=2)).accounts
+def test_failed_logins_lock_the_name_from_that_address_until_the_window_passes(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", login_max_failures=3, login_window_seconds=2)
+    accounts = Sift(settings).accounts
     accounts.add_user("alice", "correct horse battery", "editor")
     accounts.add_user("bob", "bob's password", "reader")
     for _ in range(3):
         assert accounts.authenticate("alice", "a guess", "10.0.0.7") is None
 
-    # The right password is refused too, from any address, with the time to wait.
+    # The right password is refused too, from that address, with the time to wait.
     with pytest.raises(TooManyAttempts, match=r"Too many failed logins .*: wait [12] s") as refused:
-        accounts.authenticate("alice", "correct horse battery", "10.0.0.8")
-    # The guesser's address is refused for every name; another user elsewhere logs in.
-    with pytest.raises(TooManyAttempts):
-        accounts.authenticate("bob", "bob's password", "10.0.0.7")
-    assert accounts.authenticate("bob", "bob's password", "10.0.0.9").name == "bob"
+        accounts.authenticate("alice", "correct horse battery", "10.0.0.7")
+    # Another name from that address, and the name from another address, log in.
+    assert accounts.authenticate("bob", "bob's password", "10.0.0.7").name == "bob"
+    assert accounts.authenticate("alice", "correct horse battery", "10.0.0.8").name == "alice"
 
     time.sleep(refused.value.wait_seconds + 0.1)
     assert accounts.authenticate("alice", "correct horse battery", "10.0.0.7").name == "alice"
 
 
 def test_guessing_names_counts_against_the_address(tmp_path):
-    accounts = Sift(Settings(data_dir=tmp_path / "data", login_max_failures=2)).accounts
+    settings = Settings(data_dir=tmp_path / "data", login_max_failures=2, login_max_failures_per_address=2)
+    accounts = Sift(settings).accounts
     accounts.add_user("alice", "correct horse battery", "editor")
     for guess in ("root", "admin"):
         assert accounts.authenticate(guess, "x", "10.0.0.7") is None
-    with pytest.raises(TooManyAttempts):
+    with pytest.raises(TooManyAttempts, match="from this address"):
         accounts.authenticate("alice", "correct horse battery", "10.0.0.7")
-    assert accounts.authenticate("alice", "correct horse battery").name == "alice"  # no address: the name alone
+    assert accounts.authenticate("alice", "correct horse battery").name == "alice"  # from this machine
 
 
-def test_a_login_limit_storage_that_is_not_one_is_refused_by_name():
-    with pytest.raises(ValueError, match="login_limit_storage 'localhost:6379' is not a storage URL"):
-        Settings(login_limit_storage="localhost:6379")
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"trusted_proxies: 'proxy\.internal' is not an IP address or network"):
+        Settings(trusted_proxies=["10.0.0.0/8", "proxy.internal"])
 
 
 def test_a_key_names_its_user_records_its_use_and_stops_when_revoked(accounts):
@@ -99,7 +100,7 @@ def test_roles_and_shares_decide_who_reads_and_edits(accounts):
     assert not accounts.can_read(bob, "notes") and accounts.readable_corpora(bob) == []
     with pytest.raises(PermissionError):
         accounts.create_corpus(bob, "mine")  # readers create nothing
-    with pytest.raises(PermissionError):
+    with pytest.raises(CorpusNameTaken, match="'notes' is in use"):
         accounts.create_corpus(carol, "notes")  # a name taken by a corpus she cannot edit
 
     accounts.share("notes", "bob", "edit")

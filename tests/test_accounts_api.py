@@ -3,7 +3,7 @@ because auth is on) and called on 127.0.0.1, with three users' keys.
 
 alice (editor) owns "lights" and shares it with bob (reader) to read; carol (editor) owns "vault". A corpus a key
 cannot read answers 404, like one that does not exist (its name is not given away); one it reads but may not change,
-or a role that lacks the right, answers 403.
+or a role that lacks the right, answers 403; a name in use, 409.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_another_users_corpus_is_invisible(server, keys, corpora):
         "take the name": http.post("/corpora", json={"name": "vault"}, headers=alice),
     }
     codes = {what: r.status_code for what, r in hidden.items()}
-    assert codes == {**dict.fromkeys(hidden, 404), "take the name": 403}
+    assert codes == {**dict.fromkeys(hidden, 404), "take the name": 409}  # names are unique: "in use", no more
     # Told the same as a corpus that does not exist, without listing the corpora that do.
     assert hidden["documents"].json()["detail"] == "No corpus named 'vault' that you can read."
     assert http.get("/corpora/nowhere/documents", headers=alice).json()["detail"].startswith("No corpus named")

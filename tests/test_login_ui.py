@@ -57,7 +57,7 @@ def test_too_many_wrong_passwords_refuse_even_the_right_one_for_a_while(auth_app
     at = log_in("alice", "alice's password")
     assert len(at.error) == 1 and at.error[0].value.startswith("Too many failed logins")
     assert "wait" in at.error[0].value and [t.value for t in at.title] == ["Sift"]
-    assert log_in("bob", "bob's password").title[0].value == "Chat"  # from localhost: only the name is counted
+    assert log_in("bob", "bob's password").title[0].value == "Chat"  # her failures lock only her name
 
 
 def test_the_right_password_shows_the_chat_with_only_the_users_corpora(auth_app):

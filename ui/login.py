@@ -1,7 +1,7 @@
 """Who is using the app: with auth on, a login form (user name and password, checked by ``Accounts.authenticate``,
-which refuses a name or address after too many failures), the identity kept in the browser session, and a log-out
-button, or, where an identity provider is configured, Streamlit's own OIDC login (``sift.app.oidc``); with auth off,
-``LOCAL_ADMIN``.
+which refuses a name from an address, or an address, after too many failures), the identity kept in the browser
+session, and a log-out button, or, where an identity provider is configured, Streamlit's own OIDC login
+(``sift.app.oidc``); with auth off, ``LOCAL_ADMIN``.
 
 Before that, the loopback rule: auth may be off only while Streamlit listens on loopback (``make run HOST=...``
 passes ``--server.address``; without one Streamlit listens on every interface).
@@ -99,7 +99,8 @@ def _login_form() -> None:
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
         try:
-            # The address: None on localhost; the user name is counted whatever the address.
+            # The connection's address (None on localhost), or the one a trusted proxy forwarded: `make run` hands
+            # Streamlit's uvicorn the settings' trusted_proxies.
             user = sift().accounts.authenticate(name, password, st.context.ip_address)
         except TooManyAttempts as refused:
             st.error(escape(str(refused)))

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sift.app.api.access import CurrentUser, readable_corpora
 from sift.app.api.questions import checked_ask
-from sift.app.api.schemas import AskRequest, ChatMessage, Error
+from sift.app.api.schemas import AskRequest, ChatMessage, Error, Text
 from sift.app.api.sse import MEDIA_TYPE, EventStream, sse_event
 from sift.app.pipeline import Answer, Token
 
@@ -44,14 +44,14 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    text: str | None = None
+    text: Text | None = None
 
 
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="allow")  # name, tool calls...: accepted, not used
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    content: Text | list[ContentPart] | None = None
 
     @property
     def text(self) -> str:
@@ -66,7 +66,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(description="The corpus to answer from (GET /v1/models lists them).")
+    model: Text = Field(description="The corpus to answer from (GET /v1/models lists them).")
     messages: list[OpenAIMessage] = Field(min_length=1, description="The conversation; the last one is the question.")
     stream: bool = Field(False, description="Send chat.completion.chunk events, then data: [DONE].")
 

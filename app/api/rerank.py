@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from sift.app.api.access import CurrentUser, sift_of
 from sift.app.api.model_slots import BUSY, take_model_slot
-from sift.app.api.schemas import Error
+from sift.app.api.schemas import Error, Text
 from sift.app.limits import check_rerank
 from sift.rerank.modes import Mode
 from sift.retrieval.types import Candidate
@@ -36,12 +36,12 @@ router = APIRouter(prefix="/v1", tags=["rerank"])
 
 
 class TextDocument(BaseModel):
-    text: str
+    text: Text
 
 
 class RerankRequest(BaseModel):
-    query: str = Field(min_length=1, description="At most the settings' max_question_chars.")
-    documents: list[str | TextDocument] = Field(
+    query: Text = Field(min_length=1, description="At most the settings' max_question_chars.")
+    documents: list[Text | TextDocument] = Field(
         min_length=1, description="At most the settings' rerank_max_documents, and rerank_max_*_chars characters."
     )
     top_n: int | None = Field(None, ge=1, description="Results to return (default: all).")

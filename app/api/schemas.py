@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
+from sift.ingestion.store import text_problem
 from sift.rerank.modes import Mode, Strategy
 
 logger = logging.getLogger(__name__)
 
 Retrieval = Literal["dense", "lexical", "hybrid"]
+
+
+def _storable(text: str) -> str:
+    if (problem := text_problem(text)) is not None:
+        raise PydanticCustomError("invalid_text", problem)  # answered 400 by server.py, with the field
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+"""A string field of a request: refused with a 400 that says why when it holds a NUL or a lone surrogate (a JSON
+"\\ud800" escape without its pair), which the database, the model and the answer's stream cannot take."""
 
 
 class Error(BaseModel):
@@ -29,7 +42,7 @@ class Error(BaseModel):
 
 
 class CorpusCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=300, description="The new corpus's name.")
+    name: Text = Field(min_length=1, max_length=300, description="The new corpus's name.")
 
 
 class CorpusOut(BaseModel):
@@ -55,8 +68,8 @@ class DocumentOut(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    corpus: str = Field(description="Corpus to search.")
-    query: str = Field(min_length=1, max_length=10_000, description="What to search for.")
+    corpus: Text = Field(description="Corpus to search.")
+    query: Text = Field(min_length=1, max_length=10_000, description="What to search for.")
     k: int = Field(10, ge=1, le=1000, description="Passages to return.")
     retrieval: Retrieval | None = Field(None, description="dense, lexical or hybrid (default: the settings').")
 
@@ -84,12 +97,12 @@ class SearchResponse(BaseModel):
 
 class ChatMessage(BaseModel):
     role: Literal["user", "assistant"]
-    content: str
+    content: Text
 
 
 class AskRequest(BaseModel):
-    corpus: str = Field(description="Corpus to answer from.")
-    question: str = Field(description="The question (at most the settings' max_question_chars).")
+    corpus: Text = Field(description="Corpus to answer from.")
+    question: Text = Field(description="The question (at most the settings' max_question_chars).")
     conversation_id: int | None = Field(
         None,
         description="A stored conversation of this corpus: its turns are the question's context, and the "
@@ -139,7 +152,7 @@ class AnswerOut(BaseModel):
 
 
 class ConversationCreate(BaseModel):
-    title: str = Field("Conversation", max_length=300, description="A title to list it by.")
+    title: Text = Field("Conversation", max_length=300, description="A title to list it by.")
 
 
 class Created(BaseModel):

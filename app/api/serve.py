@@ -56,6 +56,9 @@ def serve(settings: Settings) -> None:
             timeout_worker_healthcheck=settings.serve_worker_healthcheck_seconds,
             timeout_graceful_shutdown=settings.serve_shutdown_seconds,
             log_level=settings.log_level,
+            # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only configured proxies' is.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
         supervisor.stop()

@@ -20,9 +20,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from sift.app.accounts import CorpusNameTaken
 from sift.app.api import corpora, openai_compat, questions, rerank
 from sift.app.api.access import current_user
 from sift.app.api.edge import Edge
@@ -32,7 +35,7 @@ from sift.app.history import ConversationNotFound
 from sift.app.jobs import Jobs
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift
-from sift.ingestion.store import CorpusNotFound, DocumentNotFound, StoreError, readable_database_error
+from sift.ingestion.store import CorpusNotFound, DocumentNotFound, StoreError, readable_database_error, text_problem
 from sift.rerank.llm import ModelBusy, ModelNotFound, ServerError
 
 logger = logging.getLogger(__name__)
@@ -112,6 +115,18 @@ def _add_error_handlers(app: FastAPI) -> None:
 
         return handler
 
+    async def refuse_invalid_text(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A NUL or a lone surrogate in a string field (schemas.Text, or one pydantic refuses itself): 400, with the
+        field and what is wrong; other validation errors are FastAPI's 422 (which would fail to encode a surrogate)."""
+        for error in exc.errors():
+            value = error.get("input")
+            if isinstance(value, str) and (problem := text_problem(value)):
+                field = ".".join(str(part) for part in error["loc"][1:])  # after "body"
+                return JSONResponse({"detail": f"{field} {problem}."}, status_code=400)
+        return await request_validation_exception_handler(request, exc)
+
+    app.add_exception_handler(RequestValidationError, refuse_invalid_text)
+    app.add_exception_handler(CorpusNameTaken, handle(409))
     app.add_exception_handler(CorpusNotFound, handle(404))
     app.add_exception_handler(DocumentNotFound, handle(404))
     app.add_exception_handler(ConversationNotFound, handle(404))  # also another user's
