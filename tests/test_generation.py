@@ -198,7 +198,7 @@ def test_a_fabricated_claim_is_unverified(sift):
 
 def test_answers_carry_their_evidence_and_verdict_into_the_json_and_the_conversation(sift, monkeypatch):
     fabricated = "Sostratus of Cnidus designed the Pharos [1]. It was painted purple by Napoleon for tourists [1]."
-    monkeypatch.setattr(sift.generator, "stream", lambda question, passages: iter([fabricated]))
+    monkeypatch.setattr(sift.generator, "stream", lambda question, passages: (piece for piece in [fabricated]))
     conversation = sift.start_conversation("sample", "Pharos")
     answer = sift.ask("Who designed the Pharos of Alexandria?", "sample", mode="none", conversation_id=conversation)
     assert not answer.verified and answer.unsupported == ["It was painted purple by Napoleon for tourists."]
@@ -213,7 +213,7 @@ def test_answers_carry_their_evidence_and_verdict_into_the_json_and_the_conversa
 
 def test_an_uncited_answer_is_not_answered_in_the_json_and_the_conversation(sift, monkeypatch):
     uncited = "Bananas grow in bunches on tall plants."
-    monkeypatch.setattr(sift.generator, "stream", lambda question, passages: iter([uncited]))
+    monkeypatch.setattr(sift.generator, "stream", lambda question, passages: (piece for piece in [uncited]))
     conversation = sift.start_conversation("sample", "Pharos")
     answer = sift.ask("Who designed the Pharos of Alexandria?", "sample", mode="none", conversation_id=conversation)
     assert (answer.text, answer.citations, answer.answered, answer.verified) == (uncited, [], False, False)
