@@ -213,7 +213,7 @@ def test_a_page_change_mid_answer_frees_the_model_for_the_next_question(server, 
             browser.close()
     sift = Sift(Settings(data_dir=tmp_path / "data"))
     conversation = next(c for c in sift.conversations("sample") if c.title == left)
-    messages = sift.messages(conversation.id)
+    messages = sift.messages("sample", conversation.id)
     # The chat came back to the same conversation: the question left behind, marked, then the one answered.
     assert [(m.role, m.content) for m in messages[::2]] == [("user", left), ("user", asked)]
     assert messages[1].details.interrupted and messages[1].content.startswith("Not answered")
