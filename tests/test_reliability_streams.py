@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -60,7 +61,7 @@ def test_a_closed_stream_stops_writing_at_once(llm):
 
 
 def test_a_wait_for_a_busy_model_ends_in_model_busy(llm):
-    impatient = language_model(Settings(llm_wait_s=0.5))
+    impatient = replace(llm, wait_s=0.5)  # as language_model(Settings(llm_wait_s=0.5)) builds it: the same lock
     assert impatient.lock is llm.lock
     held = threading.Event()
     done = threading.Event()
