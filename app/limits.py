@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from sift.app.config import Settings
 from sift.app.followup import FollowUp, Turn
+from sift.ingestion.store import check_text
 from sift.rerank.llm import Message
 from sift.rerank.modes import Strategy
 
@@ -38,9 +39,11 @@ def _over(what: str, value: int, setting: str, settings: Settings, unit: str = "
 
 
 def check_question(settings: Settings, question: str) -> None:
-    """Raise ValueError for a question Sift will not take: empty, or longer than ``max_question_chars``."""
+    """Raise ValueError for a question Sift will not take: empty, with a NUL or a lone surrogate, or longer than
+    ``max_question_chars``."""
     if not question.strip():
         raise ValueError("The question is empty.")
+    check_text(question, "The question")  # InvalidText, a ValueError
     if len(question) > settings.max_question_chars:
         raise _over("The question is", len(question), "max_question_chars", settings, " characters long")
 

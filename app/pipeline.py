@@ -348,7 +348,6 @@ class Sift:
         Traceback (most recent call last):
         sift.app.limits.LimitExceeded: The question is 37 characters long; the limit is 10 (SIFT_MAX_QUESTION_CHARS).
         """
-        check_text(question, "The question")  # InvalidText, a ValueError
         check_question(self.settings, question)
 
     def check_ask(
@@ -362,7 +361,6 @@ class Sift:
     ) -> None:
         """Raise ValueError (``sift.app.limits.LimitExceeded`` past one of the settings' limits, which it names) for a
         question, its history and options Sift will not take, before any work is done."""
-        check_text(question, "The question")  # InvalidText, a ValueError
         check_ask(self.settings, question, history, k, llm_k, top_n, strategy)
 
     def ask_stream(
