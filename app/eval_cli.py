@@ -277,3 +277,28 @@ def tune(
     typer.echo(f"Profile {profile.name}: {profile.weights}")
     typer.echo(f"Written to {path}" if path else "Not written (--dry-run).")
     typer.echo(f"Report: {files.json}")
+
+
+def tune_quotes(
+    cmu: Annotated[
+        Path | None, typer.Option("--cmu", help="CMU question-answer folder (default: in the settings' datasets_dir).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="A seeded sample of N training questions (default: all).")
+    ] = None,
+    held_out: Annotated[int, typer.Option("--held-out", min=1, help="Held-out questions to measure the fit on.")] = 100,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the fit without writing the profile.")] = False,
+    out: OutOption = None,
+) -> None:
+    """Fit the quote scorer (the sentence a quote-first answer quotes) on CMU WikiQA for the configured models, report
+    how often its top sentence holds a reference on held-out questions beside each signal alone and an oracle, and
+    write the weights as these models' quote profile."""
+    from dataclasses import asdict
+
+    from sift.app.evals.quotes import tune_quotes as fit
+
+    settings = _settings(out, None)
+    folder = cmu or default_dataset(settings, "qa")
+    with _progress() as progress:
+        found = fit(settings, folder, limit, held_out, write=not dry_run, on_progress=progress)
+    typer.echo(json.dumps(asdict(found), indent=2))

@@ -48,6 +48,16 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def contains_reference(prediction: str, reference: str) -> float:
+    """1.0 when the prediction holds the reference's normalised words in a row, as whole words.
+
+    >>> contains_reference("It opened in 1945, at dawn.", "1945"), contains_reference("In 1945.", "9")
+    (1.0, 0.0)
+    """
+    expected = normalize_answer(reference)
+    return float(bool(expected) and f" {expected} " in f" {normalize_answer(prediction)} ")
+
+
 def best_over_references(prediction: str, references: list[str], metric: Callable[[str, str], float]) -> float:
     """A question with several reference answers scores its best match, as SQuAD does."""
     return max((metric(prediction, r) for r in references), default=0.0)
