@@ -59,11 +59,18 @@ def choose_style(requested: str, parameters: int | None, min_parameters: int) ->
     return "extractive" if parameters is not None and parameters < min_parameters else "generative"
 
 
-def quote_answer(quotes: list[Quote], passages: list[Candidate]) -> Quoted:
-    """The best quote as the answer, cited as [1] with the quoted sentence as its evidence; ``quotes`` best first."""
-    best = quotes[0]
-    cited = replace(citation(1, passages[best.passage]), evidence=[(best.start, best.end)])
-    return Quoted(" ".join(best.text.split()) + " [1]", [cited], best.chance)  # a wrapped line reads as one
+def quote_answer(quotes: list[Quote], passages: list[Candidate], sentences: int = 1) -> Quoted:
+    """The best ``sentences`` quotes as the answer, in the order they are read in the passages (best passage first),
+    each cited with the quoted sentence as its evidence; ``quotes`` best first. The chance is the best quote's."""
+    chosen = sorted(quotes[:sentences], key=lambda q: (q.passage, q.start))
+    numbers = {p: n for n, p in enumerate(dict.fromkeys(q.passage for q in chosen), start=1)}
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for q in chosen:
+        spans.setdefault(q.passage, []).append((q.start, q.end))
+    cited = [replace(citation(n, passages[p]), evidence=spans[p]) for p, n in numbers.items()]
+    # A wrapped line reads as one; each quote carries its passage's marker.
+    text = " ".join(" ".join(q.text.split()) + f" [{numbers[q.passage]}]" for q in chosen)
+    return Quoted(text, cited, quotes[0].chance)
 
 
 def support_chance(citations: list[Citation], passages: list[Candidate], quotes: list[Quote]) -> float:

@@ -556,15 +556,15 @@ class Sift:
             quotes = self.quote_scorer().score(standalone, passages)
             timings["quote"] = _elapsed_ms(clock)
             if quotes:
-                quoted = quote_answer(quotes, passages)
+                quoted = quote_answer(quotes, passages, self.settings.answer_quote_sentences)
                 if style == "generative" and answer.answered:
                     answer.model_summary = answer.text  # what the model wrote, shown below the quote as its summary
                 else:
                     yield Token(quoted.text)
                 answer.text, answer.citations, answer.style = quoted.text, quoted.citations, "extractive"
                 answer.answered, answer.unsupported = True, []
-                answer.addresses_question = quoted.chance >= self.settings.answer_quote_addresses
-                answer.verified = quoted.chance >= self.settings.answer_quote_verified
+                # A quote is its passage's own words: verified where it is about the question.
+                answer.verified = answer.addresses_question = quoted.chance >= self.settings.answer_quote_addresses
         return answer
 
     def _write(self, question: str, passages: list[Candidate], answer: Answer) -> collections.abc.Generator[Token]:

@@ -101,7 +101,7 @@ def libffi(tmp_path_factory) -> Sift:
 @pytest.mark.parametrize(
     ("question", "exact", "page"),
     [
-        ("Which status code does ffi_prep_cif return if the abi parameter is invalid?", "FFI_BAD_ABI", "The-Basics"),
+        ("Is libffi completely thread-safe?", "not completely thread-safe", "Thread-Safety"),
         (
             "Which function must be used instead of ffi_prep_cif for a variadic function?",
             "ffi_prep_cif_var",

@@ -6,7 +6,7 @@ signals, and is labelled right when it contains a reference answer (SQuAD-normal
 regression over the training questions' sentences gives the weights; on the held-out questions (the seeded sample
 ``sift eval qa --limit`` takes, up to ``HELD_OUT``, so the eval never measures a question the fit saw) the report
 gives how often the top sentence is right, for the fit, for each signal alone, and for an oracle that knows the
-reference, and how often the top sentence is right at each level of its chance (what ``answer_quote_confidence``
+reference, and how often the top sentence is right at each level of its chance (what ``answer_quote_addresses``
 is set from).
 
 Example::
