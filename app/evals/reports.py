@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("rewrite", "retrieve", "rerank", "generate")
 """The pipeline's stages in order: the order of the time columns."""
+MAX_COLUMNS = 12
+"""The most columns a report's table has before it is turned: a line per figure, a column per mode / strategy."""
 
 
 class _Measured(BaseModel):
@@ -179,18 +181,25 @@ def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
 
 
 def markdown_table(report: Report) -> str:
-    """The report as a Markdown table: one line per mode / strategy, every metric, time per query."""
+    """The report as a Markdown table: one line per mode / strategy, every metric, time per query; with more than
+    ``MAX_COLUMNS`` of them (the QA eval's), one line per figure and a column per mode / strategy, which a terminal
+    shows without wrapping."""
     rows = table_rows(report)
     header = list(rows[0]) if rows else ["mode:strategy", "queries", "ms/query"]
-    lines = [
-        f"### {report.kind} on {report.dataset} ({report.created.isoformat()})",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    for row in rows:
-        cells = [_cell(value, _digits(name)) for name, value in row.items()]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [f"### {report.kind} on {report.dataset} ({report.created.isoformat()})", ""]
+    if len(header) > MAX_COLUMNS:
+        lines += [
+            "| " + " | ".join([header[0], *(str(r[header[0]]) for r in rows)]) + " |",
+            "|---|" + "---|" * len(rows),
+        ]
+        lines += [
+            "| " + " | ".join([name, *(_cell(r[name], _digits(name)) for r in rows)]) + " |" for name in header[1:]
+        ]
+    else:
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            cells = [_cell(value, _digits(name)) for name, value in row.items()]
+            lines.append("| " + " | ".join(cells) + " |")
     if report.command:
         lines += ["", f"Command: `{report.command}`"]
     machine = report.machine
