@@ -3,7 +3,7 @@
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--llm-budget S]
                      [--rebel-reference] [--limit N] [--json]
     sift eval retrieval --beir DIR [--retrieval R[:FUSION]]... [--mode M[:S]]... [--limit N] [--json]
-    sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
+    sift eval qa --cmu DIR [--mode M[:S]]... [--style S]... [--limit N] [--conversations] [--json]
     sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
 
 ``--mode`` may be repeated; ``relevance:generative`` names a strategy, a bare mode takes ``--strategy`` (default: the
@@ -136,12 +136,21 @@ def qa(
             "one), with Sift 0.1's rewriter as the baseline.",
         ),
     ] = False,
+    style: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--style",
+            help="Answer style: auto, generative or extractive; repeat for several, each mode's rows once per style "
+            "(default: none given, Sift's own).",
+        ),
+    ] = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Answers end to end on CMU WikiQA: exact match, token F1, citation accuracy, "cannot answer" rate, latency
+    """Answers end to end on CMU WikiQA: whether they contain a reference answer, its words they have, exact match,
+    token F1, citation accuracy, "cannot answer" and verified rates, the ceiling the answers' passages set, latency
     per stage."""
-    _run("qa", cmu, mode, strategy, limit, out, as_json, conversations=conversations)
+    _run("qa", cmu, mode, strategy, limit, out, as_json, conversations=conversations, styles=style)
 
 
 @eval_app.command("rewrite")

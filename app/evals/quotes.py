@@ -27,7 +27,7 @@ import numpy as np
 
 from sift.app.config import Settings
 from sift.app.evals.common import EvalProgress, ingest_dataset, scratch_sift
-from sift.app.evals.metrics import best_over_references, contains_reference
+from sift.app.evals.metrics import contains_any
 from sift.app.evals.qa import CORPUS, Question, load_cmu, sample
 from sift.app.models import quote_identity
 from sift.app.pipeline import Sift
@@ -69,7 +69,7 @@ def labelled(sift: Sift, questions: list[Question], stage: str, on_progress: Eva
     for done, question in enumerate(questions, start=1):
         passages = reranker.rerank(question.text, sift.search(question.text, CORPUS)).candidates
         quotes, signals = scorer.features(question.text, passages[: sift.settings.answer_top_n])
-        right = np.array([best_over_references(q.text, list(question.references), contains_reference) for q in quotes])
+        right = np.array([float(contains_any(q.text, list(question.references))) for q in quotes])
         found.append(Labelled(question, signals, right))
         if on_progress:
             on_progress(stage, done, len(questions))
