@@ -5,7 +5,7 @@
     sift docs --corpus NAME [--json]         documents with passage counts and dates
     sift delete --corpus NAME (--document ID | --all)
     sift search "query" --corpus NAME [--retrieval dense|lexical|hybrid] [-k 20] [--json]
-    sift ask "question" --corpus NAME [--retrieval R] [--mode M] [--strategy S] [-k K] [--json]
+    sift ask "question" --corpus NAME [--retrieval R] [--mode M] [--strategy S] [-k K] [--style S] [--json]
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K] [--limit N] [--json]
     sift eval retrieval --beir DIR [--mode M[:S]]... [--limit N] [--json]
     sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--json]
@@ -41,7 +41,7 @@ import typer
 from sift.app.accounts import ROLES
 from sift.app.config import Settings
 from sift.app.documents import passage_place
-from sift.app.eval_cli import eval_app, tune
+from sift.app.eval_cli import eval_app, tune, tune_quotes
 from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
 from sift.app.logs import configure_logging
 from sift.app.pipeline import Sift, open_store
@@ -57,6 +57,7 @@ logger = logging.getLogger("sift.app.cli")
 cli = typer.Typer(help="Sift: chat with a document collection.", no_args_is_help=True, add_completion=False)
 cli.add_typer(eval_app, name="eval")
 cli.command("tune")(tune)
+cli.command("tune-quotes")(tune_quotes)
 user_app = typer.Typer(help="Accounts (README: Accounts and keys).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys, sent as Authorization: Bearer <key>.", no_args_is_help=True)
 cli.add_typer(user_app, name="user")
@@ -216,14 +217,31 @@ def ask(
         ),
     ] = None,
     retrieval: RetrievalOption = None,
+    style: Annotated[
+        str | None,
+        typer.Option(
+            "--style",
+            help="auto, generative or extractive: quote the sentence that answers, or let the model write (default: "
+            "the settings').",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from a corpus, with numbered citations; --json adds the rerank trace."""
+    from sift.app.answering import DOES_NOT_ANSWER, MODEL_SUMMARY
     from sift.app.pipeline import Answer, Status
 
     answer = None
     for event in _sift().ask_stream(
-        question, corpus, k=k, llm_k=llm_k, llm_budget_s=llm_budget, mode=mode, strategy=strategy, retrieval=retrieval
+        question,
+        corpus,
+        k=k,
+        llm_k=llm_k,
+        llm_budget_s=llm_budget,
+        mode=mode,
+        strategy=strategy,
+        retrieval=retrieval,
+        answer_style=style,
     ):
         if isinstance(event, Status) and not as_json:
             typer.secho(event.text, err=True, dim=True)
@@ -235,6 +253,10 @@ def ask(
     typer.echo(answer.text)
     if not answer.answered and answer.text != CANNOT_ANSWER:
         typer.secho(UNCITED, fg="yellow")
+    if answer.addresses_question is False:
+        typer.secho(DOES_NOT_ANSWER, fg="yellow")
+    if answer.model_summary:
+        typer.secho(f"{MODEL_SUMMARY}: {answer.model_summary}", dim=True)
     for c in answer.citations:
         typer.echo(f"[{c.number}] {c.source}" + (f" — {c.title}" if c.title else "") + _place(c))
 

@@ -3,7 +3,7 @@
     sift eval rerank --trec DIR [--mode M[:S]]... [--candidates K]... [--llm-k N] [--llm-budget S]
                      [--rebel-reference] [--limit N] [--json]
     sift eval retrieval --beir DIR [--retrieval R[:FUSION]]... [--mode M[:S]]... [--limit N] [--json]
-    sift eval qa --cmu DIR [--mode M[:S]]... [--limit N] [--conversations] [--json]
+    sift eval qa --cmu DIR [--mode M[:S]]... [--style S]... [--limit N] [--conversations] [--json]
     sift eval rewrite --canard DIR [--method M]... [--limit N] [--json]
 
 ``--mode`` may be repeated; ``relevance:generative`` names a strategy, a bare mode takes ``--strategy`` (default: the
@@ -136,12 +136,21 @@ def qa(
             "one), with Sift 0.1's rewriter as the baseline.",
         ),
     ] = False,
+    style: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--style",
+            help="Answer style: auto, generative or extractive; repeat for several, each mode's rows once per style "
+            "(default: none given, Sift's own).",
+        ),
+    ] = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Answers end to end on CMU WikiQA: exact match, token F1, citation accuracy, "cannot answer" rate, latency
+    """Answers end to end on CMU WikiQA: whether they contain a reference answer, its words they have, exact match,
+    token F1, citation accuracy, "cannot answer" and verified rates, the ceiling the answers' passages set, latency
     per stage."""
-    _run("qa", cmu, mode, strategy, limit, out, as_json, conversations=conversations)
+    _run("qa", cmu, mode, strategy, limit, out, as_json, conversations=conversations, styles=style)
 
 
 @eval_app.command("rewrite")
@@ -277,3 +286,28 @@ def tune(
     typer.echo(f"Profile {profile.name}: {profile.weights}")
     typer.echo(f"Written to {path}" if path else "Not written (--dry-run).")
     typer.echo(f"Report: {files.json}")
+
+
+def tune_quotes(
+    cmu: Annotated[
+        Path | None, typer.Option("--cmu", help="CMU question-answer folder (default: in the settings' datasets_dir).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="A seeded sample of N training questions (default: all).")
+    ] = None,
+    held_out: Annotated[int, typer.Option("--held-out", min=1, help="Held-out questions to measure the fit on.")] = 100,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the fit without writing the profile.")] = False,
+    out: OutOption = None,
+) -> None:
+    """Fit the quote scorer (the sentence a quote-first answer quotes) on CMU WikiQA for the configured models, report
+    how often its top sentence holds a reference on held-out questions beside each signal alone and an oracle, and
+    write the weights as these models' quote profile."""
+    from dataclasses import asdict
+
+    from sift.app.evals.quotes import tune_quotes as fit
+
+    settings = _settings(out, None)
+    folder = cmu or default_dataset(settings, "qa")
+    with _progress() as progress:
+        found = fit(settings, folder, limit, held_out, write=not dry_run, on_progress=progress)
+    typer.echo(json.dumps(asdict(found), indent=2))

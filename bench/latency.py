@@ -23,8 +23,8 @@ rerank_slowdown
             per budget, the rerank time p50 with the ingestion beside it over the idle one, both corpora pooled
             (issue #16's target: at most 1.5).
 chosen_budget
-            the largest budget whose idle first-token p50, both corpora pooled, is within --target-first-token
-            seconds (None when none is).
+            per answer style (--styles: each question is asked in each), the largest budget whose idle first-token
+            p50, both corpora pooled, is within --target-first-token seconds (None when none is).
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ SAMPLE_QUESTIONS = REPO / "tests" / "sample_questions.json"
 LOAD_JOBS = 30  # ingestion jobs queued for the "ingesting" condition: more than the questions take to ask
 
 
-def ask_timed(sift: Sift, question: str, corpus: str, budget: float) -> dict:
+def ask_timed(sift: Sift, question: str, corpus: str, budget: float, style: str | None = None) -> dict:
     """One question through the whole pipeline, timed at its first token and at its answer."""
     start = time.perf_counter()
     first = None
-    for event in sift.ask_stream(question, corpus, llm_budget_s=budget):
+    for event in sift.ask_stream(question, corpus, llm_budget_s=budget, answer_style=style):
         if isinstance(event, Token) and first is None:
             first = time.perf_counter() - start
         elif isinstance(event, Answer):
@@ -145,35 +145,49 @@ def run(args: argparse.Namespace) -> dict:
         "budgets": args.budgets,
         "questions": {corpus: len(qs) for corpus, qs in questions.items()},
         "beside": args.beside,
+        "answer_styles": args.styles,
     }
     for corpus, qs in questions.items():  # warm: models loaded, the prefill rate measured once
         ask_timed(sift, qs[0], corpus, args.budgets[0])
 
     conditions = ["idle"] + (["ingesting"] if args.beside == "worker" else [])
-    timings: dict[tuple[str, str, float], list[dict]] = {}
+    timings: dict[tuple[str, str, float, str], list[dict]] = {}
     for condition in conditions:
         log(f"asking, {condition}")
         with IngestionBeside(sift) if condition == "ingesting" else nullcontext():
             for corpus, qs in questions.items():
                 for question in qs:
                     for budget in args.budgets:
-                        timings.setdefault((corpus, condition, budget), []).append(
-                            ask_timed(sift, question, corpus, budget)
-                        )
+                        for style in args.styles:  # the styles take turns too, so that load skews them alike
+                            timings.setdefault((corpus, condition, budget, style), []).append(
+                                ask_timed(sift, question, corpus, budget, style)
+                            )
     report["runs"] = [
-        {"corpus": corpus, "condition": condition, "budget_s": budget, **summary(rows)}
-        for (corpus, condition, budget), rows in timings.items()
+        {"corpus": corpus, "condition": condition, "budget_s": budget, "answer_style": style, **summary(rows)}
+        for (corpus, condition, budget, style), rows in timings.items()
     ]
     pooled = {
-        (condition, budget): [r for (_, c, b), rows in timings.items() if (c, b) == (condition, budget) for r in rows]
+        (condition, budget, style): [
+            r for (_, c, b, s), rows in timings.items() if (c, b, s) == (condition, budget, style) for r in rows
+        ]
         for condition in conditions
         for budget in args.budgets
+        for style in args.styles
     }
+    first = args.styles[0]
     if "ingesting" in conditions:
         p50 = {key: summary(rows)["rerank"]["p50"] for key, rows in pooled.items()}
-        report["rerank_slowdown"] = {str(b): round(p50["ingesting", b] / p50["idle", b], 2) for b in args.budgets}
-    within = [b for b in args.budgets if summary(pooled["idle", b])["first_token"]["p50"] <= args.target_first_token]
-    report["chosen_budget"] = max((b for b in within if b > 0), default=None)
+        report["rerank_slowdown"] = {
+            str(b): round(p50["ingesting", b, first] / p50["idle", b, first], 2) for b in args.budgets
+        }
+    report["chosen_budget"] = {}
+    for style in args.styles:
+        within = [
+            b
+            for b in args.budgets
+            if summary(pooled["idle", b, style])["first_token"]["p50"] <= args.target_first_token
+        ]
+        report["chosen_budget"][style] = max((b for b in within if b > 0), default=None)
     report["machine"]["load_average_end"] = load_average()
     return report
 
@@ -184,11 +198,13 @@ def main() -> None:
     parser.add_argument("--budgets", default="0,1,1.5,2,3", help="rerank_llm_budget_s values, comma-separated")
     parser.add_argument("--sample-questions", type=int, default=8)
     parser.add_argument("--cmu-questions", type=int, default=8)
+    parser.add_argument("--styles", default="auto", help="answer styles, comma-separated: auto,generative,extractive")
     parser.add_argument("--beside", choices=("worker", "none"), default="worker", help="the ingestion beside")
     parser.add_argument("--target-first-token", type=float, default=3.0, help="seconds, p50, for chosen_budget")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.budgets = [float(b) for b in args.budgets.split(",")]
+    args.styles = args.styles.split(",")
     if args.quick:
         args.budgets, args.sample_questions, args.cmu_questions = [0.0, 1.0], 1, 1
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

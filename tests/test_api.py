@@ -16,6 +16,7 @@ import time
 import pytest
 from openai import OpenAI
 
+from sift.app.generation import without_citations
 from tests.conftest import SAMPLE_CORPUS
 from tests.serving import Server, sse_events
 
@@ -112,6 +113,17 @@ def test_ask_as_json_then_its_trace(server, lights):
     trace = server.http.get(f"/traces/{answer['trace_id']}").json()
     assert trace["query"] == QUESTION and trace["trace"]["candidates"]
     assert answer["trace_id"] in [t["id"] for t in server.http.get(f"/corpora/{lights}/traces").json()]
+
+
+def test_ask_quotes_or_writes_as_asked(server, lights):
+    quoted = server.http.post("/ask", json={"corpus": lights, "question": QUESTION, "answer_style": "extractive"})
+    answer = quoted.json()
+    assert answer["answer_style"] == "extractive" and isinstance(answer["answers_question"], bool)
+    cited = answer["citations"][0]
+    assert cited["source"] == "history-of-lighthouses.md" and "Pharos" in answer["answer"]
+    assert without_citations(answer["answer"]) in " ".join(cited["text"].split())  # word for word
+    refused = server.http.post("/ask", json={"corpus": lights, "question": QUESTION, "answer_style": "poetic"})
+    assert refused.status_code == 422 and "answer_style" in refused.text
 
 
 def test_ask_streamed_in_a_stored_conversation(server, lights):

@@ -181,7 +181,13 @@ def test_upload_ask_and_inspect_in_a_browser(server, tmp_path):
             browser.close()
 
 
-def test_a_page_change_mid_answer_frees_the_model_for_the_next_question(server, tmp_path):
+@pytest.fixture
+def written_answers(monkeypatch):
+    """The app's answers written by the model, token by token (a quote comes at once: nothing to leave mid-way)."""
+    monkeypatch.setenv("SIFT_ANSWER_STYLE", "generative")
+
+
+def test_a_page_change_mid_answer_frees_the_model_for_the_next_question(written_answers, server, tmp_path):
     """A reader who leaves the chat while an answer is written (another page, a rerun) must not keep the model:
     the next question is answered, and the one left behind is stored as interrupted."""
     from playwright.sync_api import expect, sync_playwright

@@ -15,7 +15,17 @@ from typer.testing import CliRunner
 from sift.app.eval_cli import eval_app
 from sift.app.evals import reports, run_eval
 from sift.app.evals.common import parse_modes, scratch_sift
-from sift.app.evals.metrics import best_over_references, exact_match, normalize_answer, ranking_metrics, token_f1
+from sift.app.evals.metrics import (
+    best_over_references,
+    ceiling,
+    contains_any,
+    contains_reference,
+    exact_match,
+    normalize_answer,
+    ranking_metrics,
+    token_f1,
+    token_recall,
+)
 from sift.app.evals.qa import arrange, load_cmu
 from sift.app.evals.reports import Report, ReportRow, list_reports, markdown_table, write_report
 from sift.app.evals.rewrite import added_words, load_canard, names_added
@@ -36,6 +46,42 @@ def test_answer_metrics_match_hand_computed_values():
     assert token_f1("", "") == 1.0 and token_f1("", "yes") == 0.0
     assert best_over_references("Yes.", ["Volta did invent it.", "yes"], exact_match) == 1.0
     assert best_over_references("anything", [], token_f1) == 0.0
+
+
+def test_an_answer_contains_a_reference_as_whole_tokens_in_order():
+    assert contains_reference("In 1794, Volta married Teresa Peregrini [2].", "Teresa Peregrini")
+    assert contains_reference("The war ended in 1945.", "1945") and not contains_reference(
+        "The war ended in 1945.", "9"
+    )
+    assert contains_reference("It was THE voltaic pile!", "the Voltaic Pile.")  # SQuAD normalisation on both sides
+    assert not contains_reference("Peregrini, Teresa", "Teresa Peregrini")  # in order
+    assert not contains_reference("a voltaic piles", "voltaic pile")  # whole tokens
+    assert not contains_reference("anything", "The")  # a reference with no words confirms nothing
+    assert not contains_reference("", "Como")
+    assert contains_any("Volta was born in Como.", ["Como, Italy", "Como"]) and not contains_any("Como", [])
+    # recall counts the reference's tokens with repeats, in any order; the best reference counts
+    assert token_recall("Peregrini married Volta", "Volta married Teresa Peregrini") == pytest.approx(3 / 4)
+    assert token_recall("no", "no no") == pytest.approx(1 / 2) and token_recall("", "Como") == 0.0
+    assert best_over_references("Zanino", ["Volta's sons: Giovanni, Zanino", "Zanino"], token_recall) == 1.0
+
+
+def test_the_ceiling_of_real_passages(datasets):
+    """Paragraphs of the CMU article on Volta stand for the passages an answer was written from."""
+    text = (datasets / "cmu-wikiqa-s10" / "data" / "set4" / "a10.txt").read_text(encoding="latin-1")
+    passages = [p for p in text.split("\n\n") if "Peregrini" in p or "electrophorus" in p]
+    assert len(passages) == 2
+    married = ceiling(passages, ["Alessandro Volta married Teresa Peregrini.", "Teresa Peregrini"])
+    assert married.passages and married.sentence_contains and married.sentence_recall == 1.0
+    # the best sentence, "In 1794, Volta married Teresa Peregrini, with whom he raised three sons, Giovanni, Flaminio
+    # and Zanino.", has 16 tokens; against the first reference: common 4, precision 4/16, recall 4/5
+    assert married.sentence_f1 == pytest.approx(2 * (4 / 16) * (4 / 5) / (4 / 16 + 4 / 5))
+    # "A year later [than 1774], he improved and popularized the electrophorus": right, but no passage says 1775
+    improved = ceiling(passages, ["Alessandro Volta improved and popularized the electrophorus in 1775.", "1775"])
+    assert not improved.passages and not improved.sentence_contains and 0 < improved.sentence_recall < 1
+    # a reference across two sentences is in the passage but in no single sentence
+    across = ceiling(["Volta was born in Como. Italy was his home."], ["Como Italy"])
+    assert across.passages and not across.sentence_contains
+    assert ceiling([], ["Como"]) == ceiling([], [])
 
 
 def test_ranking_metrics_match_hand_computed_values():
@@ -113,6 +159,21 @@ def test_report_files_table_and_plot(tmp_path):
     assert len(list_reports(tmp_path / "results")) == 2
     assert list_reports(tmp_path / "nowhere") == []
     assert markdown_table(report) == table
+
+
+def test_a_table_of_many_figures_has_a_line_per_figure(tmp_path):
+    report = Report.new("qa", tmp_path / "cmu-wikiqa-s10", "f1", setup={})
+    figures = {f"figure {i}": i / 100 for i in range(12)}
+    report.rows = [
+        ReportRow(mode="none", strategy=None, style=None, queries=2, metrics=figures, ms_per_query=900.0),
+        ReportRow(mode="none", strategy=None, style="extractive", queries=2, metrics={}, ms_per_query=100.0),
+    ]
+    table = markdown_table(report)
+    assert "| mode:strategy | none | none [extractive] |\n|---|---|---|\n| queries | 2 | 2 |\n" in table
+    assert "| figure 11 | 0.1100 | – |\n| ms/query | 900 | 100 |\n" in table
+    # the JSON says which style each row asked for, None included
+    rows = json.loads(report.model_dump_json())["rows"]
+    assert [r["style"] for r in rows] == [None, "extractive"]
 
 
 def test_a_report_against_a_yardstick_shows_passages_tokens_and_speedups(tmp_path):
@@ -279,13 +340,23 @@ def test_eval_qa_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
     report = cli_json(["qa", "--cmu", str(cmu_slice), "--mode", "none", "--limit", "3", "--out", str(tmp_path)])
     row = report["rows"][0]
     assert report["setup"]["questions"] == 3 and report["setup"]["articles"] == 2
+    assert row["style"] is None and report["setup"]["answer_styles"] is None  # no --style: Sift's own choice
     metrics = row["metrics"]
     assert 0 <= metrics["exact_match"] <= metrics["f1"] <= 1
-    assert 0 <= metrics["cannot_answer_rate"] <= 1
+    assert 0 <= metrics["exact_match"] <= metrics["contains_reference"]  # an exact answer contains its reference
+    assert metrics["contains_reference"] <= metrics["gold_token_recall"]  # containing it, it has all its tokens
+    for name in ("cannot_answer_rate", "verified_rate", "ceiling_passages", "oracle_sentence_f1"):
+        assert 0 <= metrics[name] <= 1
+    # a sentence of the passages lies in them; a sentence containing a reference has all its tokens
+    assert metrics["oracle_sentence_contains"] <= metrics["ceiling_passages"]
+    assert metrics["oracle_sentence_contains"] <= metrics["oracle_sentence_recall"] <= 1
+    assert metrics["verified_right"] is None or 0 <= metrics["verified_right"] <= 1
+    assert metrics["answers_question_rate"] is None or 0 <= metrics["answers_question_rate"] <= 1
     # retrieval over two unrelated articles finds the question's own: most citations point at it
     assert row["citations"] > 0 and metrics["citation_accuracy"] >= 0.5
     assert {"retrieve", "rerank"} <= set(row["timings_ms"]) and row["ms_per_query"] > row["timings_ms"]["retrieve"]
     assert len(row["examples"]) == 3 and all(e["answer"] and e["references"] for e in row["examples"])
+    assert sum(e["contains_reference"] for e in row["examples"]) == round(3 * metrics["contains_reference"])
 
 
 def test_eval_qa_in_conversations_on_cmu_slice(cmu_slice, eval_settings, tmp_path):
@@ -304,6 +375,8 @@ def test_eval_qa_in_conversations_on_cmu_slice(cmu_slice, eval_settings, tmp_pat
     assert report["setup"]["questions"] == 4 and report["setup"]["conversations"] >= 1
     for row in report["rows"]:
         assert row["queries"] == 4 and {"turn 1 f1", "turns 2+ citation_accuracy", "rewritten"} <= set(row["metrics"])
+        assert 0 <= row["metrics"]["turns 2+ contains_reference"] <= 1
+        assert row["metrics"]["oracle_sentence_contains"] <= row["metrics"]["ceiling_passages"]
     # a conversation's first turn is the single question: the same answer
     assert chats_now["metrics"]["turn 1 f1"] == single["metrics"]["turn 1 f1"] == chats_legacy["metrics"]["turn 1 f1"]
     assert single["metrics"]["rewritten"] == 0 and chats_legacy["metrics"]["rewritten"] > 0  # 0.1 always rewrote

@@ -92,7 +92,8 @@ def test_passages_are_delimited_as_data():
 
 @pytest.fixture(scope="module")
 def sift(tmp_path_factory):
-    sift = Sift(Settings(data_dir=tmp_path_factory.mktemp("answers") / "data"))
+    # The model's own answers are what this file tests (quote-first answers: tests/test_answer_styles.py).
+    sift = Sift(Settings(data_dir=tmp_path_factory.mktemp("answers") / "data", answer_style="generative"))
     sift.ingest_paths(sorted(SAMPLE_CORPUS.iterdir()), "sample")
     return sift
 

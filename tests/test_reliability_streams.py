@@ -87,7 +87,9 @@ def test_a_wait_for_a_busy_model_ends_in_model_busy(llm):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("streams") / "data", env={"SIFT_LLM_WAIT_S": "600"}).start()
+    # Written answers, token by token: a quote comes whole, with nothing to leave mid-way.
+    env = {"SIFT_LLM_WAIT_S": "600", "SIFT_ANSWER_STYLE": "generative"}
+    server = Server(tmp_path_factory.mktemp("streams") / "data", env=env).start()
     assert server.http.post("/corpora", json={"name": "lights"}).status_code == 201
     files = [("files", (p.name, p.read_bytes())) for p in sorted(SAMPLE_CORPUS.glob("*.md"))]
     job = server.wait_for_job(server.http.post("/corpora/lights/uploads", files=files).json()["id"])

@@ -14,6 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from sift.app.answering import DOES_NOT_ANSWER, MODEL_SUMMARY
 from sift.app.config import Settings
 from sift.app.evidence import sentences
 from sift.app.generation import UNCITED, Citation
@@ -152,6 +153,7 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
     at.sidebar.slider(key="kept-weight-rebel-one-turn-recency").set_value(1.5)
     at.sidebar.number_input(key="kept-k").set_value(4)
     at.sidebar.number_input(key="kept-llm_k").set_value(2)
+    at.sidebar.selectbox(key="kept-answer_style").set_value("generative")
     at.chat_input(key="question").set_value("How tall was it?").run()
 
     assert not at.exception and not at.error
@@ -163,6 +165,7 @@ def test_follow_up_sends_the_conversation_and_the_sidebar_settings(data_dir, mon
     ]
     assert options["conversation_id"] == conversation
     assert (options["mode"], options["k"], options["llm_k"], options["top_n"]) == ("rebel-one-turn", 4, 2, 3)
+    assert options["answer_style"] == "generative"
     assert options["weights"]["recency"] == 1.5 and options["weights"]["relevance"] == 1.0
     assert texts(at.chat_message[-1])[-1] == "Four hundred feet."
 
@@ -219,6 +222,53 @@ def test_an_answer_without_citations_says_it_is_not_from_the_documents(data_dir,
     assistant = at.chat_message[-1]
     assert "Bananas grow in bunches." in texts(assistant)
     assert any(c.value.endswith(escape(UNCITED)) for c in assistant.caption)
+
+
+def test_a_quote_and_the_model_s_summary_it_replaced_are_labelled(data_dir, monkeypatch):
+    def replaced(self, question, corpus, history=None, **options):
+        quote, summary = (
+            "The SCOBY ferments the tea for one to three weeks. [1]",
+            "The Falkirk Wheel is a boat lift [1].",
+        )
+        yield Answer(
+            question,
+            corpus,
+            quote,
+            style="extractive",
+            addresses_question=True,
+            verified=True,
+            model_summary=summary,
+            timings_ms={"quote": 1.0},
+        )
+
+    monkeypatch.setattr(Sift, "ask_stream", kept(replaced))
+    at = open_app()
+    at.sidebar.selectbox(key="kept-answer_style").set_value("auto")
+    at.chat_input(key="question").set_value("How long does a SCOBY ferment the tea?").run()
+    captions = [c.value for c in at.chat_message[-1].caption]
+    assert any("Quoted" in c for c in captions)
+    assert any(c.endswith(escape(f"{MODEL_SUMMARY}: The Falkirk Wheel is a boat lift [1].")) for c in captions)
+    assert not any(escape(DOES_NOT_ANSWER) in c for c in captions)
+
+
+def test_an_answer_that_does_not_answer_the_question_says_so(data_dir, monkeypatch):
+    def off_topic(self, question, corpus, history=None, **options):
+        yield Answer(
+            question,
+            corpus,
+            "The Falkirk Wheel is a boat lift [1].",
+            style="generative",
+            addresses_question=False,
+            verified=False,
+            timings_ms={"generate": 1.0},
+        )
+
+    monkeypatch.setattr(Sift, "ask_stream", kept(off_topic))
+    at = open_app()
+    at.sidebar.selectbox(key="kept-answer_style").set_value("generative")
+    at.chat_input(key="question").set_value("How long does a SCOBY ferment the tea?").run()
+    captions = [c.value for c in at.chat_message[-1].caption]
+    assert any("Does not answer this question" in c and c.endswith(escape(DOES_NOT_ANSWER)) for c in captions)
 
 
 def test_document_text_and_names_are_shown_as_typed(data_dir, monkeypatch):

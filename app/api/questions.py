@@ -89,6 +89,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Sta
         conversation_id=body.conversation_id,
         retrieval=body.retrieval,
         user=user,
+        answer_style=body.answer_style,
     )
     return holding(events, release)
 

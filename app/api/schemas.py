@@ -132,6 +132,11 @@ class AskRequest(BaseModel):
     top_n: int | None = Field(
         None, ge=1, le=50, description="Passages the answer is written from (at most the settings' max_answer_top_n)."
     )
+    answer_style: Literal["auto", "generative", "extractive"] | None = Field(
+        None,
+        description="extractive: quote the sentence that answers; generative: the model writes; auto: the quote "
+        "where the model is small or its answer does not answer the question (default: the settings').",
+    )
 
 
 class AnswerOut(BaseModel):
@@ -145,6 +150,15 @@ class AnswerOut(BaseModel):
     answered: bool = Field(description="False: the corpus had nothing to answer from.")
     verified: bool = Field(description="Every sentence is supported by a passage it cites.")
     unsupported: list[str] = Field(description="Sentences no cited passage supports.")
+    answer_style: str | None = Field(
+        None, description="extractive (a quote of the cited passage) or generative (the model's words)."
+    )
+    answers_question: bool | None = Field(
+        None, description="False: no sentence the answer rests on is about the question (never verified then)."
+    )
+    model_summary: str | None = Field(
+        None, description="The model's own answer where the quote replaced it: a summary, not checked."
+    )
     citations: list[dict[str, Any]] = Field(description="The cited passages, numbered as in the answer, with evidence.")
     rerank: dict[str, Any] | None = Field(description="The rerank trace: why the passages were ordered as they were.")
     trace_id: int | None = Field(description="Where that trace is kept (GET /traces/{id}).")

@@ -1,4 +1,5 @@
-"""Answer metrics (SQuAD's exact match and token F1) and ranking metrics (ranx, trec_eval's definitions).
+"""Answer metrics (SQuAD's exact match and token F1; whether an answer contains a reference, and how much of it),
+the ceiling the passages an answer was written from set, and ranking metrics (ranx, trec_eval's definitions).
 
 Example::
 
@@ -8,6 +9,8 @@ Example::
     0.5
     >>> best_over_references("Yes, it was.", ["No", "Yes"], exact_match)
     0.0
+    >>> contains_any("Yes, it was.", ["No", "Yes"])
+    True
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import re
 import string
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from sift.app.evidence import sentences
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +55,69 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def contains_reference(prediction: str, reference: str) -> bool:
+    """Whether the normalised reference stands in the normalised prediction as whole tokens, in order: a long right
+    answer counts, which exact match would not. A reference with no words after normalisation is never contained.
+
+    >>> contains_reference("It was built in 1759 by Smeaton [1].", "1759")
+    True
+    >>> contains_reference("The war ended in 1945.", "9")  # a token, not a character: "9" is not in "1945"
+    False
+    >>> contains_reference("Smeaton, John.", "John Smeaton")  # in order
+    False
+    """
+    expected = normalize_answer(reference)
+    return bool(expected) and f" {expected} " in f" {normalize_answer(prediction)} "
+
+
+def contains_any(prediction: str, references: list[str]) -> bool:
+    """Whether the prediction contains one of the references (``contains_reference``)."""
+    return any(contains_reference(prediction, r) for r in references)
+
+
+def token_recall(prediction: str, reference: str) -> float:
+    """The share of the normalised reference's tokens (counted with repeats) that the prediction has, in any order;
+    0 for a reference with no words.
+
+    >>> token_recall("Volta was not a chemist", "Volta was not a professor of chemistry")
+    0.5
+    """
+    predicted, expected = Counter(normalize_answer(prediction).split()), Counter(normalize_answer(reference).split())
+    return sum((predicted & expected).values()) / sum(expected.values()) if expected else 0.0
+
+
 def best_over_references(prediction: str, references: list[str], metric: Callable[[str, str], float]) -> float:
     """A question with several reference answers scores its best match, as SQuAD does."""
     return max((metric(prediction, r) for r in references), default=0.0)
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """How right an answer written from some passages could be: ``passages``, they contain a reference; the best
+    single sentence of them by each measure (``sentence_contains``: some sentence contains a reference)."""
+
+    passages: bool
+    sentence_contains: bool
+    sentence_f1: float
+    sentence_recall: float
+
+
+def ceiling(passages: list[str], references: list[str]) -> Ceiling:
+    """The ceiling that ``passages`` (the ones an answer was written from) set for its ``references``; sentences as
+    the evidence check splits them (``evidence.sentences``).
+
+    >>> found = ceiling(["Smeaton built the third tower. It was first lit in 1759.", "Rudyard's burned."], ["1759"])
+    >>> found.passages, found.sentence_contains, round(found.sentence_f1, 3), found.sentence_recall
+    (True, True, 0.286, 1.0)
+    """
+    lines = [text[start:end] for text in passages for start, end in sentences(text)]
+    best = partial(best_over_references, references=references)
+    return Ceiling(
+        passages=any(contains_any(text, references) for text in passages),
+        sentence_contains=any(contains_any(line, references) for line in lines),
+        sentence_f1=max((best(line, metric=token_f1) for line in lines), default=0.0),
+        sentence_recall=max((best(line, metric=token_recall) for line in lines), default=0.0),
+    )
 
 
 def ranking_metrics(

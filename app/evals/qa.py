@@ -1,10 +1,21 @@
 """``sift eval qa``: end-to-end answer quality on the CMU Wikipedia question-answer data (S10).
 
 The articles the questions name are ingested into a scratch store, and each distinct question (an article file and
-a question with at least one reference answer) is asked through the whole pipeline once per mode. Reported, SQuAD
-style: exact match and token F1 of the answer against its best reference; citation accuracy (the share of cited
-passages that come from the question's article); the rate of "cannot answer"; and latency per stage. Yes/no
-questions count like the rest, and an unanswered question scores 0.
+a question with at least one reference answer) is asked through the whole pipeline once per mode and answer style.
+Reported per row:
+
+- whether answers are right: the share that contain a reference answer (``contains_reference``: its words, whole
+  and in order, after SQuAD normalisation), the share of the best reference's words they have
+  (``gold_token_recall``), and SQuAD's exact match and token F1 against the best reference; an unanswered question
+  counts as an empty answer, and yes/no questions count like the rest;
+- citation accuracy (the share of cited passages that come from the question's article), the rate of "cannot
+  answer", the share of answers marked verified and, of those, the share that are right (``verified_right``), the
+  share the answer check found to address the question and the share written extractively (None where the
+  answers do not say);
+- the ceiling: over the top ``answer_top_n`` passages each answer was written from (its rerank trace's final
+  order), the share whose passages contain a reference (``ceiling_passages``), and the best single sentence of
+  them by each measure (``oracle_sentence_contains``: some sentence contains a reference; ``_f1``, ``_recall``);
+- latency per stage.
 
 ``--limit`` takes a fixed pseudo-random sample (seed 0) rather than the first questions, which all come from the
 first few articles.
@@ -12,9 +23,10 @@ first few articles.
 Example::
 
     >>> report = evaluate_qa(Settings(), Path("../shared/datasets/cmu-wikiqa-s10"), [("relevance", "logits")],
-    ...                      limit=20)                                            # doctest: +SKIP
-    >>> sorted(report.rows[0].metrics)                                            # doctest: +SKIP
-    ['cannot_answer_rate', 'citation_accuracy', 'exact_match', 'f1']
+    ...                      limit=150)                                           # doctest: +SKIP
+    >>> row = report.rows[0]                                                      # doctest: +SKIP
+    >>> row.style, row.metrics["contains_reference"], row.metrics["ceiling_passages"]  # doctest: +SKIP
+    (None, 0.14, 0.4133)
 """
 
 from __future__ import annotations
@@ -25,11 +37,20 @@ import random
 import time
 from dataclasses import dataclass
 from functools import partial
+from itertools import product
 from pathlib import Path
 
 from sift.app.config import Settings
 from sift.app.evals.common import EvalProgress, ingest_dataset, mean, scratch_sift
-from sift.app.evals.metrics import best_over_references, exact_match, token_f1
+from sift.app.evals.metrics import (
+    Ceiling,
+    best_over_references,
+    ceiling,
+    contains_any,
+    exact_match,
+    token_f1,
+    token_recall,
+)
 from sift.app.evals.reports import AnswerExample, Report, ReportRow
 from sift.app.followup import Turn, legacy_rewrite
 from sift.app.generation import without_citations
@@ -105,13 +126,26 @@ def arrange(questions: list[Question], limit: int | None) -> list[list[Question]
 
 
 @dataclass(frozen=True)
+class Scores:
+    """How right one answer is against its question's references, and the ceiling its passages set."""
+
+    exact_match: float
+    f1: float
+    contains: bool
+    recall: float
+    ceiling: Ceiling
+
+
+@dataclass(frozen=True)
 class Asked:
-    """One question asked, its answer, how long it took, and its turn in its conversation (1: it opens one)."""
+    """One question asked, its answer, how long it took, its turn in its conversation (1: it opens one), and how
+    right the answer is."""
 
     question: Question
     answer: Answer
     ms: float
     turn: int
+    scores: Scores
 
 
 def evaluate_qa(
@@ -122,8 +156,11 @@ def evaluate_qa(
     on_progress: EvalProgress | None = None,
     command: str | None = None,
     conversations: bool = False,
+    styles: list[str] | None = None,
 ) -> Report:
-    """Answer quality, citation accuracy, refusals and latency per stage for each rerank mode.
+    """Answer quality, its ceiling, citation accuracy, refusals and latency per stage for each rerank mode and each
+    answer style in ``styles`` ("auto", "generative", "extractive": ``Sift.ask``'s ``answer_style``; without any,
+    Sift's own choice, and the rows' style is None).
 
     With ``conversations``, the questions are also asked inside conversations (see ``arrange``), once read by
     ``followup.standalone_question`` as Sift asks them and once by Sift 0.1's rewriter (the baseline), each row
@@ -148,6 +185,7 @@ def evaluate_qa(
             "questions": len(chosen),
             "questions_available": len(questions),
             "questions_without_reference": unanswerable,
+            "answer_styles": ", ".join(styles) if styles else None,
             "conversations": len(chats) if conversations else None,
             "conversation_turns": "3-4, seeded (0); odd ones stay on one article, even ones switch every turn"
             if conversations
@@ -160,13 +198,11 @@ def evaluate_qa(
             "llm_model": settings.llm_base_url or settings.llm_model,
         },
     )
-    for mode, strategy in modes:
-        label = f"Answering with {mode}" + (f" ({strategy})" if strategy else "")
-        single = [
-            Asked(q, *_timed(sift, q.text, [], mode, strategy), turn)
-            for q, turn in _progress(chats, label, on_progress)
-        ]
-        report.rows.append(_row(mode, strategy, single, "single" if conversations else None))
+    for (mode, strategy), style in product(modes, styles or [None]):
+        ask = partial(_ask, sift, settings.answer_top_n, mode=mode, strategy=strategy, style=style)
+        label = f"Answering with {mode}" + (f" ({strategy})" if strategy else "") + (f", {style}" if style else "")
+        single = [ask(q, turn) for q, turn in _progress(chats, label, on_progress)]
+        report.rows.append(_row(mode, strategy, style, single, "single" if conversations else None))
         if not conversations:
             continue
         alone = {id(a.question): a for a in single}
@@ -181,8 +217,8 @@ def evaluate_qa(
                     asked.append(alone[id(question)])
                     continue
                 history = [a.answer.turn for a in asked[-(turn - 1) :]]
-                asked.append(Asked(question, *_timed(sift, question.text, history, mode, strategy, rewriter), turn))
-            report.rows.append(_row(mode, strategy, asked, variant))
+                asked.append(ask(question, turn, history, rewriter))
+            report.rows.append(_row(mode, strategy, style, asked, variant))
     return report
 
 
@@ -198,32 +234,78 @@ def _progress(chats: list[list[Question]], stage: str, on_progress: EvalProgress
                 on_progress(stage, done, total)
 
 
-def _timed(sift: Sift, question: str, history: list[Turn], mode: str, strategy: str | None, rewriter=None):
+def _ask(
+    sift: Sift,
+    top_n: int,
+    question: Question,
+    turn: int,
+    history: list[Turn] | None = None,
+    rewriter=None,
+    *,
+    mode: str,
+    strategy: str | None,
+    style: str | None,
+) -> Asked:
+    """Ask one question (in its conversation so far), time it and score its answer."""
+    options = {"answer_style": style} if style else {}  # without a style, Sift's own choice
     start = time.perf_counter()
-    answer = sift.ask(question, CORPUS, history, mode=mode, strategy=strategy, rewriter=rewriter)
-    return answer, 1000 * (time.perf_counter() - start)
+    answer = sift.ask(question.text, CORPUS, history or [], mode=mode, strategy=strategy, rewriter=rewriter, **options)
+    ms = 1000 * (time.perf_counter() - start)
+    return Asked(question, answer, ms, turn, _scores(question, answer, top_passages(sift, answer, top_n)))
+
+
+def top_passages(sift: Sift, answer: Answer, top_n: int) -> list[str]:
+    """The text of the ``top_n`` passages the answer was written from, best first: its rerank trace's final order
+    (the trace records chunk ids; every candidate is in it)."""
+    ranked = sorted(answer.rerank.candidates, key=lambda c: c.final_rank)[:top_n] if answer.rerank else []
+    texts = sift.passage_texts(CORPUS, [c.chunk_id for c in ranked])
+    return [texts[c.chunk_id] for c in ranked if c.chunk_id in texts]
+
+
+def _scores(question: Question, answer: Answer, passages: list[str]) -> Scores:
+    prediction = without_citations(answer.text) if answer.answered else ""
+    references = list(question.references)
+    return Scores(
+        exact_match=best_over_references(prediction, references, exact_match),
+        f1=best_over_references(prediction, references, token_f1),
+        contains=contains_any(prediction, references),
+        recall=best_over_references(prediction, references, token_recall),
+        ceiling=ceiling(passages, references),
+    )
 
 
 def _quality(asked: list[Asked]) -> dict[str, float | None]:
-    """Exact match, F1, citation accuracy and the "cannot answer" rate of some answers."""
+    """The figures of some answers: how right they are, citations, refusals, verification, the ceiling."""
     n = max(len(asked), 1)
-    em = f1 = 0.0
-    cited = cited_right = 0
-    for a in asked:
-        prediction = without_citations(a.answer.text) if a.answer.answered else ""
-        em += best_over_references(prediction, list(a.question.references), exact_match)
-        f1 += best_over_references(prediction, list(a.question.references), token_f1)
-        cited += len(a.answer.citations)
-        cited_right += sum(c.source == a.question.article for c in a.answer.citations)
+
+    def share(values) -> float:
+        return round(sum(values) / n, 4)
+
+    cited = sum(len(a.answer.citations) for a in asked)
+    cited_right = sum(c.source == a.question.article for a in asked for c in a.answer.citations)
+    verified = [a for a in asked if a.answer.verified]
+    # Fields the answers carry only from the release that adds them: None where none says.
+    addresses = [getattr(a.answer, "addresses_question", None) for a in asked]
+    styles = [getattr(a.answer, "style", None) for a in asked]
     return {
-        "exact_match": round(em / n, 4),
-        "f1": round(f1 / n, 4),
+        "contains_reference": share(a.scores.contains for a in asked),
+        "gold_token_recall": share(a.scores.recall for a in asked),
+        "exact_match": share(a.scores.exact_match for a in asked),
+        "f1": share(a.scores.f1 for a in asked),
         "citation_accuracy": round(cited_right / cited, 4) if cited else None,
-        "cannot_answer_rate": round(sum(not a.answer.answered for a in asked) / n, 4),
+        "cannot_answer_rate": share(not a.answer.answered for a in asked),
+        "verified_rate": share(a.answer.verified for a in asked),
+        "verified_right": round(sum(a.scores.contains for a in verified) / len(verified), 4) if verified else None,
+        "answers_question_rate": share(x is True for x in addresses) if any(x is not None for x in addresses) else None,
+        "extractive_rate": share(x == "extractive" for x in styles) if any(x is not None for x in styles) else None,
+        "ceiling_passages": share(a.scores.ceiling.passages for a in asked),
+        "oracle_sentence_contains": share(a.scores.ceiling.sentence_contains for a in asked),
+        "oracle_sentence_f1": share(a.scores.ceiling.sentence_f1 for a in asked),
+        "oracle_sentence_recall": share(a.scores.ceiling.sentence_recall for a in asked),
     }
 
 
-def _row(mode: str, strategy: str | None, asked: list[Asked], variant: str | None) -> ReportRow:
+def _row(mode: str, strategy: str | None, style: str | None, asked: list[Asked], variant: str | None) -> ReportRow:
     metrics = _quality(asked)
     if variant is not None:  # beside conversations: the same figures for first turns and for the turns after
         for name, turns in (
@@ -231,7 +313,7 @@ def _row(mode: str, strategy: str | None, asked: list[Asked], variant: str | Non
             ("turns 2+", [a for a in asked if a.turn > 1]),
         ):
             part = _quality(turns)
-            metrics |= {f"{name} f1": part["f1"], f"{name} citation_accuracy": part["citation_accuracy"]}
+            metrics |= {f"{name} {m}": part[m] for m in ("contains_reference", "f1", "citation_accuracy")}
         metrics["rewritten"] = round(
             sum(a.answer.standalone_question is not None for a in asked) / max(len(asked), 1), 4
         )
@@ -242,6 +324,7 @@ def _row(mode: str, strategy: str | None, asked: list[Asked], variant: str | Non
     return ReportRow(
         mode=mode,
         strategy=strategy,
+        style=style,
         variant=variant,
         queries=len(asked),
         metrics=metrics,
@@ -253,7 +336,8 @@ def _row(mode: str, strategy: str | None, asked: list[Asked], variant: str | Non
                 question=a.question.text,
                 answer=a.answer.text,
                 references=list(a.question.references),
-                f1=round(_quality([a])["f1"], 3),
+                contains_reference=a.scores.contains,
+                f1=round(a.scores.f1, 3),
                 cited=[c.source for c in a.answer.citations],
             )
             for a in asked[:5]

@@ -14,6 +14,8 @@ Example::
     ...                 metrics={"f1": 0.31, "exact_match": float("nan")}, ms_per_query=4100.0, timings_ms={})
     >>> row.label, row.metrics["exact_match"]
     ('relevance:logits', None)
+    >>> row.model_copy(update={"style": "extractive", "variant": "single"}).label
+    'relevance:logits [extractive] (single)'
     >>> files = write_report(report, Path("data/results"))       # doctest: +SKIP
     >>> files.json.name                                          # doctest: +SKIP
     'retrieval-dbpedia-entity-5k-20261122-214000.json'
@@ -34,24 +36,38 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("rewrite", "retrieve", "rerank", "generate")
 """The pipeline's stages in order: the order of the time columns."""
+MAX_COLUMNS = 12
+"""The most columns a report's table has before it is turned: a line per figure, a column per mode / strategy."""
 
 
-class AnswerExample(BaseModel):
+class _Measured(BaseModel):
+    """A model that writes only the fields it was given, so that one written before a field existed reads back the
+    same, and one with no such figure does not say it measured it (as null)."""
+
+    @model_serializer(mode="wrap")
+    def _measured_only(self, handler: SerializerFunctionWrapHandler) -> dict:
+        return {name: value for name, value in handler(self).items() if name in self.model_fields_set}
+
+
+class AnswerExample(_Measured):
     """One question the QA eval asked, shown beside the figures."""
 
     question: str
     answer: str
     references: list[str]
+    contains_reference: bool | None = None  # the answer contains a reference (None in reports from before)
     f1: float
     cited: list[str]  # the cited passages' sources
 
 
-class ReportRow(BaseModel):
+class ReportRow(_Measured):
     """One mode / strategy's figures. Fields with a default are figures only some evals measure; a row writes only
-    the fields it was given."""
+    the fields it was given (a retrieval row carrying "citations": null and "examples": [] would say it measured
+    them)."""
 
     mode: str
     strategy: str | None
+    style: str | None = None  # the QA eval's answer style ("extractive", ...); None: the pipeline's own choice
     variant: str | None = None  # how the questions were asked, where an eval asks them several ways
     queries: int
     metrics: dict[str, Figure]
@@ -72,14 +88,13 @@ class ReportRow(BaseModel):
 
     @property
     def label(self) -> str:
+        """``mode:strategy [style] (variant)``, each part where the row has it."""
         return (
-            self.mode + (f":{self.strategy}" if self.strategy else "") + (f" ({self.variant})" if self.variant else "")
+            self.mode
+            + (f":{self.strategy}" if self.strategy else "")
+            + (f" [{self.style}]" if self.style else "")
+            + (f" ({self.variant})" if self.variant else "")
         )
-
-    @model_serializer(mode="wrap")
-    def _measured_only(self, handler: SerializerFunctionWrapHandler) -> dict:
-        # A retrieval row carrying "citations": null and "examples": [] would say it measured them.
-        return {name: value for name, value in handler(self).items() if name in self.model_fields_set}
 
 
 class Report(BaseModel):
@@ -166,18 +181,25 @@ def table_rows(report: Report) -> list[dict[str, str | int | float | None]]:
 
 
 def markdown_table(report: Report) -> str:
-    """The report as a Markdown table: one line per mode / strategy, every metric, time per query."""
+    """The report as a Markdown table: one line per mode / strategy, every metric, time per query; with more than
+    ``MAX_COLUMNS`` of them (the QA eval's), one line per figure and a column per mode / strategy, which a terminal
+    shows without wrapping."""
     rows = table_rows(report)
     header = list(rows[0]) if rows else ["mode:strategy", "queries", "ms/query"]
-    lines = [
-        f"### {report.kind} on {report.dataset} ({report.created.isoformat()})",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    for row in rows:
-        cells = [_cell(value, _digits(name)) for name, value in row.items()]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [f"### {report.kind} on {report.dataset} ({report.created.isoformat()})", ""]
+    if len(header) > MAX_COLUMNS:
+        lines += [
+            "| " + " | ".join([header[0], *(str(r[header[0]]) for r in rows)]) + " |",
+            "|---|" + "---|" * len(rows),
+        ]
+        lines += [
+            "| " + " | ".join([name, *(_cell(r[name], _digits(name)) for r in rows)]) + " |" for name in header[1:]
+        ]
+    else:
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            cells = [_cell(value, _digits(name)) for name, value in row.items()]
+            lines.append("| " + " | ".join(cells) + " |")
     if report.command:
         lines += ["", f"Command: `{report.command}`"]
     machine = report.machine

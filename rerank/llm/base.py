@@ -59,6 +59,7 @@ class LanguageModel(Protocol):
     """A chat model in this process (``LocalLM``) or behind an OpenAI-compatible server (``ServerLM``)."""
 
     name: str
+    parameters: int | None  # the model's size; None where it is not known (behind a server)
 
     def chat(self, messages: list[Message], max_new_tokens: int = 256) -> str:
         """The greedy answer to a conversation."""

@@ -109,6 +109,11 @@ class LocalLM:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def parameters(self) -> int:
+        """The model's size in parameters (what ``answer_style = auto`` decides by)."""
+        return sum(p.numel() for p in self.model.parameters())
+
     def _acquire(self) -> None:
         if not self.lock.acquire(timeout=self.wait_s):
             raise ModelBusy(f"The model is busy with other questions: no turn within {self.wait_s:g} s. Try again.")

@@ -103,6 +103,8 @@ class ServerLM:
             max_retries=self.max_retries,
         )
 
+    parameters = None  # a server does not say how large its model is
+
     # ------------------------------------------------------------------------------------------ chat
 
     def chat(self, messages: list[Message], max_new_tokens: int = 256) -> str:

@@ -9,8 +9,17 @@ from contextlib import closing
 import streamlit as st
 
 from sift.app.documents import DocumentNotFound, passage_place
-from sift.app.generation import CANNOT_ANSWER, UNCITED, Citation
-from sift.app.pipeline import Answer, Status, Token
+from sift.app.pipeline import (
+    CANNOT_ANSWER,
+    DOES_NOT_ANSWER,
+    MODEL_SUMMARY,
+    UNCITED,
+    Answer,
+    Citation,
+    MessageDetails,
+    Status,
+    Token,
+)
 from sift.ui.markdown import escape, highlighted
 from sift.ui.state import KEPT, current_corpus, current_user, sift
 
@@ -47,6 +56,7 @@ def ask_options() -> dict:
         ("llm_k", settings.rerank_llm_k or min(settings.candidates_k, settings.max_rerank_llm_k)),
         ("llm_budget_s", settings.rerank_llm_budget_s or 0.0),
         ("top_n", settings.answer_top_n),
+        ("answer_style", settings.answer_style),
     ]:
         st.session_state.setdefault(KEPT + key, default)
     st.subheader("Retrieval")
@@ -99,6 +109,15 @@ def ask_options() -> dict:
     top_n = st.number_input(
         "Top n", 1, settings.max_answer_top_n, key=KEPT + "top_n", help="Passages the answer is written from."
     )
+    st.subheader("Answer")
+    answer_style = st.selectbox(
+        "Answer style",
+        sift().answer_styles,
+        key=KEPT + "answer_style",
+        help="extractive: the answer quotes the sentence of the passages that answers the question. generative: the "
+        "model writes it. auto: a quote with a small model, or wherever the model's answer does not answer the "
+        "question; the model's words with a larger one.",
+    )
     weights = {}
     if defaults := sift().rerank_weights(mode):
         st.caption("Criterion weights")
@@ -116,26 +135,31 @@ def ask_options() -> dict:
         "llm_k": int(llm_k),
         "llm_budget_s": float(llm_budget_s),
         "top_n": int(top_n),
+        "answer_style": answer_style,
         "weights": weights,
     }
 
 
-def show_checks(
-    text: str, standalone_question: str | None, answered: bool, verified: bool | None, unsupported: list[str]
-):
+def show_checks(text: str, details: MessageDetails):
     """Under an answer: what was searched for when the question was rewritten, a warning when the answer cites no
-    passage, and one when the passages it cites do not support it (None: an answer stored before answers were
-    checked)."""
-    if standalone_question:
-        st.caption(escape(f"Searched for: {standalone_question}"))
-    if not answered and text != CANNOT_ANSWER:
+    passage, one when it does not answer the question, one when the passages it cites do not support it (None: an
+    answer stored before answers were checked), and the model's own words where a quote replaced them."""
+    if details.standalone_question:
+        st.caption(escape(f"Searched for: {details.standalone_question}"))
+    if details.style == "extractive" and details.answered:
+        st.caption(":blue-badge[:material/format_quote: Quoted] A sentence of the passage it cites, word for word.")
+    if not details.answered and text != CANNOT_ANSWER:
         st.caption(":orange-badge[:material/warning: No citation] " + escape(UNCITED))
-    if answered and verified is False:
-        unsupported_text = " · ".join(f"“{s}”" for s in unsupported) or "the answer"
+    if details.answered and details.addresses_question is False:
+        st.caption(":orange-badge[:material/warning: Does not answer this question] " + escape(DOES_NOT_ANSWER))
+    elif details.answered and details.verified is False:
+        unsupported_text = " · ".join(f"“{s}”" for s in details.unsupported) or "the answer"
         st.caption(
             ":orange-badge[:material/warning: Not verified] "
             + escape(f"No passage it cites supports {unsupported_text}.")
         )
+    if details.model_summary:
+        st.caption(escape(f"{MODEL_SUMMARY}: {details.model_summary}"))
 
 
 def show_document(citation: Citation) -> None:
@@ -265,9 +289,7 @@ for position, message in enumerate(past):
         if message.role == "user" and (position + 1 == len(past) or past[position + 1].role == "user"):
             st.caption(NOT_ANSWERED)  # the question is stored when asked, its answer once complete
         if (details := message.details) is not None and not details.interrupted:  # its checks, citations, trace
-            show_checks(
-                message.content, details.standalone_question, details.answered, details.verified, details.unsupported
-            )
+            show_checks(message.content, details)
             show_sources(details.citations, details.trace_id, answer_key(details.trace_id, position))
 if failed and failed[0] == conversation_id:
     st.error(escape(failed[1]))

@@ -66,7 +66,7 @@ else:
         st.image(str(files.plot), width=720, caption=f"{report.quality_metric} against time per query")
     if report.command:
         st.code(report.command, language="bash")
-    examples = [e.model_dump() | {"mode": r.mode} for r in report.rows for e in r.examples]
+    examples = [e.model_dump() | {"mode": r.label} for r in report.rows for e in r.examples]  # with style, variant
     if examples:
         with st.expander("Example answers"):
             st.dataframe(pd.DataFrame(examples), hide_index=True)

@@ -1,0 +1,82 @@
+"""Answer styles: a quote of the passages (extractive), the model's own words (generative), or the quote wherever the
+model's words do not answer the question (auto), and the check that says so.
+
+A quote is the best sentence the quote scorer (``sift.app.quotes``) finds in the passages, verbatim, with its
+citation: it cannot say something else than the passage it cites. An answer *addresses* the question when a sentence
+that supports it (the quote itself, or the evidence of a written answer: ``sift.app.evidence``) has at least the
+settings' ``answer_quote_addresses`` chance of answering the question; else it is marked "does not answer this
+question", is never verified, and under ``auto`` the quote replaces it.
+
+Example::
+
+    >>> from sift.app.quotes import Quote
+    >>> from sift.retrieval.types import Candidate
+    >>> passage = Candidate(7, "Kombucha is tea. A SCOBY ferments it for one to three weeks.", 1, "k.md", 0.6, 1)
+    >>> quoted = quote_answer([Quote(0, 17, 60, passage.text[17:60], 0.8)], [passage])
+    >>> quoted.text, quoted.citations[0].evidence
+    ('A SCOBY ferments it for one to three weeks. [1]', [(17, 60)])
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from sift.app.generation import Citation, citation
+from sift.app.quotes import Quote
+from sift.retrieval.types import Candidate
+
+logger = logging.getLogger(__name__)
+
+AnswerStyle = Literal["auto", "generative", "extractive"]
+ANSWER_STYLES: tuple[str, ...] = ("auto", "generative", "extractive")
+DOES_NOT_ANSWER = "This does not answer the question: no sentence it rests on is about what was asked."
+"""What the app, ``sift ask`` and the API's ``answers_question: false`` say under such an answer."""
+MODEL_SUMMARY = "The model's summary (not checked against the passages)"
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A quote-first answer: the text (the quote and its marker), its one citation, and the scorer's chance."""
+
+    text: str
+    citations: list[Citation]
+    chance: float
+
+
+def choose_style(requested: str, parameters: int | None, min_parameters: int) -> str:
+    """``extractive`` or ``generative``: what is tried first for a requested style. ``auto`` quotes with a local model
+    under ``min_parameters`` and lets a larger one (or a server's, whose size is not known) write.
+
+    >>> choose_style("auto", 134_515_008, 1_000_000_000), choose_style("auto", None, 1_000_000_000)
+    ('extractive', 'generative')
+    """
+    if requested not in ANSWER_STYLES:
+        raise ValueError(f"Unknown answer style {requested!r}; choose from {', '.join(ANSWER_STYLES)}.")
+    if requested != "auto":
+        return requested
+    return "extractive" if parameters is not None and parameters < min_parameters else "generative"
+
+
+def quote_answer(quotes: list[Quote], passages: list[Candidate], sentences: int = 1) -> Quoted:
+    """The best ``sentences`` quotes as the answer, in the order they are read in the passages (best passage first),
+    each cited with the quoted sentence as its evidence; ``quotes`` best first. The chance is the best quote's."""
+    chosen = sorted(quotes[:sentences], key=lambda q: (q.passage, q.start))
+    numbers = {p: n for n, p in enumerate(dict.fromkeys(q.passage for q in chosen), start=1)}
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for q in chosen:
+        spans.setdefault(q.passage, []).append((q.start, q.end))
+    cited = [replace(citation(n, passages[p]), evidence=spans[p]) for p, n in numbers.items()]
+    # A wrapped line reads as one; each quote carries its passage's marker.
+    text = " ".join(" ".join(q.text.split()) + f" [{numbers[q.passage]}]" for q in chosen)
+    return Quoted(text, cited, quotes[0].chance)
+
+
+def support_chance(citations: list[Citation], passages: list[Candidate], quotes: list[Quote]) -> float:
+    """The highest chance, among the sentences that support a written answer (its citations' evidence), that a
+    sentence answers the question; 0 when nothing supports it."""
+    index = {p.chunk_id: i for i, p in enumerate(passages)}
+    chance = {(q.passage, q.start, q.end): q.chance for q in quotes}
+    found = [chance.get((index.get(c.chunk_id), start, end), 0.0) for c in citations for start, end in c.evidence]
+    return max(found, default=0.0)

@@ -1,0 +1,116 @@
+"""Quote-first answers and the answers-the-question check, with the packaged models, on real files: a two-document
+corpus (an HTML page and a Markdown note) and libffi's HTML manual as Debian installs it (nobody here wrote it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sift.app.config import Settings
+from sift.app.evidence import sentences
+from sift.app.generation import without_citations
+from sift.app.pipeline import Sift
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "two-documents"
+LIBFFI_MANUAL = Path("/usr/share/doc/libffi8/html")  # Debian's libffi8 package (Python depends on it)
+SCOBY = "How long does a SCOBY ferment the tea?"
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory) -> Sift:
+    sift = Sift(Settings(data_dir=tmp_path_factory.mktemp("styles") / "data"))
+    results = sift.ingest_paths(sorted(FIXTURES.iterdir()), "two")
+    assert [r.status for r in results] == ["added", "added"]
+    return sift
+
+
+def quoted_from_its_passage(answer) -> bool:
+    """The answer is one sentence of the passage it cites, word for word."""
+    passage = answer.citations[0].text
+    return " ".join(without_citations(answer.text).split()) in {
+        " ".join(passage[s:e].split()) for s, e in sentences(passage)
+    }
+
+
+@pytest.mark.parametrize("after_falkirk", [False, True])
+def test_the_scoby_question_is_answered_from_the_kombucha_note(two, after_falkirk):
+    history = []
+    if after_falkirk:  # the question the note came after on the issue's path: the conversation must not mislead it
+        first = two.ask("How high does the Falkirk Wheel raise boats?", "two")
+        assert "24 metres" in first.text and first.citations[0].source == "falkirk-wheel.html"
+        history = [first.turn]
+    answer = two.ask(SCOBY, "two", history)  # the defaults: auto, which quotes with the packaged 135M model
+    assert answer.style == "extractive" and answer.model_summary is None
+    assert "one to three weeks" in answer.text and answer.citations[0].source == "kombucha.md"
+    assert answer.addresses_question and answer.verified and quoted_from_its_passage(answer)
+    evidence = answer.citations[0].evidence
+    assert next(answer.citations[0].text[s:e] for s, e in evidence).startswith("The SCOBY ferments the tea")
+    shown = answer.to_dict()
+    assert (shown["answer_style"], shown["answers_question"], shown["verified"]) == ("extractive", True, True)
+
+
+@dataclass
+class WritesAboutTheWheel:
+    """The packaged model, except that its answer is about the other document: the failure the issue saw, made
+    certain (the real model's own wording varies with its prompt)."""
+
+    model: object
+    parameters = None  # as behind a server: a model too large to quote by default
+
+    def stream(self, messages, max_new_tokens=256, max_sentences=0):
+        yield "The Falkirk Wheel is a rotating boat lift in central Scotland [2]."  # the second passage given
+
+    def query_likelihood(self, head, passages, tail, query):
+        return self.model.query_likelihood(head, passages, tail, query)
+
+
+@pytest.fixture
+def wrong_writer(two, monkeypatch):
+    monkeypatch.setattr(two.generator, "llm", WritesAboutTheWheel(two.generator.llm))
+    return two
+
+
+def test_a_written_answer_about_the_wrong_passage_does_not_answer_the_question(wrong_writer):
+    answer = wrong_writer.ask(SCOBY, "two", answer_style="generative")
+    assert answer.style == "generative" and answer.citations[0].source == "falkirk-wheel.html"
+    # It restates the passage it cites, so the grounding check alone would pass it: the question decides.
+    assert answer.citations[0].evidence and not answer.unsupported
+    assert answer.addresses_question is False and answer.verified is False
+    assert answer.to_dict()["answers_question"] is False
+
+
+def test_under_auto_the_quote_replaces_a_written_answer_that_does_not_answer(wrong_writer):
+    answer = wrong_writer.ask(SCOBY, "two")
+    assert answer.style == "extractive" and "one to three weeks" in answer.text
+    assert answer.model_summary and "Falkirk Wheel" in answer.model_summary  # shown, labelled as the model's
+    assert answer.citations[0].source == "kombucha.md" and answer.verified
+
+
+@pytest.fixture(scope="module")
+def libffi(tmp_path_factory) -> Sift:
+    if not LIBFFI_MANUAL.is_dir():
+        pytest.skip(f"no libffi manual at {LIBFFI_MANUAL}")
+    sift = Sift(Settings(data_dir=tmp_path_factory.mktemp("libffi") / "data"))
+    results = sift.ingest_paths(sorted(LIBFFI_MANUAL.glob("*.html")), "libffi")
+    assert results and all(r.status == "added" for r in results)
+    return sift
+
+
+@pytest.mark.parametrize(
+    ("question", "exact", "page"),
+    [
+        ("Is libffi completely thread-safe?", "not completely thread-safe", "Thread-Safety"),
+        (
+            "Which function must be used instead of ffi_prep_cif for a variadic function?",
+            "ffi_prep_cif_var",
+            "The-Basics",
+        ),
+        ("Which environment variable names the directory for libffi's temporary files?", "LIBFFI_TMPDIR", "Memory"),
+    ],
+)
+def test_an_identifier_in_a_manual_is_quoted_exactly(libffi, question, exact, page):
+    answer = libffi.ask(question, "libffi", answer_style="extractive")
+    assert exact in answer.text and page in answer.citations[0].source
+    assert quoted_from_its_passage(answer) and answer.addresses_question
