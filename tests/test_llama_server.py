@@ -41,7 +41,10 @@ def served(server: LlamaServer, data_dir, **options) -> Settings:
         llm_api_model=server.model,
         candidates_k=8,
         rerank_llm_k=4,
+        # No latency budget, not even the admin's ceiling: how many passages fit one depends on how busy the machine
+        # is; llm_k (4) does not.
         rerank_llm_budget_s=None,
+        max_rerank_llm_budget_s=None,
         answer_top_n=2,
         answer_max_tokens=64,
         **options,
