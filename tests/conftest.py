@@ -20,6 +20,7 @@ for _name in [n for n in os.environ if n.startswith("SIFT_") and not n.startswit
 
 from sift.app.config import Settings
 from sift.app.models import embedding_model
+from tests.serving import LlamaServer
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO / "sample_corpus"
@@ -145,6 +146,15 @@ def pgvector_url(pgvector_server) -> str:
     pgvector_server.psql(f'CREATE DATABASE "{name}";')
     yield pgvector_server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
     pgvector_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> LlamaServer:
+    """llama-cpp-python's OpenAI-compatible server over the packaged SmolLM2 GGUF, for the whole session, stopped at
+    the end (a dev dependency: ``pip install -e '.[dev]'`` compiles it)."""
+    server = LlamaServer(tmp_path_factory.mktemp("llama-server") / "server.log").start()
+    yield server
+    server.stop()
 
 
 def settings_for(backend: str, request, tmp_path: Path) -> Settings:

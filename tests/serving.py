@@ -1,5 +1,7 @@
-"""``sift serve`` in a subprocess for the API tests (tests/test_api.py, tests/test_accounts_api.py): a real server on
-a free port over a temporary data directory, with answers kept short (the packaged models are slow on 2 cores)."""
+"""Real servers in subprocesses on free ports: ``sift serve`` for the API tests (tests/test_api.py,
+tests/test_accounts_api.py), over a temporary data directory, with answers kept short (the packaged models are slow
+on 2 cores); and llama-cpp-python's OpenAI-compatible server over the packaged SmolLM2 GGUF
+(tests/test_llama_server.py), a server nobody here wrote."""
 
 from __future__ import annotations
 
@@ -70,6 +72,52 @@ class Server:
                 return job
             time.sleep(0.5)
         raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` serving the packaged SmolLM2 GGUF as ``model`` on 127.0.0.1; ``url`` ends in /v1.
+
+    Its chat template comes from the GGUF. ``--logits_all`` keeps every position's logits, which log-probabilities
+    and echo need (its default in 0.3, not in older releases); one thread, as the machine is shared."""
+
+    def __init__(self, log: Path, model: str = "smollm2", api_key: str | None = None):
+        self.port = free_port()
+        self.model = model
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = log
+        self.api_key = api_key
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> LlamaServer:
+        from sift.app.models import packaged_llm
+
+        folder, gguf = packaged_llm()
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(folder / gguf), "--model_alias", self.model]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--logits_all", "True"]
+        command += ["--n_threads", "1", "--n_threads_batch", "1"] + (
+            ["--api_key", self.api_key] if self.api_key else []
+        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        deadline = time.monotonic() + 120  # it loads a 135M-parameter GGUF: seconds
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"llama_cpp.server exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                if httpx.get(self.url + "/models", headers=headers, timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.5)
+        self.stop()
+        raise AssertionError(f"llama_cpp.server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
 
 def free_port() -> int:

@@ -399,5 +399,9 @@ def test_server_without_logprobs_falls_back(llm, embedder):
         trace = check_complete(result, given)
         rel = [c for row in trace["candidates"] for c in row["criteria"] if c["name"] == "relevance"]
         assert all(c["fallback"] and c["score"] is None for c in rel)
+        # Said, not silent: the trace (and so the Inspector) names the fallback and its reason.
+        assert trace["notes"] == [
+            "The LLM's scores were not used (relevance: the server gives no log-probabilities); first-stage order."
+        ]
     finally:
         srv.shutdown()

@@ -474,7 +474,9 @@ def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
         "inferred": inferred,
         "timings_ms": {"total": 1500.0},
         "tokens_processed": 0,
-        "notes": [],
+        "notes": [
+            "The LLM's scores were not used (relevance: the server gives no log-probabilities); first-stage order."
+        ],
         "candidates": [
             {
                 "chunk_id": p.chunk_id,
@@ -513,6 +515,7 @@ def test_inspector_shows_the_weights_and_what_two_turn_inferred(data_dir):
         {"criterion": "recency", "weight": 0.5, "scored by": "logits"},
     ]
     assert json.loads(at.json[0].value) == inferred  # what the first turn inferred
+    assert [w.value for w in at.warning] == [escape(n) for n in trace["notes"]]  # a fallback is said, above the table
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

@@ -15,7 +15,7 @@ Example::
 
 from sift.rerank.llm.base import Generated, LanguageModel, Message, ModelBusy, ModelNotFound, Scored, ServerError
 from sift.rerank.llm.local import LocalLM, Tail, load_local_lm
-from sift.rerank.llm.server import ServerLM
+from sift.rerank.llm.server import ServerCapabilities, ServerLM
 
 __all__ = [
     "Generated",
@@ -25,6 +25,7 @@ __all__ = [
     "ModelBusy",
     "ModelNotFound",
     "Scored",
+    "ServerCapabilities",
     "ServerError",
     "ServerLM",
     "Tail",

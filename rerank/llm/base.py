@@ -27,10 +27,12 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 
 @dataclass(frozen=True)
 class Scored:
-    """Scores read from the model, and the tokens run through it to read them."""
+    """Scores read from the model, and the tokens run through it to read them; ``note`` says, in words, why no value
+    could be read where that is known (a server that gives no log-probabilities), so the fallback is shown."""
 
     values: np.ndarray
     tokens: int
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -52,5 +52,6 @@ class LogitJudge:
         return Signal(
             {c.name: values[:, j] for j, c in enumerate(self.criteria)},
             "expected score from next-token logits",
+            {c.name: found.note for c in self.criteria} if found.note else {},
             tokens=found.tokens,
         )

@@ -31,5 +31,8 @@ class QueryLikelihood:
     def score(self, query: str, candidates: list[Candidate]) -> Signal:
         found = self.lm.query_likelihood(prompts.QL_HEAD, [c.text for c in candidates], prompts.QL_TAIL, query)
         return Signal(
-            {RELEVANCE.name: found.values}, "query likelihood (mean log P(query | passage))", tokens=found.tokens
+            {RELEVANCE.name: found.values},
+            "query likelihood (mean log P(query | passage))",
+            {RELEVANCE.name: found.note} if found.note else {},
+            tokens=found.tokens,
         )

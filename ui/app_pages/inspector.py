@@ -63,6 +63,8 @@ if scored := llm_scored_caption(trace.llm_k, len(candidates)):
     st.caption(scored)
 if budget := budget_caption(trace):
     st.caption(budget)
+for note in trace.notes:  # a fallback (a server without log-probabilities...): seen before the ranking it explains
+    st.warning(escape(note))
 
 st.subheader("Ranks and scores")
 rows = pd.DataFrame(candidate_rows(trace))
@@ -86,8 +88,6 @@ with weights:
     st.dataframe(weight_rows(trace), hide_index=True)
     if fitted := weights_caption(trace):
         st.caption(fitted)
-    for note in trace.notes:
-        st.text(note)
     if trace.inferred:
         st.subheader("Inferred for this query")
         st.json(trace.inferred.model_dump(mode="json"))
