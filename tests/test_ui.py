@@ -112,7 +112,10 @@ def test_chat_turn_answers_with_citations_and_comes_back_after_a_reload(data_dir
     user, assistant = at.chat_message
     assert (user.name, texts(user)) == ("user", [QUESTION])
     assert assistant.name == "assistant"
-    assert "Sostratus" in " ".join(texts(assistant))
+    # The default answer quotes the packaged model's best sentence of the Pharos passage (which sentence is the
+    # quote scorer's measured choice: README "Answer styles"); the checks here are of the chat turn and its reload.
+    answer = " ".join(texts(assistant))
+    assert "Pharos" in answer and any("Quoted" in c.value for c in assistant.caption)
     assert at.status[0].label.startswith("Answered in")
     citations = [e for e in assistant.expander if e.label.startswith("\\[1\\]")]
     # the passage, shown as escaped text with its supporting sentences highlighted
@@ -124,7 +127,7 @@ def test_chat_turn_answers_with_citations_and_comes_back_after_a_reload(data_dir
     assert conversation.value == 0 and len(conversation.options) == 2  # "New conversation" and this one
     conversation.select_index(1).run()
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
-    assert "Sostratus" in " ".join(texts(at.chat_message[1]))
+    assert " ".join(texts(at.chat_message[1])) == answer
     assert any(e.label.startswith("\\[1\\]") for e in at.chat_message[1].expander)
 
 
