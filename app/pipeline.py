@@ -43,7 +43,7 @@ from sift.app.limits import check_ask, check_question, question_budget, within_q
 from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model, quote_identity
 from sift.app.profiles import find_profile
-from sift.app.quotes import QuoteScorer
+from sift.app.quotes import Quote, QuoteScorer
 from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
@@ -352,10 +352,13 @@ class Sift:
     def quote_scorer(self, weights: dict[str, float] | None = None) -> QuoteScorer:
         """The scorer of the sentences a quote-first answer is chosen from, with the weights ``sift tune-quotes``
         fitted for these models (or ``weights``; its defaults where neither is there)."""
-        if weights is None:
-            profile = find_profile(self.settings, quote_identity(self.settings))
-            weights = profile.weights if profile else None
-        return QuoteScorer(self.embedder, self.generator.llm, weights)
+        return QuoteScorer(self.embedder, self.generator.llm, self._quote_weights if weights is None else weights)
+
+    @cached_property
+    def _quote_weights(self) -> dict[str, float] | None:
+        """The quote profile's weights, read once per Sift rather than from disk every question."""
+        profile = find_profile(self.settings, quote_identity(self.settings))
+        return profile.weights if profile else None
 
     def load_models(self) -> float:
         """Load now the models a question uses (the embedder, the settings' reranker and the generator's LLM), rather
@@ -549,13 +552,15 @@ class Sift:
         style = choose_style(
             answer_style, self.generator.llm.parameters, self.settings.answer_generative_min_parameters
         )
+        quotes = None  # scored once per question: the written answer's check and the quote read the same scores
         if style == "generative":
-            yield from self._write(standalone, passages, answer)
+            quotes = yield from self._write(standalone, passages, answer)
         if style == "extractive" or (answer_style == "auto" and not answer.verified):
             yield Status(f"Quoting the sentence that answers it from {len(passages)} passages…")
-            clock = time.perf_counter()
-            quotes = self.quote_scorer().score(standalone, passages)
-            timings["quote"] = _elapsed_ms(clock)
+            if quotes is None:
+                clock = time.perf_counter()
+                quotes = self.quote_scorer().score(standalone, passages)
+                timings["quote"] = _elapsed_ms(clock)
             if quotes:
                 quoted = quote_answer(quotes, passages, self.settings.answer_quote_sentences)
                 if style == "generative" and answer.answered:
@@ -568,9 +573,12 @@ class Sift:
                 answer.verified = answer.addresses_question = quoted.chance >= self.settings.answer_quote_addresses
         return answer
 
-    def _write(self, question: str, passages: list[Candidate], answer: Answer) -> collections.abc.Generator[Token]:
+    def _write(
+        self, question: str, passages: list[Candidate], answer: Answer
+    ) -> collections.abc.Generator[Status | Token, None, list[Quote] | None]:
         """The model writes the answer (streamed), which is then checked: grounded in what it cites, and about the
-        question (the quote scorer's chance for the sentences that support it)."""
+        question (the quote scorer's chance for the sentences that support it). Returns the scored sentences (None
+        where the answer cites nothing, so nothing was scored)."""
         timings = answer.timings_ms
         yield Status(f"Writing the answer from {len(passages)} passages…")
         clock = time.perf_counter()
@@ -585,7 +593,7 @@ class Sift:
         timings["generate"] = _elapsed_ms(clock)
         answer.text, answer.answered, answer.style = grounded.text, grounded.answered, "generative"
         if not grounded.answered:
-            return
+            return None
         clock = time.perf_counter()
         evidence = find_evidence(grounded.text, {c.number: c.text for c in grounded.citations}, self.embedder)
         answer.citations = [replace(c, evidence=evidence.spans.get(c.number, [])) for c in grounded.citations]
@@ -595,6 +603,7 @@ class Sift:
         answer.addresses_question = chance >= self.settings.answer_quote_addresses
         answer.verified = evidence.verified and answer.addresses_question
         answer.unsupported = evidence.unsupported
+        return quotes
 
     def _read_in_conversation(self, question: str, earlier: list[Turn]) -> FollowUp:
         llm = self.generator.llm if self.settings.followup_llm_rewrite else None
