@@ -92,6 +92,8 @@ def test_the_key_is_masked_and_never_logged(settings, caplog):
     assert kept.masked_key == "sk-…cdef" and SECRET not in repr(kept) and SECRET not in f"{kept}"
     assert "local answers with qwen at http://gpu-box:8000/v1" in caplog.text
     assert sift.answer_model(kept).name == "qwen at http://gpu-box:8000/v1"
+    lm = sift.quote_scorer(model=kept).lm  # the server's client, built with the key
+    assert lm.api_key == SECRET and SECRET not in repr(lm)
     assert SECRET not in caplog.text
 
 

@@ -20,10 +20,12 @@ from sift.app.evidence import sentences
 from sift.app.generation import UNCITED, Citation
 from sift.app.history import MessageDetails
 from sift.app.model_choice import ModelChoice
+from sift.app.models import language_model, packaged_llm
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
 from sift.ui.markdown import escape
 from sift.ui.uploads import upload_jobs
 from tests.conftest import REPO, SAMPLE_CORPUS
+from tests.openai_standin import serve
 
 HOME = str(REPO / "ui" / "Home.py")
 QUESTION = "Who designed the Pharos of Alexandria?"
@@ -428,6 +430,37 @@ def test_a_local_path_without_a_model_is_refused_in_words(data_dir, tmp_path):
         escape(f"There is no folder or file {tmp_path / 'nowhere'} on the server.")
     ]
     assert Sift(Settings()).model_choice() == ModelChoice()  # nothing was kept
+
+
+@pytest.mark.slow
+def test_a_local_gguf_file_is_loaded_when_picked_and_auto_follows_its_size(data_dir):
+    folder, gguf = packaged_llm()  # a GGUF file on this machine's disk, named by its path
+    at = open_app()
+    at.sidebar.radio(key="model-kind-local").set_value("local").run()
+    at.sidebar.text_input(key="model-path-local").set_value(str(folder / gguf))
+    button(at, "Use this model").click().run(timeout=300)
+    assert not at.exception and not at.sidebar.error, (at.exception, at.sidebar.error)
+    lines = " ".join(c.value for c in at.sidebar.caption)
+    assert escape("Auto: quotes (the model has 135M parameters, under 1B)") in lines  # loaded, so its size is known
+    assert escape(f"Answers: {folder / gguf} (local)") in lines
+    assert Sift(Settings()).model_choice() == ModelChoice("local", path=str(folder / gguf))
+
+
+@pytest.mark.slow
+def test_a_question_is_answered_by_the_server_picked(data_dir):
+    base_url, server = serve(language_model(Settings()), model_name="smollm2", api_key="k")  # records what it is sent
+    try:
+        at = pick_server(open_app(), "local", base_url, "smollm2", "k")
+        button(at, "Use this model").click().run()
+        at.sidebar.selectbox(key="kept-mode").set_value("none")  # the reranker stays local; not what is tested here
+        at.sidebar.number_input(key="kept-k").set_value(5)
+        at.chat_input(key="question").set_value(QUESTION).run(timeout=300)
+        assert not at.exception and not at.error, (at.exception, at.error)
+        written = [body for path, body in server.requests if path == "/v1/chat/completions" and body.get("stream")]
+        assert written and QUESTION in written[0]["messages"][-1]["content"]  # the server wrote the answer
+        assert at.status[0].label.startswith("Answered in")
+    finally:
+        server.shutdown()
 
 
 @pytest.mark.slow
