@@ -407,17 +407,25 @@ class Sift:
     model_kinds = MODEL_KINDS  # the choices a user has (the UI's model picker)
 
     def model_choice(self, user: User = LOCAL_ADMIN) -> ModelChoice:
-        """The model the user picked to write their answers (the configured one until they pick one)."""
-        return self.model_choices.get(user)
+        """The model the user picked to write their answers (the configured one until they pick one, and for a user
+        who may not pick: ``may_pick_models``)."""
+        return self.model_choices.get(user) if self.may_pick_models(user) else ModelChoice()
+
+    def may_pick_models(self, user: User = LOCAL_ADMIN) -> bool:
+        """Whether the user may pick a local model or a server (``answer_model_pickers``: everyone, or admins)."""
+        return user.is_admin or self.settings.answer_model_pickers == "everyone"
 
     def save_model_choice(self, choice: ModelChoice, user: User = LOCAL_ADMIN) -> ModelChoice:
         """Keep ``choice`` as the user's answering model, checked first (``ModelChoice.checked``: ValueError, or
-        ModelNotFound for a local path that holds no model); returns it as kept. Other users' choices stay.
+        ModelNotFound for a local path that holds no model; PermissionError for a user who may not pick one:
+        ``may_pick_models``); returns it as kept. Other users' choices stay.
 
         >>> Sift(Settings(data_dir="/tmp/sift-doc")).save_model_choice(ModelChoice("local", "/nowhere"))
         Traceback (most recent call last):
         sift.rerank.llm.base.ModelNotFound: There is no folder or file /nowhere on the server.
         """
+        if not self.may_pick_models(user) and choice.kind != "configured":
+            raise PermissionError(f"Only admins pick the answering model here ({user.name} is {user.role}).")
         checked = choice.checked()
         self.model_choices.save(user, checked)
         logger.info("%s answers with %s", user.name, checked.describe(self.settings))

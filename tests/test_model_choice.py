@@ -49,6 +49,23 @@ def test_each_user_keeps_their_own_choice(settings):
         assert connection.scalar(select(ModelChoiceRow.user_id).where(ModelChoiceRow.kind == "local")) is None
 
 
+def test_an_admin_may_keep_the_picking_to_admins(tmp_path):
+    data = tmp_path / "data"
+    everyone = Sift(Settings(data_dir=data))
+    alice = everyone.accounts.add_user("alice", "alice's password", "editor")
+    admin = everyone.accounts.add_user("root", "root's password", "admin")
+    server = ModelChoice("server", base_url="http://gpu-box:8000/v1", model="qwen")
+    everyone.save_model_choice(server, alice)
+
+    admins = Sift(Settings(data_dir=data, answer_model_pickers="admins"))
+    assert not admins.may_pick_models(alice) and admins.may_pick_models(admin)
+    assert admins.model_choice(alice) == ModelChoice()  # what she picked before is no longer used
+    with pytest.raises(PermissionError, match=r"Only admins pick the answering model here \(alice is editor\)"):
+        admins.save_model_choice(server, alice)
+    assert admins.save_model_choice(server, admin) == admins.model_choice(admin) == server
+    assert everyone.model_choice(alice) == server  # kept, should the setting change back
+
+
 def test_a_local_path_must_hold_a_model(settings, tmp_path):
     sift = Sift(settings)
     (tmp_path / "empty").mkdir()

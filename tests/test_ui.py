@@ -507,6 +507,12 @@ def test_each_user_s_model_survives_a_new_login_and_leaves_others_alone(data_dir
     assert at.sidebar.radio(key="model-kind-bob").value == "configured"
     assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in " ".join(c.value for c in at.sidebar.caption)
 
+    monkeypatch.setenv("SIFT_ANSWER_MODEL_PICKERS", "admins")  # the admin keeps the picking to admins
+    st.cache_resource.clear()
+    at = log_in("alice")
+    assert not at.sidebar.radio and "only admins pick another" in " ".join(c.value for c in at.sidebar.caption)
+    assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in " ".join(c.value for c in at.sidebar.caption)
+
 
 def log_in(name: str) -> AppTest:
     at = AppTest.from_file(HOME, default_timeout=60).run()

@@ -38,6 +38,9 @@ def model_picker() -> ModelChoice:
     """Draw the picker; returns the choice the user's questions are answered with (the one kept, not one being
     typed)."""
     kept = sift().model_choice(current_user())
+    if not sift().may_pick_models(current_user()):
+        st.caption("Answers are written by the configured model: here only admins pick another.")
+        return kept
     for name, value in [(KIND, kept.kind), (PATH, kept.path), (URL, kept.base_url), (NAME, kept.model)]:
         st.session_state.setdefault(_key(name), value)
     with st.expander("Answering model", expanded=_key(PROBLEM) in st.session_state):
