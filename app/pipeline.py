@@ -670,6 +670,8 @@ class Sift:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
             return answer
+        if model is not None and not self._answering_built(model):  # a user's local model, for the first time here
+            yield Status(f"Loading {model.describe(self.settings)}…")
         answering = self._answering_with(model)
         style = choose_style(
             answer_style, answering.generator.llm.parameters, self.settings.answer_generative_min_parameters
