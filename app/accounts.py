@@ -40,6 +40,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from sift.app.history import NEVER_REUSED, ConversationRow, HistoryBase
 from sift.app.login_limits import LoginGuard
+from sift.app.model_choice import ModelChoiceRow
 from sift.ingestion.schema import Corpus, utcnow
 from sift.ingestion.store import CorpusNotFound, Store, check_text, text_problem
 
@@ -198,12 +199,14 @@ class Accounts:
             return [_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
 
     def remove_user(self, name: str) -> None:
-        """Remove a user with their keys and shares; the corpora and conversations they own stay, an admin's."""
+        """Remove a user with their keys, shares and model choice; the corpora and conversations they own stay, an
+        admin's."""
         with self._sessions() as session:
             user_id = self._user_row(session, name).id
             # Children first: SQLite enforces ON DELETE CASCADE only where the connection turned foreign keys on.
             session.execute(delete(ApiKeyRow).where(ApiKeyRow.user_id == user_id))
             session.execute(delete(CorpusAccessRow).where(CorpusAccessRow.user_id == user_id))
+            session.execute(delete(ModelChoiceRow).where(ModelChoiceRow.user_id == user_id))
             session.execute(update(ConversationRow).where(ConversationRow.owner_id == user_id).values(owner_id=None))
             session.execute(delete(UserRow).where(UserRow.id == user_id))
             session.commit()

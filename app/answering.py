@@ -59,6 +59,34 @@ def choose_style(requested: str, parameters: int | None, min_parameters: int) ->
     return "extractive" if parameters is not None and parameters < min_parameters else "generative"
 
 
+def auto_style_line(parameters: int | None, min_parameters: int) -> str:
+    """What ``auto`` gives with a model of this size, and why, in the app's words.
+
+    >>> auto_style_line(134_515_008, 1_000_000_000)
+    'Auto: quotes (the model has 135M parameters, under 1B)'
+    >>> auto_style_line(7_615_616_512, 1_000_000_000)
+    'Auto: written by the model (it has 7.6B parameters), a quote where that does not answer'
+    >>> auto_style_line(None, 1_000_000_000)
+    "Auto: written by the model (a server's, whose size is not known), a quote where that does not answer"
+    """
+    if choose_style("auto", parameters, min_parameters) == "extractive":
+        size, limit = parameter_count(parameters), parameter_count(min_parameters)
+        return f"Auto: quotes (the model has {size} parameters, under {limit})"
+    size = f"it has {parameter_count(parameters)} parameters" if parameters else "a server's, whose size is not known"
+    return f"Auto: written by the model ({size}), a quote where that does not answer"
+
+
+def parameter_count(parameters: int) -> str:
+    """A model's size as people write it.
+
+    >>> parameter_count(134_515_008), parameter_count(1_000_000_000)
+    ('135M', '1B')
+    """
+    if parameters >= 1e9:
+        return f"{parameters / 1e9:.1f}".removesuffix(".0") + "B"
+    return f"{parameters / 1e6:.0f}M"
+
+
 def quote_answer(quotes: list[Quote], passages: list[Candidate], sentences: int = 1) -> Quoted:
     """The best ``sentences`` quotes as the answer, in the order they are read in the passages (best passage first),
     each cited with the quoted sentence as its evidence; ``quotes`` best first. The chance is the best quote's."""

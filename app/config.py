@@ -192,6 +192,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Under answer_style auto, local models with fewer parameters quote rather than write.",
     )
+    # A user who names a server or a path makes this machine send requests to that URL (and show what it answered)
+    # or read that file: with auth on, an admin may keep that to admins.
+    answer_model_pickers: Literal["everyone", "admins"] = Field(
+        "everyone",
+        description="Who may pick, in the app, a local model or a server to write their own answers: everyone, or "
+        "admins only (the others answer with the configured model).",
+    )
     answer_quote_sentences: int = Field(
         1,
         ge=1,

@@ -66,6 +66,34 @@ def local_folder(path: str, what: str) -> Path:
     return folder
 
 
+def local_model_files(path: str) -> tuple[Path, str | None]:
+    """The folder and GGUF file name (None for a Hugging Face folder) of the language model at ``path``: a .gguf
+    file, a folder with a ``config.json`` and weights, or a folder with one .gguf file. Raises ModelNotFound saying
+    what is missing.
+
+    >>> local_model_files("/nowhere/qwen")
+    Traceback (most recent call last):
+    sift.rerank.llm.base.ModelNotFound: There is no folder or file /nowhere/qwen on the server.
+    """
+    found = Path(path).expanduser()
+    if found.is_file():
+        if found.suffix.lower() != ".gguf":
+            raise ModelNotFound(f"{found} is a file but not a GGUF model (.gguf); name it, or a model folder.")
+        return found.parent, found.name
+    if not found.is_dir():
+        raise ModelNotFound(f"There is no folder or file {found} on the server.")
+    if (found / "config.json").is_file():
+        if not any(found.glob("*.safetensors")) and not any(found.glob("*.bin")):
+            raise ModelNotFound(f"{found} has a config.json but no weights (.safetensors or .bin files).")
+        return found, None
+    ggufs = sorted(p.name for p in found.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return found, ggufs[0]
+    if ggufs:
+        raise ModelNotFound(f"{found} holds {len(ggufs)} GGUF files ({', '.join(ggufs)}): name the one to use.")
+    raise ModelNotFound(f"{found} holds no model: neither a Hugging Face config.json nor a .gguf file.")
+
+
 # ---------------------------------------------------------------------------------------------- embeddings
 
 

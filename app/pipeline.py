@@ -24,7 +24,16 @@ from functools import cached_property
 from pathlib import Path
 
 from sift.app.accounts import LOCAL_ADMIN, Accounts, User
-from sift.app.answering import ANSWER_STYLES, DOES_NOT_ANSWER, MODEL_SUMMARY, choose_style, quote_answer, support_chance
+from sift.app.answering import (
+    ANSWER_STYLES,
+    DOES_NOT_ANSWER,
+    MODEL_SUMMARY,
+    auto_style_line,
+    choose_style,
+    parameter_count,
+    quote_answer,
+    support_chance,
+)
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
@@ -41,6 +50,7 @@ from sift.app.history import (
 )
 from sift.app.limits import check_ask, check_question, question_budget, within_question_limit
 from sift.app.login_limits import LoginGuard
+from sift.app.model_choice import MODEL_KINDS, ModelChoice, ModelChoices
 from sift.app.models import embedding_model, language_model, quote_identity
 from sift.app.profiles import find_profile
 from sift.app.quotes import Quote, QuoteScorer
@@ -64,9 +74,11 @@ __all__ = [
     "MODEL_SUMMARY",
     "UNCITED",
     "Answer",
+    "AnswerModel",
     "Citation",
     "FileResult",
     "MessageDetails",
+    "ModelChoice",
     "RerankTrace",
     "ServerCapabilities",
     "Sift",
@@ -80,6 +92,7 @@ Rewriter = Callable[[str, list[Turn]], FollowUp]
 
 SAMPLE_CORPUS_DIR = Path(__file__).resolve().parent.parent / "sample_corpus"
 SAMPLE_CORPUS_NAME = "sample"
+ANSWER_MODELS_KEPT = 3  # users' chosen answering models kept loaded beside the configured one (least recent goes)
 
 
 @dataclass
@@ -144,6 +157,28 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class AnswerModel:
+    """The model that writes a user's answers, as the app shows it: its name, its size (None: a server's, not
+    known, or a local model not loaded yet: ``loaded``), the style ``answer_style = auto`` gives with it (None until
+    it is known) and why, and the model that reranks."""
+
+    name: str
+    loaded: bool
+    parameters: int | None
+    auto_style: str | None
+    auto_line: str
+    reranker: str
+
+
+@dataclass(frozen=True)
+class _Answering:
+    """What a choice of model answers with: its generator, and the quote weights fitted for it (None: defaults)."""
+
+    generator: Generator
+    quote_weights: dict[str, float] | None
+
+
+@dataclass(frozen=True)
 class Status:
     """A step of ``ask_stream`` in words, for a status line ("Reranking 20 passages…")."""
 
@@ -176,6 +211,7 @@ class Sift:
         self.settings = settings or Settings()
         self._rerankers: dict[tuple[str, str], Reranker] = {}
         self._retrievers: dict[str, Retriever] = {}
+        self._answer_models: collections.OrderedDict[ModelChoice, _Answering] = collections.OrderedDict()
         # A server's requests run in threads: two first questions at once must not each load the models.
         self._models_lock = threading.RLock()
 
@@ -198,6 +234,11 @@ class Sift:
             self.settings.login_window_seconds,
         )
         return Accounts(self.history.engine, self.store, guard)
+
+    @cached_property
+    def model_choices(self) -> ModelChoices:
+        """Each user's answering model (migrated with the history's tables)."""
+        return ModelChoices(self.history.engine)
 
     @cached_property
     def embedder(self):
@@ -341,18 +382,94 @@ class Sift:
 
     @cached_property
     def generator(self) -> Generator:
+        """The configured model's generator (the one the reranker shares its LLM with)."""
         with self._models_lock:
-            return Generator(
-                language_model(self.settings),
-                self.settings.answer_max_tokens,
-                self.settings.answer_max_sentences,
-                best_last=self.settings.answer_passage_order == "best_last",
-            )
+            return self._generator(self.settings)
 
-    def quote_scorer(self, weights: dict[str, float] | None = None) -> QuoteScorer:
-        """The scorer of the sentences a quote-first answer is chosen from, with the weights ``sift tune-quotes``
-        fitted for these models (or ``weights``; its defaults where neither is there)."""
-        return QuoteScorer(self.embedder, self.generator.llm, self._quote_weights if weights is None else weights)
+    def _generator(self, settings: Settings) -> Generator:
+        return Generator(
+            language_model(settings),
+            settings.answer_max_tokens,
+            settings.answer_max_sentences,
+            best_last=settings.answer_passage_order == "best_last",
+        )
+
+    def quote_scorer(self, weights: dict[str, float] | None = None, model: ModelChoice | None = None) -> QuoteScorer:
+        """The scorer of the sentences a quote-first answer is chosen from, on the answering ``model``'s LLM
+        (default: the configured one), with the weights ``sift tune-quotes`` fitted for these models (or ``weights``;
+        its defaults where neither is there)."""
+        answering = self._answering_with(model)
+        return QuoteScorer(
+            self.embedder, answering.generator.llm, answering.quote_weights if weights is None else weights
+        )
+
+    # ------------------------------------------------------------------------------------------ answering models
+    model_kinds = MODEL_KINDS  # the choices a user has (the UI's model picker)
+
+    def model_choice(self, user: User = LOCAL_ADMIN) -> ModelChoice:
+        """The model the user picked to write their answers (the configured one until they pick one, and for a user
+        who may not pick: ``may_pick_models``)."""
+        return self.model_choices.get(user) if self.may_pick_models(user) else ModelChoice()
+
+    def may_pick_models(self, user: User = LOCAL_ADMIN) -> bool:
+        """Whether the user may pick a local model or a server (``answer_model_pickers``: everyone, or admins)."""
+        return user.is_admin or self.settings.answer_model_pickers == "everyone"
+
+    def save_model_choice(self, choice: ModelChoice, user: User = LOCAL_ADMIN) -> ModelChoice:
+        """Keep ``choice`` as the user's answering model, checked first (``ModelChoice.checked``: ValueError, or
+        ModelNotFound for a local path that holds no model; PermissionError for a user who may not pick one:
+        ``may_pick_models``); returns it as kept. Other users' choices stay.
+
+        >>> Sift(Settings(data_dir="/tmp/sift-doc")).save_model_choice(ModelChoice("local", "/nowhere"))
+        Traceback (most recent call last):
+        sift.rerank.llm.base.ModelNotFound: There is no folder or file /nowhere on the server.
+        """
+        if not self.may_pick_models(user) and choice.kind != "configured":
+            raise PermissionError(f"Only admins pick the answering model here ({user.name} is {user.role}).")
+        checked = choice.checked()
+        self.model_choices.save(user, checked)
+        logger.info("%s answers with %s", user.name, checked.describe(self.settings))
+        return checked
+
+    def answer_model(self, model: ModelChoice | None = None, load: bool = True) -> AnswerModel:
+        """The answering ``model`` (default: the configured one) in words: what ``answer_style = auto`` gives with
+        it, and which model reranks (always the configured one). Its size is known once it is loaded: ``load``
+        loads a local model that is not yet (seconds; a server's costs nothing), else the answer says it is not.
+
+        >>> Sift(Settings(llm_base_url="http://gpu-box:8000/v1", llm_api_model="qwen")).answer_model().auto_style
+        'generative'
+        """
+        model = model or ModelChoice()
+        threshold = self.settings.answer_generative_min_parameters
+        name, reranker = model.describe(self.settings), ModelChoice().describe(self.settings)
+        if not load and not self._answering_built(model):
+            line = f"Auto: decided once the model has loaded (quotes under {parameter_count(threshold)} parameters)"
+            return AnswerModel(name, False, None, None, line, reranker)
+        parameters = self._answering_with(model).generator.llm.parameters
+        style = choose_style("auto", parameters, threshold)
+        return AnswerModel(name, True, parameters, style, auto_style_line(parameters, threshold), reranker)
+
+    def _answering_built(self, model: ModelChoice) -> bool:
+        """Whether the choice's generator is built, or costs nothing to build (a server's: no weights)."""
+        if model.kind == "configured":
+            return "generator" in self.__dict__ or bool(self.settings.llm_base_url)
+        return model.kind == "server" or model in self._answer_models
+
+    def _answering_with(self, model: ModelChoice | None) -> _Answering:
+        """The generator (and quote weights) of a choice, built once and kept while it is among the
+        ``ANSWER_MODELS_KEPT`` most recently used: a question does not load the weights again."""
+        if model is None or model.kind == "configured":
+            return _Answering(self.generator, self._quote_weights)
+        with self._models_lock:
+            if model not in self._answer_models:
+                settings = model.settings_for(self.settings)
+                profile = find_profile(settings, quote_identity(settings))
+                self._answer_models[model] = _Answering(self._generator(settings), profile.weights if profile else None)
+                logger.info("Answering model %s ready", model.describe(self.settings))
+                while len(self._answer_models) > ANSWER_MODELS_KEPT:
+                    self._answer_models.popitem(last=False)
+            self._answer_models.move_to_end(model)
+            return self._answer_models[model]
 
     @cached_property
     def _quote_weights(self) -> dict[str, float] | None:
@@ -422,6 +539,7 @@ class Sift:
         retrieval: str | None = None,
         user: User = LOCAL_ADMIN,
         answer_style: str | None = None,
+        model: ModelChoice | None = None,
     ) -> Iterator[Status | Token | Answer]:
         """Answer a question from a corpus, yielding Status events, then the answer's Tokens, then the Answer.
 
@@ -430,7 +548,8 @@ class Sift:
         first-stage signals, as many as fit ``llm_budget_s`` seconds: default the settings', 0 none, within the
         admin's ceiling: ``limits.question_budget``) reorders them and its trace is kept in SQL, and the answer is
         written from the first ``top_n`` in ``answer_style`` (auto, generative or extractive: ``sift.app.answering``;
-        default: the settings'); ``check_ask`` refuses options past the settings' limits. The question's
+        default: the settings') by ``model`` (a user's ``ModelChoice``; default: the configured model, which always
+        reranks); ``check_ask`` refuses options past the settings' limits. The question's
         conversation is the stored one when ``conversation_id`` is given (the question and the answer are then
         stored in it), else ``history``: earlier ``Turn``s, or user/assistant messages. A question that points back
         into it ("When was it built?") is searched for both as asked and as ``rewriter`` makes it stand alone
@@ -456,6 +575,7 @@ class Sift:
             rewriter,
             retrieval,
             answer_style or self.settings.answer_style,
+            model,
         )
         if conversation_id is None:
             yield (yield from asked)
@@ -496,6 +616,7 @@ class Sift:
         rewriter: Rewriter | None,
         retrieval: str | None,
         answer_style: str,
+        model: ModelChoice | None,
     ) -> collections.abc.Generator[Status | Token, None, Answer]:
         """``ask_stream``'s work, its events yielded and its answer returned (the caller stores and yields it)."""
         timings: dict[str, float] = {}
@@ -549,17 +670,21 @@ class Sift:
             # Nothing in the corpus is close to the question: say so rather than let the model guess.
             yield Token(CANNOT_ANSWER)
             return answer
+        if model is not None and not self._answering_built(model):  # a user's local model, for the first time here
+            yield Status(f"Loading {model.describe(self.settings)}…")
+        answering = self._answering_with(model)
         style = choose_style(
-            answer_style, self.generator.llm.parameters, self.settings.answer_generative_min_parameters
+            answer_style, answering.generator.llm.parameters, self.settings.answer_generative_min_parameters
         )
+        scorer = self.quote_scorer(model=model)
         quotes = None  # scored once per question: the written answer's check and the quote read the same scores
         if style == "generative":
-            quotes = yield from self._write(standalone, passages, answer)
+            quotes = yield from self._write(standalone, passages, answer, answering.generator, scorer)
         if style == "extractive" or (answer_style == "auto" and not answer.verified):
             yield Status(f"Quoting the sentence that answers it from {len(passages)} passages…")
             if quotes is None:
                 clock = time.perf_counter()
-                quotes = self.quote_scorer().score(standalone, passages)
+                quotes = scorer.score(standalone, passages)
                 timings["quote"] = _elapsed_ms(clock)
             if quotes:
                 quoted = quote_answer(quotes, passages, self.settings.answer_quote_sentences)
@@ -574,7 +699,7 @@ class Sift:
         return answer
 
     def _write(
-        self, question: str, passages: list[Candidate], answer: Answer
+        self, question: str, passages: list[Candidate], answer: Answer, generator: Generator, scorer: QuoteScorer
     ) -> collections.abc.Generator[Status | Token, None, list[Quote] | None]:
         """The model writes the answer (streamed), which is then checked: grounded in what it cites, and about the
         question (the quote scorer's chance for the sentences that support it). Returns the scored sentences (None
@@ -585,7 +710,7 @@ class Sift:
         pieces = []
         # The prompt holds each passage's sentences closest to the question; citations keep the whole passages.
         focused = focus_passages(question, passages, self.embedder, self.settings.answer_passage_sentences)
-        with closing(self.generator.stream(question, focused)) as written:  # closed at once if the reader goes
+        with closing(generator.stream(question, focused)) as written:  # closed at once if the reader goes
             for piece in written:
                 pieces.append(piece)
                 yield Token(piece)
@@ -597,7 +722,7 @@ class Sift:
         clock = time.perf_counter()
         evidence = find_evidence(grounded.text, {c.number: c.text for c in grounded.citations}, self.embedder)
         answer.citations = [replace(c, evidence=evidence.spans.get(c.number, [])) for c in grounded.citations]
-        quotes = self.quote_scorer().score(question, passages)
+        quotes = scorer.score(question, passages)
         timings["evidence"] = _elapsed_ms(clock)
         chance = support_chance(answer.citations, passages, quotes)
         answer.addresses_question = chance >= self.settings.answer_quote_addresses

@@ -3,6 +3,7 @@
 It stands in for vLLM or any OpenAI-compatible server, which cannot run on the test machines: ``/v1/chat/completions``
 (plain, streamed, with ``top_logprobs``) and ``/v1/completions`` (with ``echo`` and prompt log-probabilities), greedy.
 It binds to 127.0.0.1 on a free port; ``logprobs=False`` makes it a server that gives no log-probabilities.
+``server.requests`` records each request it was sent, as (path, JSON body), so a test can tell who asked it what.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def serve(llm, model_name: str = "standin", api_key: str | None = None, logprobs
             if api_key and self.headers.get("Authorization") != f"Bearer {api_key}":
                 return self._send_json(401, {"error": {"message": "invalid api key"}})
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            server.requests.append((self.path, request))
             if request.get("model") != model_name:
                 return self._send_json(404, {"error": {"message": f"model {request.get('model')} not served"}})
             if self.path == "/v1/chat/completions":
@@ -133,5 +135,6 @@ def serve(llm, model_name: str = "standin", api_key: str | None = None, logprobs
             )
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.requests = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/v1", server

@@ -16,8 +16,13 @@ import time
 import pytest
 from openai import OpenAI
 
+from sift.app.config import Settings
 from sift.app.generation import without_citations
+from sift.app.model_choice import ModelChoice
+from sift.app.models import language_model
+from sift.app.pipeline import Sift
 from tests.conftest import SAMPLE_CORPUS
+from tests.openai_standin import serve
 from tests.serving import Server, sse_events
 
 pytestmark = pytest.mark.slow
@@ -124,6 +129,25 @@ def test_ask_quotes_or_writes_as_asked(server, lights):
     assert without_citations(answer["answer"]) in " ".join(cited["text"].split())  # word for word
     refused = server.http.post("/ask", json={"corpus": lights, "question": QUESTION, "answer_style": "poetic"})
     assert refused.status_code == 422 and "answer_style" in refused.text
+
+
+def test_ask_with_the_model_the_user_picked_in_the_app(server, lights):
+    base_url, standin = serve(language_model(Settings()), model_name="smollm2")  # records what it is sent
+    try:
+        # With auth off every caller is the local user, whose choice the app keeps (the same database).
+        Sift(Settings(data_dir=server.data_dir)).save_model_choice(
+            ModelChoice("server", base_url=base_url, model="smollm2")
+        )
+        ask = {"corpus": lights, "question": QUESTION, "mode": "none"}
+        plain = server.http.post("/ask", json=ask)
+        assert plain.status_code == 200 and plain.json()["answer_style"] == "extractive"  # the settings' 135M model
+        assert not standin.requests
+        picked = server.http.post("/ask", json={**ask, "answer_model": "picked"})
+        assert picked.status_code == 200, picked.text
+        written = [body for path, body in standin.requests if path == "/v1/chat/completions" and body.get("stream")]
+        assert written and QUESTION in written[0]["messages"][-1]["content"]  # the picked server wrote it
+    finally:
+        standin.shutdown()
 
 
 def test_ask_streamed_in_a_stored_conversation(server, lights):

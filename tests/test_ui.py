@@ -19,10 +19,13 @@ from sift.app.config import Settings
 from sift.app.evidence import sentences
 from sift.app.generation import UNCITED, Citation
 from sift.app.history import MessageDetails
+from sift.app.model_choice import ModelChoice
+from sift.app.models import language_model, packaged_llm
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
 from sift.ui.markdown import escape
 from sift.ui.uploads import upload_jobs
 from tests.conftest import REPO, SAMPLE_CORPUS
+from tests.openai_standin import serve
 
 HOME = str(REPO / "ui" / "Home.py")
 QUESTION = "Who designed the Pharos of Alexandria?"
@@ -352,6 +355,172 @@ def test_answer_shows_its_evidence_what_was_searched_and_its_document(data_dir, 
 
 
 # ------------------------------------------------------------------------------------------------ corpora
+
+
+# ------------------------------------------------------------------------------------------------ answering model
+
+SECRET = "sk-test-0123456789abcdef"
+
+
+def pick_server(at: AppTest, user: str, base_url: str, model: str, api_key: str = "") -> AppTest:
+    """Pick "An OpenAI-compatible server" in the sidebar's model picker and fill in its fields (not yet saved)."""
+    at.sidebar.radio(key=f"model-kind-{user}").set_value("server").run()
+    at.sidebar.text_input(key=f"model-url-{user}").set_value(base_url)
+    at.sidebar.text_input(key=f"model-name-{user}").set_value(model)
+    at.sidebar.text_input(key=f"model-key-{user}").set_value(api_key)
+    return at
+
+
+def everything_shown(at: AppTest) -> str:
+    """What the page sends the browser: every element, and every field's value (a password field's value is left
+    out of the elements' repr)."""
+    return repr(at._tree) + " ".join(str(field.value) for field in at.text_input)
+
+
+def test_the_model_picker_keeps_the_choice_masks_the_key_and_asks_with_it(data_dir, monkeypatch):
+    at = open_app()
+    assert at.sidebar.radio(key="model-kind-local").value == "configured"
+    lines = " ".join(c.value for c in at.sidebar.caption)
+    assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in lines  # until a choice is made
+    assert escape("Reranking: SmolLM2-135M-Instruct (packaged) (the configured model)") in lines
+
+    pick_server(at, "local", "http://gpu-box:8000/v1/", "qwen", SECRET)
+    button(at, "Use this model").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    chosen = Sift(Settings()).model_choice()
+    assert (chosen.kind, chosen.base_url, chosen.model, chosen.api_key) == (
+        "server",
+        "http://gpu-box:8000/v1",
+        "qwen",
+        SECRET,
+    )
+    lines = " ".join(c.value for c in at.sidebar.caption)
+    assert escape("Auto: written by the model (a server's, whose size is not known)") in lines
+    assert escape("Answers: qwen at http://gpu-box:8000/v1") in lines
+
+    # A reload is a new session: the fields come back from SQL, the key only masked, and nowhere in full.
+    at = open_app()
+    assert at.sidebar.radio(key="model-kind-local").value == "server"
+    assert at.sidebar.text_input(key="model-url-local").value == "http://gpu-box:8000/v1"
+    key_field = at.sidebar.text_input(key="model-key-local")
+    assert key_field.value == "" and key_field.placeholder == "Kept: sk-…cdef (empty: keep it)"
+    assert SECRET not in everything_shown(at)
+    # Saved again with the key field empty, for the same server: the key stays.
+    at.sidebar.text_input(key="model-name-local").set_value("qwen-2")
+    button(at, "Use this model").click().run()
+    assert Sift(Settings()).model_choice() == ModelChoice("server", "", "http://gpu-box:8000/v1", "qwen-2", SECRET)
+
+    calls = []
+
+    def fake_ask_stream(self, question, corpus, history=None, **options):
+        calls.append(options)
+        yield Answer(question, corpus, "Sostratus [1].", timings_ms={"generate": 1.0})
+
+    monkeypatch.setattr(Sift, "ask_stream", kept(fake_ask_stream))
+    at.chat_input(key="question").set_value(QUESTION).run()
+    assert [options["model"] for options in calls] == [Sift(Settings()).model_choice()]
+
+
+def test_a_local_path_without_a_model_is_refused_in_words(data_dir, tmp_path):
+    at = open_app()
+    at.sidebar.radio(key="model-kind-local").set_value("local").run()
+    at.sidebar.text_input(key="model-path-local").set_value(str(tmp_path / "nowhere"))
+    button(at, "Use this model").click().run()
+    assert [e.value for e in at.sidebar.error] == [
+        escape(f"There is no folder or file {tmp_path / 'nowhere'} on the server.")
+    ]
+    assert Sift(Settings()).model_choice() == ModelChoice()  # nothing was kept
+
+
+@pytest.mark.slow
+def test_a_local_gguf_file_is_loaded_when_picked_and_auto_follows_its_size(data_dir):
+    folder, gguf = packaged_llm()  # a GGUF file on this machine's disk, named by its path
+    at = open_app()
+    at.sidebar.radio(key="model-kind-local").set_value("local").run()
+    at.sidebar.text_input(key="model-path-local").set_value(str(folder / gguf))
+    button(at, "Use this model").click().run(timeout=300)
+    assert not at.exception and not at.sidebar.error, (at.exception, at.sidebar.error)
+    lines = " ".join(c.value for c in at.sidebar.caption)
+    assert escape("Auto: quotes (the model has 135M parameters, under 1B)") in lines  # loaded, so its size is known
+    assert escape(f"Answers: {folder / gguf} (local)") in lines
+    assert Sift(Settings()).model_choice() == ModelChoice("local", path=str(folder / gguf))
+
+
+@pytest.mark.slow
+def test_a_question_is_answered_by_the_server_picked(data_dir):
+    base_url, server = serve(language_model(Settings()), model_name="smollm2", api_key="k")  # records what it is sent
+    try:
+        at = pick_server(open_app(), "local", base_url, "smollm2", "k")
+        button(at, "Use this model").click().run()
+        at.sidebar.selectbox(key="kept-mode").set_value("none")  # the reranker stays local; not what is tested here
+        at.sidebar.number_input(key="kept-k").set_value(5)
+        at.chat_input(key="question").set_value(QUESTION).run(timeout=300)
+        assert not at.exception and not at.error, (at.exception, at.error)
+        written = [body for path, body in server.requests if path == "/v1/chat/completions" and body.get("stream")]
+        assert written and QUESTION in written[0]["messages"][-1]["content"]  # the server wrote the answer
+        assert at.status[0].label.startswith("Answered in")
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_test_connection_says_what_a_real_server_gives(data_dir, llama_server):
+    at = pick_server(open_app(), "local", llama_server.url, "smollm2")
+    button(at, "Test connection").click().run(timeout=120)
+    assert not at.exception, at.exception
+    shown = texts(at.sidebar)
+    assert shown[:3] == [
+        "✓ Serves smollm2.",
+        "✓ Chat: yes, it can write answers.",
+        "✓ Streaming: yes, a written answer appears as the model writes it.",
+    ]
+    assert "✓ Token counts: yes, timings and traces count its tokens." in shown
+    # llama-cpp-python's echoed log-probabilities are a token off (README): refused, and what that costs is said.
+    echo = next(t for t in shown if "(echo)" in t)
+    assert echo.startswith("✗ Prompt log-probabilities (echo): no, so the quote scorer's likelihood signal")
+    assert any(t.startswith("✗ Note: echo: the server's log-probabilities of the prompt") for t in shown)
+    assert Sift(Settings()).model_choice() == ModelChoice()  # a test keeps nothing
+
+    at.sidebar.text_input(key="model-name-local").set_value("llama-3-70b")
+    button(at, "Test connection").click().run(timeout=120)
+    assert texts(at.sidebar) == [f"✗ Sift cannot use this server: {llama_server.url} serves smollm2, not llama-3-70b."]
+
+
+def test_each_user_s_model_survives_a_new_login_and_leaves_others_alone(data_dir, monkeypatch):
+    accounts = Sift(Settings()).accounts
+    for name in ("alice", "bob"):
+        accounts.add_user(name, f"{name}'s password", "reader")
+        accounts.share("sample", name, "read")
+    monkeypatch.setenv("SIFT_AUTH", "true")
+    st.cache_resource.clear()
+
+    at = log_in("alice")
+    pick_server(at, "alice", "http://gpu-box:8000/v1", "qwen", SECRET)
+    button(at, "Use this model").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+
+    at = log_in("alice")  # a new session, a new login
+    assert at.sidebar.radio(key="model-kind-alice").value == "server"
+    assert at.sidebar.text_input(key="model-url-alice").value == "http://gpu-box:8000/v1"
+    assert SECRET not in everything_shown(at)
+    at = log_in("bob")
+    assert at.sidebar.radio(key="model-kind-bob").value == "configured"
+    assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in " ".join(c.value for c in at.sidebar.caption)
+
+    monkeypatch.setenv("SIFT_ANSWER_MODEL_PICKERS", "admins")  # the admin keeps the picking to admins
+    st.cache_resource.clear()
+    at = log_in("alice")
+    assert not at.sidebar.radio and "only admins pick another" in " ".join(c.value for c in at.sidebar.caption)
+    assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in " ".join(c.value for c in at.sidebar.caption)
+
+
+def log_in(name: str) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at.text_input[0].input(name)
+    at.text_input[1].input(f"{name}'s password")
+    at.button[0].click().run()
+    assert not at.exception and [t.value for t in at.title] == ["Chat"], (at.exception, at.error)
+    return at
 
 
 def test_create_a_corpus_and_pick_it(data_dir):

@@ -90,6 +90,7 @@ def checked_ask(request: Request, user: User, body: AskRequest) -> Generator[Sta
         retrieval=body.retrieval,
         user=user,
         answer_style=body.answer_style,
+        model=sift.model_choice(user) if body.answer_model == "picked" else None,
     )
     return holding(events, release)
 

@@ -137,6 +137,12 @@ class AskRequest(BaseModel):
         description="extractive: quote the sentence that answers; generative: the model writes; auto: the quote "
         "where the model is small or its answer does not answer the question (default: the settings').",
     )
+    answer_model: Literal["settings", "picked"] = Field(
+        "settings",
+        description="Which model writes the answer: the settings' (the default), or the one the user picked in the "
+        "app's Chat sidebar (kept per user; a server or local model named there, never in a request). The reranker "
+        "stays on the settings' model.",
+    )
 
 
 class AnswerOut(BaseModel):

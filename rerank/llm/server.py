@@ -88,7 +88,7 @@ class ServerLM:
 
     base_url: str
     name: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line or a traceback
     timeout_s: float = 120.0
     max_retries: int = 2  # openai's default: a busy server's 429/503 is retried with backoff
     concurrency: int = 8  # requests in flight at once for the passages of one call

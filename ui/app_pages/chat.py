@@ -21,6 +21,7 @@ from sift.app.pipeline import (
     Token,
 )
 from sift.ui.markdown import escape, highlighted
+from sift.ui.model_picker import answer_model_line, model_picker
 from sift.ui.state import KEPT, current_corpus, current_user, sift
 
 logger = logging.getLogger("sift.ui.app_pages.chat")  # run as a script: __name__ is "__main__"
@@ -46,7 +47,8 @@ if corpus is None:
 
 
 def ask_options() -> dict:
-    """The sidebar's retrieval and rerank settings, as ``ask_stream`` keyword arguments."""
+    """The sidebar's retrieval, rerank and answer settings (the user's answering model among them), as
+    ``ask_stream`` keyword arguments."""
     settings = sift().settings
     for key, default in [
         ("retrieval", settings.retrieval_mode),
@@ -110,6 +112,7 @@ def ask_options() -> dict:
         "Top n", 1, settings.max_answer_top_n, key=KEPT + "top_n", help="Passages the answer is written from."
     )
     st.subheader("Answer")
+    model = model_picker()
     answer_style = st.selectbox(
         "Answer style",
         sift().answer_styles,
@@ -118,6 +121,7 @@ def ask_options() -> dict:
         "model writes it. auto: a quote with a small model, or wherever the model's answer does not answer the "
         "question; the model's words with a larger one.",
     )
+    st.caption(answer_model_line(model))
     weights = {}
     if defaults := sift().rerank_weights(mode):
         st.caption("Criterion weights")
@@ -137,6 +141,7 @@ def ask_options() -> dict:
         "top_n": int(top_n),
         "answer_style": answer_style,
         "weights": weights,
+        "model": model,
     }
 
 
