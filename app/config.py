@@ -193,9 +193,9 @@ class Settings(BaseSettings):
         description="Under answer_style auto, local models with fewer parameters quote rather than write.",
     )
     # A user who names a server or a path makes this machine send requests to that URL (and show what it answered)
-    # or read that file: with auth on, an admin may keep that to admins.
+    # or read that file: with auth on, only admins by default (with auth off, the one local user is an admin).
     answer_model_pickers: Literal["everyone", "admins"] = Field(
-        "everyone",
+        "admins",
         description="Who may pick, in the app, a local model or a server to write their own answers: everyone, or "
         "admins only (the others answer with the configured model).",
     )

@@ -24,6 +24,7 @@ SECRET = "sk-test-0123456789abcdef"
 
 
 def test_each_user_keeps_their_own_choice(settings):
+    settings = settings.model_copy(update={"answer_model_pickers": "everyone"})  # the default: only admins pick
     sift = Sift(settings)
     alice = sift.accounts.add_user("alice", "alice's password", "reader")
     bob = sift.accounts.add_user("bob", "bob's password", "editor")
@@ -49,15 +50,15 @@ def test_each_user_keeps_their_own_choice(settings):
         assert connection.scalar(select(ModelChoiceRow.user_id).where(ModelChoiceRow.kind == "local")) is None
 
 
-def test_an_admin_may_keep_the_picking_to_admins(tmp_path):
+def test_only_admins_pick_unless_everyone_may(tmp_path):
     data = tmp_path / "data"
-    everyone = Sift(Settings(data_dir=data))
+    everyone = Sift(Settings(data_dir=data, answer_model_pickers="everyone"))
     alice = everyone.accounts.add_user("alice", "alice's password", "editor")
     admin = everyone.accounts.add_user("root", "root's password", "admin")
     server = ModelChoice("server", base_url="http://gpu-box:8000/v1", model="qwen")
     everyone.save_model_choice(server, alice)
 
-    admins = Sift(Settings(data_dir=data, answer_model_pickers="admins"))
+    admins = Sift(Settings(data_dir=data))  # the default
     assert not admins.may_pick_models(alice) and admins.may_pick_models(admin)
     assert admins.model_choice(alice) == ModelChoice()  # what she picked before is no longer used
     with pytest.raises(PermissionError, match=r"Only admins pick the answering model here \(alice is editor\)"):
@@ -133,7 +134,15 @@ def test_a_question_is_answered_by_the_model_its_user_chose(tmp_path):
     llm = language_model(Settings())  # the packaged model, also behind the stand-in server
     base_url, server = serve(llm, model_name="smollm2", api_key="k")
     try:
-        sift = Sift(Settings(data_dir=tmp_path / "data", candidates_k=8, answer_top_n=2, answer_max_tokens=48))
+        sift = Sift(
+            Settings(
+                data_dir=tmp_path / "data",
+                candidates_k=8,
+                answer_top_n=2,
+                answer_max_tokens=48,
+                answer_model_pickers="everyone",
+            )
+        )
         sift.ingest_paths([SAMPLE_CORPUS / "history-of-lighthouses.md"], "lights")
         alice = sift.accounts.add_user("alice", "alice's password", "reader")
         bob = sift.accounts.add_user("bob", "bob's password", "reader")

@@ -492,6 +492,7 @@ def test_each_user_s_model_survives_a_new_login_and_leaves_others_alone(data_dir
         accounts.add_user(name, f"{name}'s password", "reader")
         accounts.share("sample", name, "read")
     monkeypatch.setenv("SIFT_AUTH", "true")
+    monkeypatch.setenv("SIFT_ANSWER_MODEL_PICKERS", "everyone")  # by default only admins name a URL or a path
     st.cache_resource.clear()
 
     at = log_in("alice")
@@ -507,7 +508,7 @@ def test_each_user_s_model_survives_a_new_login_and_leaves_others_alone(data_dir
     assert at.sidebar.radio(key="model-kind-bob").value == "configured"
     assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in " ".join(c.value for c in at.sidebar.caption)
 
-    monkeypatch.setenv("SIFT_ANSWER_MODEL_PICKERS", "admins")  # the admin keeps the picking to admins
+    monkeypatch.delenv("SIFT_ANSWER_MODEL_PICKERS")  # back to the default: admins only
     st.cache_resource.clear()
     at = log_in("alice")
     assert not at.sidebar.radio and "only admins pick another" in " ".join(c.value for c in at.sidebar.caption)
