@@ -24,7 +24,15 @@ from functools import cached_property
 from pathlib import Path
 
 from sift.app.accounts import LOCAL_ADMIN, Accounts, User
-from sift.app.answering import ANSWER_STYLES, DOES_NOT_ANSWER, MODEL_SUMMARY, choose_style, quote_answer, support_chance
+from sift.app.answering import (
+    ANSWER_STYLES,
+    DOES_NOT_ANSWER,
+    MODEL_SUMMARY,
+    QUOTE_UNSURE,
+    choose_style,
+    quote_answer,
+    support_chance,
+)
 from sift.app.config import Settings
 from sift.app.documents import DocumentView, document_view
 from sift.app.evidence import find_evidence
@@ -43,7 +51,7 @@ from sift.app.limits import check_ask, check_question, question_budget, within_q
 from sift.app.login_limits import LoginGuard
 from sift.app.models import embedding_model, language_model, quote_identity
 from sift.app.profiles import find_profile
-from sift.app.quotes import Quote, QuoteScorer
+from sift.app.quotes import Quote, QuoteScorer, asks_yes_or_no
 from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
@@ -62,6 +70,7 @@ __all__ = [
     "CANNOT_ANSWER",
     "DOES_NOT_ANSWER",
     "MODEL_SUMMARY",
+    "QUOTE_UNSURE",
     "UNCITED",
     "Answer",
     "Citation",
@@ -352,7 +361,12 @@ class Sift:
     def quote_scorer(self, weights: dict[str, float] | None = None) -> QuoteScorer:
         """The scorer of the sentences a quote-first answer is chosen from, with the weights ``sift tune-quotes``
         fitted for these models (or ``weights``; its defaults where neither is there)."""
-        return QuoteScorer(self.embedder, self.generator.llm, self._quote_weights if weights is None else weights)
+        return QuoteScorer(
+            self.embedder,
+            self.generator.llm,
+            self._quote_weights if weights is None else weights,
+            self.settings.answer_quote_llm_sentences,
+        )
 
     @cached_property
     def _quote_weights(self) -> dict[str, float] | None:
@@ -562,15 +576,23 @@ class Sift:
                 quotes = self.quote_scorer().score(standalone, passages)
                 timings["quote"] = _elapsed_ms(clock)
             if quotes:
-                quoted = quote_answer(quotes, passages, self.settings.answer_quote_sentences)
+                settings = self.settings
+                quoted = quote_answer(
+                    standalone, quotes, passages, settings.answer_quote_sentences, settings.answer_quote_within
+                )
                 if style == "generative" and answer.answered:
                     answer.model_summary = answer.text  # what the model wrote, shown below the quote as its summary
                 else:
                     yield Token(quoted.text)
                 answer.text, answer.citations, answer.style = quoted.text, quoted.citations, "extractive"
                 answer.answered, answer.unsupported = True, []
-                # A quote is its passage's own words: verified where it is about the question.
-                answer.verified = answer.addresses_question = quoted.chance >= self.settings.answer_quote_addresses
+                # A quote is its passage's own words. It is verified where it confirms a yes-or-no question, or very
+                # likely answers another (the scorer's chance, calibrated on CMU WikiQA): an unconfirmed quote never
+                # says yes or no.
+                answer.addresses_question = quoted.confirmed or quoted.chance >= settings.answer_quote_addresses
+                answer.verified = quoted.confirmed or (
+                    quoted.chance >= settings.answer_quote_verified and not asks_yes_or_no(standalone)
+                )
         return answer
 
     def _write(
