@@ -228,7 +228,7 @@ def ask(
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from a corpus, with numbered citations; --json adds the rerank trace."""
-    from sift.app.answering import DOES_NOT_ANSWER, MODEL_SUMMARY
+    from sift.app.answering import DOES_NOT_ANSWER, MODEL_SUMMARY, QUOTE_UNSURE
     from sift.app.pipeline import Answer, Status
 
     answer = None
@@ -255,6 +255,8 @@ def ask(
         typer.secho(UNCITED, fg="yellow")
     if answer.addresses_question is False:
         typer.secho(DOES_NOT_ANSWER, fg="yellow")
+    elif answer.answered and answer.style == "extractive" and not answer.verified:
+        typer.secho(QUOTE_UNSURE, dim=True)
     if answer.model_summary:
         typer.secho(f"{MODEL_SUMMARY}: {answer.model_summary}", dim=True)
     for c in answer.citations:

@@ -173,7 +173,9 @@ def quote_identity(settings: Settings) -> dict[str, str]:
     >>> quote_identity(Settings())["kind"]
     'quotes'
     """
-    return {"kind": "quotes", "embedding": _embedding_identity(settings), "llm": _llm_identity(settings)}
+    # With no sentence's likelihood read, the LLM does not enter the signals.
+    llm = _llm_identity(settings) if settings.answer_quote_llm_sentences else "none"
+    return {"kind": "quotes", "embedding": _embedding_identity(settings), "llm": llm}
 
 
 def _embedding_identity(settings: Settings) -> str:

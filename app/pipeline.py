@@ -28,6 +28,7 @@ from sift.app.answering import (
     ANSWER_STYLES,
     DOES_NOT_ANSWER,
     MODEL_SUMMARY,
+    QUOTE_UNSURE,
     auto_style_line,
     choose_style,
     parameter_count,
@@ -53,7 +54,7 @@ from sift.app.login_limits import LoginGuard
 from sift.app.model_choice import MODEL_KINDS, ModelChoice, ModelChoices
 from sift.app.models import embedding_model, language_model, quote_identity
 from sift.app.profiles import find_profile
-from sift.app.quotes import Quote, QuoteScorer
+from sift.app.quotes import Quote, QuoteScorer, asks_yes_or_no
 from sift.app.reranker import build_reranker, weights_profile
 from sift.ingestion.ingest import FileResult, IngestItem, IngestOptions, Ingestor, ProgressCallback, collect_files
 from sift.ingestion.isolation import ParseLimits
@@ -72,6 +73,7 @@ __all__ = [
     "CANNOT_ANSWER",
     "DOES_NOT_ANSWER",
     "MODEL_SUMMARY",
+    "QUOTE_UNSURE",
     "UNCITED",
     "Answer",
     "AnswerModel",
@@ -400,7 +402,10 @@ class Sift:
         its defaults where neither is there)."""
         answering = self._answering_with(model)
         return QuoteScorer(
-            self.embedder, answering.generator.llm, answering.quote_weights if weights is None else weights
+            self.embedder,
+            answering.generator.llm,
+            answering.quote_weights if weights is None else weights,
+            self.settings.answer_quote_llm_sentences,
         )
 
     # ------------------------------------------------------------------------------------------ answering models
@@ -687,15 +692,23 @@ class Sift:
                 quotes = scorer.score(standalone, passages)
                 timings["quote"] = _elapsed_ms(clock)
             if quotes:
-                quoted = quote_answer(quotes, passages, self.settings.answer_quote_sentences)
+                settings = self.settings
+                quoted = quote_answer(
+                    standalone, quotes, passages, settings.answer_quote_sentences, settings.answer_quote_within
+                )
                 if style == "generative" and answer.answered:
                     answer.model_summary = answer.text  # what the model wrote, shown below the quote as its summary
                 else:
                     yield Token(quoted.text)
                 answer.text, answer.citations, answer.style = quoted.text, quoted.citations, "extractive"
                 answer.answered, answer.unsupported = True, []
-                # A quote is its passage's own words: verified where it is about the question.
-                answer.verified = answer.addresses_question = quoted.chance >= self.settings.answer_quote_addresses
+                # A quote is its passage's own words. It is verified where it confirms a yes-or-no question, or very
+                # likely answers another (the scorer's chance, calibrated on CMU WikiQA): an unconfirmed quote never
+                # says yes or no.
+                answer.addresses_question = quoted.confirmed or quoted.chance >= settings.answer_quote_addresses
+                answer.verified = quoted.confirmed or (
+                    quoted.chance >= settings.answer_quote_verified and not asks_yes_or_no(standalone)
+                )
         return answer
 
     def _write(

@@ -44,26 +44,37 @@ logger = logging.getLogger(__name__)
 FEATURES = ("likelihood", "cosine", "cosine_gap", "overlap", "exact", "position", "short")
 """The sentence scorer's signals, in the order of its weights."""
 
-# Fitted by ``sift tune-quotes`` with the packaged models on 160 CMU WikiQA questions (3,700 sentences of their top 3
-# passages), none of them among ``sift eval qa``'s held-out sample. On 100 held-out questions the top sentence holds a
-# reference answer for 0.26 (an oracle's best sentence: 0.41; the query likelihood alone 0.25, the cosine alone 0.22,
-# the word overlap alone 0.28). Used for any models ``sift tune-quotes`` has not fitted (a profile in data_dir/weights).
+# Fitted as ``sift tune-quotes --limit 250`` fits them (a logistic regression, C=1) with the packaged models on 250
+# CMU WikiQA questions (their top 3 passages' sentences), none of them in ``sift eval qa``'s held-out sample. With
+# the LLM reading no sentence (answer_quote_llm_sentences 0) the likelihood is 0 for all: on 150 held-out questions
+# its query likelihood over the 6 sentences the other signals rank highest added nothing to them (top sentence right
+# 0.256 with it, 0.264 without, in 5-fold cross-validation) and cost 2-10 s a question on two busy cores. Used for
+# any models ``sift tune-quotes`` has not fitted (a profile in data_dir/weights).
 DEFAULT_WEIGHTS = {
-    "likelihood": 0.5233,
-    "cosine": 2.2318,
-    "cosine_gap": 0.3015,
-    "overlap": 1.9644,
-    "exact": -0.6777,
-    "position": 0.2274,
-    "short": -1.5287,
-    "intercept": -4.576,
+    "likelihood": 0.0,
+    "cosine": 1.8239,
+    "cosine_gap": 1.298,
+    "overlap": 2.1162,
+    "exact": 0.2609,
+    "position": 0.5573,
+    "short": -1.6264,
+    "intercept": -4.9111,
 }
 
-# The LLM reads only the sentences the cheap signals rank this high: its pass costs about a millisecond a token.
-LIKELIHOOD_SENTENCES = 12
 _TERM = re.compile(r"[\w][\w.\-/]*[\w]|\w")
 _STOP = ENGLISH_STOP_WORDS | {"does", "did", "doing"}  # scikit-learn's list lacks these question words
 _IDENTIFIER = re.compile(r"\d|_|[a-z][A-Z]|^-|[A-Z]{2,}")
+# Words a yes-or-no question must find exactly: scikit-learn's stop words hold the number words ("eight" is not
+# "one"), the ordinals ("third" is not "second") and the quantifiers ("all ants" is not "ants").
+_EXACT_WORDS = frozenset(
+    {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen"}
+    | {"twenty", "forty", "fifty", "sixty", "hundred", "first", "second", "third", "fourth", "fifth", "last"}
+    | {"all", "every", "only", "always", "most", "least"}
+)
+_NEGATIONS = {"not", "no", "never", "neither", "nor", "none", "nothing", "cannot", "without", "refused", "refuses"}
+_YES_OR_NO = re.compile(
+    r"(is|are|was|were|am|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,47 @@ def identifiers(text: str) -> list[str]:
     return list(dict.fromkeys(t.lower() for t in terms(text, original=True) if _IDENTIFIER.search(t)))
 
 
+def asks_yes_or_no(question: str) -> bool:
+    """Whether a question is answered by yes or no ("Is ...?", "Did ...?"), which no quote says in so many words; a
+    choice ("Is it A or B?") is not.
+
+    >>> asks_yes_or_no("Was Abraham Lincoln the sixteenth President?"), asks_yes_or_no("Who designed the Pharos?")
+    (True, False)
+    >>> asks_yes_or_no("Is the lift in Falkirk or in Glasgow?")
+    False
+    """
+    words = terms(question)
+    return bool(words) and bool(_YES_OR_NO.fullmatch(words[0])) and "or" not in words
+
+
+def confirms(question: str, sentence: str) -> bool:
+    """Whether a sentence says, in as many words, what a yes-or-no question asks: it holds every content word of the
+    question (inflected as ``overlap`` counts them), every number, number word and identifier exactly, and no
+    negation but the question's. Such a quote answers "yes".
+
+    >>> confirms("Is the Giant Panda a mammal?", "The Giant Panda is a mammal native to China.")
+    True
+    >>> confirms("Do drums have at least eight membranes?", "Drums have at least one membrane.")
+    False
+    >>> confirms("Did Faraday advise on chemical weapons?", "Faraday refused to advise on chemical weapons.")
+    False
+    """
+    words = set(terms(sentence))
+    asked = content_terms(question)
+    exact = identifiers(question) + [t for t in terms(question) if t in _EXACT_WORDS]
+    return (
+        bool(asked)
+        and all(_matches(t, words) for t in asked)
+        and all(t in words for t in exact)
+        and _negations(sentence) == _negations(question)
+    )
+
+
+def _negations(text: str) -> set[str]:
+    found = {t for t in terms(text) if t in _NEGATIONS}
+    return found | {"n't"} if re.search(r"n't\b", text) else found
+
+
 def _matches(term: str, vocabulary: set[str]) -> bool:
     """A content word matches its inflections ("ferment", "fermented"); a short word only itself."""
     if term in vocabulary:
@@ -119,13 +171,15 @@ def _matches(term: str, vocabulary: set[str]) -> bool:
 
 
 class QuoteScorer:
-    """Scores the sentences of passages for a question; ``lm`` may be None (or give no likelihood: a server without
-    prompt log-probabilities), and the likelihood signal then counts as the best sentence's."""
+    """Scores the sentences of passages for a question. The LLM reads the ``likelihood_sentences`` the cheap signals
+    rank highest (its pass costs about a millisecond a token on two cores); with none, with ``lm`` None, or where
+    it gives no likelihood (a server without prompt log-probabilities), the likelihood signal is 0 for all."""
 
-    def __init__(self, embedder, lm=None, weights: dict[str, float] | None = None):
+    def __init__(self, embedder, lm=None, weights: dict[str, float] | None = None, likelihood_sentences: int = 0):
         self.embedder = embedder
         self.lm = lm
         self.weights = weights or DEFAULT_WEIGHTS
+        self.likelihood_sentences = likelihood_sentences
 
     def features(self, question: str, passages: list[Candidate]) -> tuple[list[Quote], np.ndarray]:
         """Every sentence of the passages, and its signals: [sentences, len(FEATURES)]."""
@@ -159,9 +213,9 @@ class QuoteScorer:
         """log P(question | sentence) minus the best sentence's, for the sentences the cheap signals rank highest;
         the rest, and all where the model gives none, get the lowest value read (0 where none was read)."""
         relative = np.zeros(len(texts))
-        if self.lm is None:
+        if self.lm is None or not self.likelihood_sentences:
             return relative
-        chosen = np.argsort(-cheap, kind="stable")[:LIKELIHOOD_SENTENCES]
+        chosen = np.argsort(-cheap, kind="stable")[: self.likelihood_sentences]
         try:
             found = self.lm.query_likelihood(prompts.QL_HEAD, [texts[i] for i in chosen], prompts.QL_TAIL, question)
         except ServerError as exc:  # a server without prompt log-probabilities (echo): the other signals decide

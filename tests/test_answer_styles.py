@@ -3,15 +3,17 @@ corpus (an HTML page and a Markdown note) and libffi's HTML manual as Debian ins
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sift.app.config import Settings
 from sift.app.evidence import sentences
-from sift.app.generation import without_citations
 from sift.app.pipeline import Sift
+from sift.app.quotes import QuoteScorer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "two-documents"
 LIBFFI_MANUAL = Path("/usr/share/doc/libffi8/html")  # Debian's libffi8 package (Python depends on it)
@@ -27,11 +29,14 @@ def two(tmp_path_factory) -> Sift:
 
 
 def quoted_from_its_passage(answer) -> bool:
-    """The answer is one sentence of the passage it cites, word for word."""
-    passage = answer.citations[0].text
-    return " ".join(without_citations(answer.text).split()) in {
-        " ".join(passage[s:e].split()) for s, e in sentences(passage)
-    }
+    """Each piece of the answer before a citation marker is one sentence of the passage that marker cites, word for
+    word (a confirmed yes-or-no question's "Yes: " aside)."""
+    cited = {c.number: c.text for c in answer.citations}
+    pieces = re.findall(r"(.+?) \[(\d+)\]", answer.text.removeprefix("Yes: "))
+    return bool(pieces) and all(
+        " ".join(piece.split()) in {" ".join(cited[int(n)][s:e].split()) for s, e in sentences(cited[int(n)])}
+        for piece, n in pieces
+    )
 
 
 @pytest.mark.parametrize("after_falkirk", [False, True])
@@ -44,11 +49,21 @@ def test_the_scoby_question_is_answered_from_the_kombucha_note(two, after_falkir
     answer = two.ask(SCOBY, "two", history)  # the defaults: auto, which quotes with the packaged 135M model
     assert answer.style == "extractive" and answer.model_summary is None
     assert "one to three weeks" in answer.text and answer.citations[0].source == "kombucha.md"
-    assert answer.addresses_question and answer.verified and quoted_from_its_passage(answer)
+    assert answer.addresses_question and quoted_from_its_passage(answer)
     evidence = answer.citations[0].evidence
-    assert next(answer.citations[0].text[s:e] for s, e in evidence).startswith("The SCOBY ferments the tea")
+    assert any(answer.citations[0].text[s:e].startswith("The SCOBY ferments the tea") for s, e in evidence)
     shown = answer.to_dict()
-    assert (shown["answer_style"], shown["answers_question"], shown["verified"]) == ("extractive", True, True)
+    assert (shown["answer_style"], shown["answers_question"]) == ("extractive", True)
+
+
+def test_a_yes_or_no_question_is_answered_yes_only_by_a_sentence_that_says_so(two):
+    confirmed = two.ask("Is kombucha fermented by a SCOBY?", "two")
+    assert confirmed.text.startswith("Yes: Kombucha is sweetened tea fermented by a SCOBY")
+    assert confirmed.verified and confirmed.citations[0].source == "kombucha.md" and quoted_from_its_passage(confirmed)
+    # The wheel raises boats by 24 metres: a quote, but no "Yes", and not verified (a quote never says no).
+    other = two.ask("Does the Falkirk Wheel raise boats by 30 metres?", "two")
+    assert "24 metres" in other.text and not other.text.startswith("Yes") and not other.verified
+    assert quoted_from_its_passage(other)
 
 
 @dataclass
@@ -85,7 +100,7 @@ def test_under_auto_the_quote_replaces_a_written_answer_that_does_not_answer(wro
     answer = wrong_writer.ask(SCOBY, "two")
     assert answer.style == "extractive" and "one to three weeks" in answer.text
     assert answer.model_summary and "Falkirk Wheel" in answer.model_summary  # shown, labelled as the model's
-    assert answer.citations[0].source == "kombucha.md" and answer.verified
+    assert answer.citations[0].source == "kombucha.md" and answer.addresses_question
 
 
 @pytest.fixture(scope="module")
@@ -112,5 +127,17 @@ def libffi(tmp_path_factory) -> Sift:
 )
 def test_an_identifier_in_a_manual_is_quoted_exactly(libffi, question, exact, page):
     answer = libffi.ask(question, "libffi", answer_style="extractive")
-    assert exact in answer.text and page in answer.citations[0].source
+    assert exact in answer.text and page in answer.citations[0].source and not answer.text.startswith("Yes")
     assert quoted_from_its_passage(answer) and answer.addresses_question
+
+
+def test_the_llm_reads_only_the_sentences_it_is_given(two):
+    """answer_quote_llm_sentences: the LLM's likelihood of the question, read for that many sentences (the best one
+    0, the others below it, the unread ones at the lowest read); none by default."""
+    passages = two.reranker().rerank(SCOBY, two.search(SCOBY, "two")).candidates[:2]
+    _, unread = two.quote_scorer().features(SCOBY, passages)
+    assert not unread[:, 0].any()
+    read = QuoteScorer(two.embedder, two.generator.llm, likelihood_sentences=2)
+    _, matrix = read.features(SCOBY, passages)
+    values = np.unique(matrix[:, 0])
+    assert len(values) == 2 and values[1] == 0 and values[0] < 0 and (matrix[:, 0] == values[0]).sum() > 1

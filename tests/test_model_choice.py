@@ -155,10 +155,10 @@ def test_a_question_is_answered_by_the_model_its_user_chose(tmp_path):
         answered = sift.ask(QUESTION, "lights", user=alice, model=sift.model_choice(alice), mode="none")
         sent = list(server.requests)
         written = [body for path, body in sent if path == "/v1/chat/completions" and body.get("stream")]
-        # auto with a server's model: it writes (streamed), its answer checked; the quote scorer reads the same
-        # server's likelihood of the question (echoed completions).
+        # auto with a server's model: it writes (streamed), its answer checked (the quote scorer reads no
+        # likelihood by default: answer_quote_llm_sentences 0, so no echoed completions).
         assert written and QUESTION in written[0]["messages"][-1]["content"]
-        assert any(path == "/v1/completions" and body.get("echo") for path, body in sent)
+        assert not any(path == "/v1/completions" and body.get("echo") for path, body in sent)
         assert answered.model_summary is not None or answered.style == "generative"
 
         other = sift.ask(QUESTION, "lights", user=bob, model=sift.model_choice(bob), mode="none")

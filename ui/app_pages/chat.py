@@ -13,6 +13,7 @@ from sift.app.pipeline import (
     CANNOT_ANSWER,
     DOES_NOT_ANSWER,
     MODEL_SUMMARY,
+    QUOTE_UNSURE,
     UNCITED,
     Answer,
     Citation,
@@ -157,6 +158,8 @@ def show_checks(text: str, details: MessageDetails):
         st.caption(":orange-badge[:material/warning: No citation] " + escape(UNCITED))
     if details.answered and details.addresses_question is False:
         st.caption(":orange-badge[:material/warning: Does not answer this question] " + escape(DOES_NOT_ANSWER))
+    elif details.answered and details.style == "extractive" and details.verified is False:
+        st.caption(":gray-badge[:material/help: Check the passage] " + escape(QUOTE_UNSURE))
     elif details.answered and details.verified is False:
         unsupported_text = " · ".join(f"“{s}”" for s in details.unsupported) or "the answer"
         st.caption(
