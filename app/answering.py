@@ -103,7 +103,7 @@ def quote_answer(
     (``sift.app.quotes.confirms``) is answered "Yes" with that sentence; otherwise the best sentence and, up to
     ``sentences``, the next ones whose chance is at least ``within`` of its, in the order they are read in the
     passages (best passage first). The chance is the best quote's (1 for a confirmation)."""
-    confirming = [q for q in quotes[:3] if asks_yes_or_no(question) and confirms(question, q.text)]
+    confirming = [q for q in quotes[:3] if confirms(question, q.text)] if asks_yes_or_no(question) else []
     if confirming:
         chosen, lead, chance = confirming[:1], "Yes: ", 1.0
     else:

@@ -72,8 +72,9 @@ _EXACT_WORDS = frozenset(
     | {"all", "every", "only", "always", "most", "least"}
 )
 _NEGATIONS = {"not", "no", "never", "neither", "nor", "none", "nothing", "cannot", "without", "refused", "refuses"}
-_YES_OR_NO = re.compile(
-    r"(is|are|was|were|am|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b"
+_YES_OR_NO = frozenset(
+    {"is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "has", "have", "had", "will", "would"}
+    | {"should", "shall", "may", "might", "must"}
 )
 
 
@@ -132,7 +133,7 @@ def asks_yes_or_no(question: str) -> bool:
     False
     """
     words = terms(question)
-    return bool(words) and bool(_YES_OR_NO.fullmatch(words[0])) and "or" not in words
+    return bool(words) and words[0] in _YES_OR_NO and "or" not in words
 
 
 def confirms(question: str, sentence: str) -> bool:

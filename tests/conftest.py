@@ -213,3 +213,15 @@ def beir_slice(datasets, tmp_path_factory) -> Path:
         + "".join(f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}\n" for r in kept if r["corpus-id"] in kept_ids)
     )
     return folder
+
+
+def log_in(name: str):
+    """The app's login page, filled in as ``name`` with the password ``"<name>'s password"``: the Chat page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "ui" / "Home.py"), default_timeout=60).run()
+    at.text_input[0].input(name)
+    at.text_input[1].input(f"{name}'s password")
+    at.button[0].click().run()
+    assert not at.exception and [t.value for t in at.title] == ["Chat"], (at.exception, at.error)
+    return at

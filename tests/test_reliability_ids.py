@@ -35,7 +35,7 @@ from sift.app.generation import Citation
 from sift.app.history import MessageDetails
 from sift.app.pipeline import Sift, Status
 from sift.ingestion.store import CorpusNotFound
-from tests.conftest import POSTGRES_ADMIN_URL, REPO, _postgres_admin
+from tests.conftest import POSTGRES_ADMIN_URL, REPO, _postgres_admin, log_in
 from tests.serving import Server
 from tests.test_reliability import child_env
 
@@ -270,15 +270,6 @@ def auth_app(tmp_path, monkeypatch) -> Sift:
     st.cache_resource.clear()
     yield sift
     st.cache_resource.clear()
-
-
-def log_in(name: str) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=60).run()
-    at.text_input[0].input(name)
-    at.text_input[1].input(f"{name}'s password")
-    at.button[0].click().run()
-    assert not at.exception and [t.value for t in at.title] == ["Chat"], (at.exception, at.error)
-    return at
 
 
 def test_the_chat_lists_only_the_users_own_conversations(auth_app):

@@ -24,7 +24,7 @@ from sift.app.models import language_model, packaged_llm
 from sift.app.pipeline import Answer, RerankTrace, Sift, Status, Token
 from sift.ui.markdown import escape
 from sift.ui.uploads import upload_jobs
-from tests.conftest import REPO, SAMPLE_CORPUS
+from tests.conftest import REPO, SAMPLE_CORPUS, log_in
 from tests.openai_standin import serve
 
 HOME = str(REPO / "ui" / "Home.py")
@@ -513,15 +513,6 @@ def test_each_user_s_model_survives_a_new_login_and_leaves_others_alone(data_dir
     at = log_in("alice")
     assert not at.sidebar.radio and "only admins pick another" in " ".join(c.value for c in at.sidebar.caption)
     assert escape("Answers: SmolLM2-135M-Instruct (packaged)") in " ".join(c.value for c in at.sidebar.caption)
-
-
-def log_in(name: str) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=60).run()
-    at.text_input[0].input(name)
-    at.text_input[1].input(f"{name}'s password")
-    at.button[0].click().run()
-    assert not at.exception and [t.value for t in at.title] == ["Chat"], (at.exception, at.error)
-    return at
 
 
 def test_create_a_corpus_and_pick_it(data_dir):
